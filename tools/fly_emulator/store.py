@@ -205,14 +205,19 @@ class MachineStore:
 
 
 def _image_ref(image: str) -> dict[str, Any]:
-    repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
-    registry, _, path = repository.partition("/")
-    if "." not in registry:
-        registry, path = "registry-1.docker.io", repository
+    """Split an image name the way Fly reports it in ``image_ref``."""
+    name, tag = image, "latest"
+    if ":" in image.rsplit("/", 1)[-1]:
+        name, tag = image.rsplit(":", 1)
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, repository = first, rest
+    else:
+        registry, repository = "registry-1.docker.io", name if rest else f"library/{name}"
     return {
         "registry": registry,
-        "repository": path,
-        "tag": tag or "latest",
+        "repository": repository,
+        "tag": tag,
         "digest": "sha256:" + "0" * 64,
         "labels": {},
     }
