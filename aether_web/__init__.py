@@ -1,0 +1,1 @@
+"""aether_web: metering, billing and the public web app of aether."""

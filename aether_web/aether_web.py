@@ -1,0 +1,57 @@
+"""The Reflex app: pages, our /api/ routes (api_transformer), Sentry and the scheduler."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import pkgutil
+
+import reflex as rx
+
+import aether_web.models
+import aether_web.pages
+from aether_web.api.app import api_transformer
+from aether_web.observability import configure_logging, init_sentry
+from aether_web.settings import get_settings
+
+settings = get_settings()
+configure_logging()
+init_sentry()
+
+# Every page module registers itself with @rx.page on import.
+for _module in pkgutil.iter_modules(aether_web.pages.__path__):
+    importlib.import_module(f"aether_web.pages.{_module.name}")
+
+
+def _head() -> list[rx.Component]:
+    try:
+        from aether_web.components.head import head_components
+    except ImportError:
+        return []
+    return head_components()
+
+
+app = rx.App(
+    api_transformer=api_transformer(),
+    head_components=_head(),
+    stylesheets=["/styles.css"],
+)
+
+
+@contextlib.asynccontextmanager
+async def _scheduler_lifespan():
+    """Start the scheduled jobs in this worker; each tick still runs once across workers."""
+    try:
+        from aether_web.jobs.scheduler import start_scheduler
+    except ImportError:
+        yield
+        return
+    scheduler = start_scheduler() if settings.scheduler_enabled else None
+    try:
+        yield
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+
+app.register_lifespan_task(_scheduler_lifespan)

@@ -1,0 +1,1 @@
+"""HTTP routes under /api/. Each route module owns its transaction."""

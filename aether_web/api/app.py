@@ -1,0 +1,54 @@
+"""The Starlette app of our /api/ routes, mounted on Reflex's backend via api_transformer."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
+
+from aether_web.api import auth, health
+from aether_web.api.responses import handle_aether_error, handle_http_exception, handle_unexpected
+from aether_web.errors import AetherError
+
+
+def all_routes() -> list[BaseRoute]:
+    """Every route module's routes. Each area adds its module here."""
+    modules = [health, auth]
+    for name in ("hooks", "billing", "webhooks", "admin", "metrics"):
+        try:
+            module = __import__(f"aether_web.api.{name}", fromlist=["routes"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"aether_web.api.{name}":
+                raise
+            continue
+        modules.append(module)
+    return [route for module in modules for route in module.routes]
+
+
+def create_api() -> Starlette:
+    """A fresh API app (tests build their own)."""
+    return Starlette(
+        routes=all_routes(),
+        exception_handlers={
+            AetherError: handle_aether_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+    )
+
+
+async def _unknown_api_route(request):
+    from aether_web.api.responses import error_response
+
+    return error_response(404, "not_found", f"No API route at {request.url.path}.")
+
+
+def api_transformer() -> Starlette:
+    """The app mounted in front of Reflex: our routes, then a JSON 404 for unknown /api/ paths."""
+    from starlette.routing import Route
+
+    api = create_api()
+    api.router.routes.append(
+        Route("/api/{rest:path}", _unknown_api_route, methods=["GET", "POST", "PUT", "DELETE"])
+    )
+    return api

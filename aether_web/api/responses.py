@@ -1,0 +1,56 @@
+"""The one error format of every API route: {"error": {"code": ..., "message": ...}}."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sentry_sdk
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from aether_web.errors import AetherError, InvalidInput
+from aether_web.observability import log
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def from_error(exc: AetherError) -> JSONResponse:
+    fields = exc.details.get("fields")
+    return error_response(exc.status, exc.code, exc.message, fields=fields)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or InvalidInput (never a stack trace)."""
+    raw = await request.body()
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("The request body must be JSON.", code="malformed_json") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput("The request body must be a JSON object.", code="malformed_json")
+    return data
+
+
+async def handle_aether_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AetherError)
+    return from_error(exc)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """Any other exception: report it and answer 500 in the same format."""
+    sentry_sdk.capture_exception(exc)
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(
+        500, "internal_error", "Something went wrong on our side. We've been notified."
+    )
+
+
+async def handle_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    status = getattr(exc, "status_code", 500)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return error_response(status, codes.get(status, "http_error"), str(getattr(exc, "detail", "")))

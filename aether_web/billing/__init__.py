@@ -1,0 +1,1 @@
+"""Pure domain rules: plans, money, periods and usage splitting. No I/O here."""

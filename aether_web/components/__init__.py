@@ -1,0 +1,1 @@
+"""UI pieces. No database access here."""

@@ -1,0 +1,88 @@
+"""The database engine and transactions.
+
+Services take a session and never commit; API routes, state handlers and jobs open the
+transaction with `transaction()`, which commits on success and rolls back on any error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlmodel import Session, create_engine
+
+
+def database_url() -> str:
+    """The URL from Reflex's config (rxconfig.py, overridden by REFLEX_DB_URL)."""
+    import reflex as rx
+
+    url = rx.config.get_config().db_url
+    if not url:
+        raise RuntimeError("no database configured: set db_url in rxconfig.py or REFLEX_DB_URL")
+    return url
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine with the settings this app relies on for each dialect."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        # pysqlite's own transaction handling defers BEGIN until the first write, so two
+        # transactions can read the same counts; BEGIN IMMEDIATE takes the write lock up front.
+        @event.listens_for(engine, "connect")
+        def _no_pysqlite_begin(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+@functools.cache
+def get_engine() -> sa.Engine:
+    """The process-wide engine."""
+    return make_engine(database_url())
+
+
+@contextlib.contextmanager
+def transaction(engine: sa.Engine | None = None) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error."""
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def db_now(session: Session) -> datetime:
+    """The database's clock (transaction time on PostgreSQL), as aware UTC to the second.
+
+    Everything that is billed is timed by this clock, never by the app server's.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        raw = session.exec(sa.text("SELECT strftime('%Y-%m-%d %H:%M:%S','now')")).one()[0]
+        return datetime.fromisoformat(raw).replace(tzinfo=UTC)
+    value = session.exec(sa.text("SELECT now()")).one()[0]
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

@@ -1,0 +1,18 @@
+"""All tables. Importing this package registers every one of them on SQLModel.metadata."""
+
+from aether_web.models.accounts import PLANS, AuthSession, LoginAttempt, Profile
+from aether_web.models.jobs import JobRun
+from aether_web.models.projects import Project
+from aether_web.models.usage import PlanLimit, UsageMonthly, UsageRecord
+
+__all__ = [
+    "PLANS",
+    "AuthSession",
+    "JobRun",
+    "LoginAttempt",
+    "PlanLimit",
+    "Profile",
+    "Project",
+    "UsageMonthly",
+    "UsageRecord",
+]

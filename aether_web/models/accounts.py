@@ -1,0 +1,74 @@
+"""The user (`profiles`), their sign-in sessions and log-in attempts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from aether_web.models.types import utc_column
+
+PLANS = ("free", "pro", "team")
+
+
+class Profile(SQLModel, table=True):
+    """A user of aether. `plan` is what they are entitled to right now."""
+
+    __tablename__ = "profiles"
+    __table_args__ = (
+        sa.CheckConstraint("plan in ('free', 'pro', 'team')", name="ck_profiles_plan"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False, unique=True))
+    name: str = Field(default="", max_length=120)
+    password_hash: str = Field(default="", max_length=255)
+    is_admin: bool = Field(default=False)
+    plan: str = Field(default="free", sa_column_kwargs={"server_default": "free"}, max_length=16)
+    stripe_customer_id: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(255), unique=True, nullable=True)
+    )
+    stripe_subscription_id: str | None = Field(default=None, max_length=255)
+    # Stripe's view of the subscription ("active", "past_due", "canceled", ...).
+    subscription_status: str | None = Field(default=None, max_length=32)
+    # The `created` of the newest Stripe event applied to this profile: older ones are stale.
+    stripe_synced_at: int | None = Field(default=None, sa_type=sa.BigInteger)
+    # Set while a payment has failed; the paid plan is kept until grace_ends_at.
+    past_due_since: datetime | None = Field(default=None, sa_column=utc_column())
+    grace_ends_at: datetime | None = Field(default=None, sa_column=utc_column())
+    welcomed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    # Bumped to take a write lock on the user (limit checks inside one transaction).
+    lock_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    created_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))
+    updated_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))
+
+
+class AuthSession(SQLModel, table=True):
+    """A signed-in browser. Only the SHA-256 of the cookie's token is stored."""
+
+    __tablename__ = "auth_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid(), sa.ForeignKey("profiles.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    created_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))
+    expires_at: datetime = Field(sa_column=utc_column(nullable=False))
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=255)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One failed log-in, counted to throttle password guessing."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (sa.Index("ix_login_attempts_email_at", "email", "attempted_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320)
+    ip: str = Field(default="", max_length=64)
+    attempted_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))

@@ -1,0 +1,102 @@
+"""Sentry error tracking and logging, with personal data scrubbed before anything leaves."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import sentry_sdk
+
+from aether_web.settings import get_settings
+
+log = logging.getLogger("aether_web")
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_SENSITIVE_HEADERS = {"cookie", "authorization", "set-cookie", "stripe-signature",
+                      "aether-signature", "proxy-authorization", "x-forwarded-for"}
+_SENSITIVE_KEYS = {"password", "email", "token", "secret", "card", "cookie", "api_key"}
+FILTERED = "[Filtered]"
+
+
+def _scrub_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return _EMAIL.sub(FILTERED, value)
+    return value
+
+
+def _scrub_mapping(data: Any) -> Any:
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            k = str(key).lower()
+            if k in _SENSITIVE_HEADERS or any(s in k for s in _SENSITIVE_KEYS):
+                out[key] = FILTERED
+            else:
+                out[key] = _scrub_mapping(value)
+        return out
+    if isinstance(data, list):
+        return [_scrub_mapping(v) for v in data]
+    return _scrub_text(data)
+
+
+def scrub_event(event: dict, _hint: dict | None = None) -> dict:
+    """Remove emails, cookies, auth headers and other personal data from a Sentry event."""
+    request = event.get("request")
+    if isinstance(request, dict):
+        request.pop("cookies", None)
+        request.pop("data", None)
+        if "headers" in request:
+            request["headers"] = _scrub_mapping(request["headers"])
+        if isinstance(request.get("query_string"), str):
+            request["query_string"] = _scrub_text(request["query_string"])
+    user = event.get("user")
+    if isinstance(user, dict):
+        event["user"] = {"id": user["id"]} if "id" in user else {}
+    for key in ("extra", "contexts", "tags"):
+        if key in event:
+            event[key] = _scrub_mapping(event[key])
+    if "message" in event:
+        event["message"] = _scrub_text(event["message"])
+    if isinstance(event.get("logentry"), dict):
+        event["logentry"] = _scrub_mapping(event["logentry"])
+    for exc in (event.get("exception") or {}).get("values", []) or []:
+        exc["value"] = _scrub_text(exc.get("value"))
+        for frame in (exc.get("stacktrace") or {}).get("frames", []) or []:
+            if "vars" in frame:
+                frame["vars"] = _scrub_mapping(frame["vars"])
+    crumbs = event.get("breadcrumbs")
+    if isinstance(crumbs, dict) and "values" in crumbs:
+        crumbs["values"] = _scrub_mapping(crumbs["values"])
+    return event
+
+
+def init_sentry(dsn: str | None = None) -> bool:
+    """Start Sentry when a DSN is set; returns whether it is on."""
+    settings = get_settings()
+    dsn = dsn if dsn is not None else settings.sentry_dsn
+    if not dsn:
+        return False
+    sentry_sdk.init(
+        dsn=dsn,
+        environment=settings.env,
+        send_default_pii=False,
+        before_send=scrub_event,
+        before_send_transaction=scrub_event,
+        traces_sample_rate=0.0,
+    )
+    return True
+
+
+def configure_logging() -> None:
+    """One line per record, with level and logger, for the platform's log collector."""
+    if getattr(configure_logging, "_done", False):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+    )
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    configure_logging._done = True  # type: ignore[attr-defined]

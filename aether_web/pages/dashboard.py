@@ -1,0 +1,330 @@
+"""The project dashboard: list, create (within the plan's cap), rename, delete."""
+
+from __future__ import annotations
+
+import uuid
+
+import reflex as rx
+
+from aether_web import routes
+from aether_web.components.layout import app_page, skeleton_rows
+from aether_web.db import transaction
+from aether_web.errors import AetherError, LimitReached, Unauthenticated
+from aether_web.models import Project
+from aether_web.services import projects as project_service
+from aether_web.state.auth import AuthState
+
+
+def project_view(project: Project) -> dict[str, str]:
+    """What a project card shows; everything as text for the browser."""
+    return {
+        "id": str(project.id),
+        "name": project.name,
+        "vm_state": project.vm_state,
+        "created": project.created_at.strftime("%b %d, %Y") if project.created_at else "",
+        "machine_type": project.machine_type,
+    }
+
+
+class DashboardState(AuthState):
+    """The dashboard's projects and dialogs."""
+
+    projects: list[dict[str, str]] = []
+    loaded: bool = False
+    new_name: str = ""
+    form_error: str = ""
+    limit_open: bool = False
+    limit_message: str = ""
+    rename_id: str = ""
+    rename_name: str = ""
+    rename_error: str = ""
+    delete_id: str = ""
+    delete_name: str = ""
+    busy: bool = False
+
+    def _reload(self, session) -> None:
+        user = self._user(session)
+        self._remember(user)
+        self.projects = [project_view(p) for p in project_service.list_projects(
+            session, user_id=user.id)]
+        self.loaded = True
+
+    @rx.event
+    def load(self):
+        with transaction() as session:
+            try:
+                self._reload(session)
+            except Unauthenticated:
+                return self._login_redirect()
+        return None
+
+    @rx.event
+    def set_new_name(self, value: str) -> None:
+        self.new_name = value
+        self.form_error = ""
+
+    @rx.event
+    def create_project(self, form_data: dict):
+        name = str(form_data.get("name", self.new_name))
+        self.form_error = ""
+        try:
+            with transaction() as session:
+                created = project_service.create_project(
+                    session, user_id=self._user_id(session), name=name)
+                self._reload(session)
+        except Unauthenticated:
+            return self._login_redirect()
+        except LimitReached as exc:
+            self.limit_message = exc.message
+            self.limit_open = True
+            return None
+        except AetherError as exc:
+            self.form_error = exc.message
+            return None
+        self.new_name = ""
+        return rx.toast.success(f'Project "{created.name}" created.')
+
+    @rx.event
+    def close_limit(self) -> None:
+        self.limit_open = False
+
+    @rx.event
+    def open_rename(self, project_id: str, name: str) -> None:
+        self.rename_id, self.rename_name, self.rename_error = project_id, name, ""
+
+    @rx.event
+    def set_rename_name(self, value: str) -> None:
+        self.rename_name = value
+
+    @rx.event
+    def cancel_rename(self) -> None:
+        self.rename_id = ""
+
+    @rx.event
+    def rename_project(self, form_data: dict):
+        try:
+            with transaction() as session:
+                project_service.rename_project(
+                    session, user_id=self._user_id(session), project_id=self.rename_id,
+                    name=str(form_data.get("name", self.rename_name)))
+                self._reload(session)
+        except Unauthenticated:
+            return self._login_redirect()
+        except AetherError as exc:
+            self.rename_error = exc.message
+            return None
+        self.rename_id = ""
+        return rx.toast.success("Project renamed.")
+
+    @rx.event
+    def ask_delete(self, project_id: str, name: str) -> None:
+        self.delete_id, self.delete_name = project_id, name
+
+    @rx.event
+    def cancel_delete(self) -> None:
+        self.delete_id = ""
+
+    @rx.event
+    def delete_project(self):
+        try:
+            with transaction() as session:
+                user_id = self._user_id(session)
+                _stop_before_delete(session, user_id, self.delete_id)
+                project_service.delete_project(session, user_id=user_id, project_id=self.delete_id)
+                self._reload(session)
+        except Unauthenticated:
+            return self._login_redirect()
+        except AetherError as exc:
+            self.delete_id = ""
+            return rx.toast.error(exc.message)
+        name, self.delete_id = self.delete_name, ""
+        return rx.toast.success(f'Project "{name}" deleted.')
+
+
+def _stop_before_delete(session, user_id: uuid.UUID, project_id: str) -> None:
+    """A deleted project must not keep a VM running or a run open."""
+    try:
+        from aether_web.services.vms import stop_for_deletion
+    except ImportError:
+        return
+    stop_for_deletion(session, user_id=user_id, project_id=project_id)
+
+
+def create_form() -> rx.Component:
+    return rx.el.form(
+        rx.hstack(
+            rx.el.label("Project name", html_for="new-project-name", class_name="sr-only",
+                        style={"position": "absolute", "width": "1px", "height": "1px",
+                               "overflow": "hidden", "clip": "rect(0,0,0,0)"}),
+            rx.input(
+                id="new-project-name",
+                name="name",
+                placeholder="my-app",
+                value=DashboardState.new_name,
+                on_change=DashboardState.set_new_name,
+                max_length=64,
+                size="3",
+                flex="1",
+            ),
+            rx.button(rx.icon("plus", size=16), "Create project", type="submit", size="3",
+                      id="create-project"),
+            width="100%",
+            max_width="32rem",
+        ),
+        on_submit=DashboardState.create_project,
+        reset_on_submit=False,
+    )
+
+
+def project_card(project: dict) -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.vstack(
+                rx.link(project["name"], href="/projects/" + project["id"], weight="bold",
+                        size="4", class_name="project-name"),
+                rx.text("Created " + project["created"], size="1", color_scheme="gray"),
+                spacing="1",
+            ),
+            rx.spacer(),
+            *_vm_controls(project),
+            rx.icon_button(rx.icon("pencil", size=16), variant="ghost", aria_label="Rename",
+                           on_click=DashboardState.open_rename(project["id"], project["name"])),
+            rx.icon_button(rx.icon("trash-2", size=16), variant="ghost", color_scheme="red",
+                           aria_label="Delete",
+                           on_click=DashboardState.ask_delete(project["id"], project["name"])),
+            align="center",
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        class_name="project-card",
+    )
+
+
+def _vm_controls(project: dict) -> list[rx.Component]:
+    try:
+        from aether_web.components.vm_controls import vm_controls
+    except ImportError:
+        return []
+    return [vm_controls(project)]
+
+
+def empty_state() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.icon("folder-plus", size=40, aria_hidden="true"),
+            rx.heading("Create your first project", size="5", as_="h2"),
+            rx.text("Each project runs in its own VM. Name it and start building.",
+                    color_scheme="gray"),
+            align="center",
+            spacing="3",
+            padding="2rem",
+        ),
+        width="100%",
+        id="empty-state",
+    )
+
+
+def limit_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("You've reached your plan's limit"),
+            rx.alert_dialog.description(DashboardState.limit_message, id="limit-message"),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button("Not now", variant="soft", color_scheme="gray",
+                              on_click=DashboardState.close_limit)),
+                rx.link(rx.button("Upgrade", id="limit-upgrade"), href=routes.BILLING + "?upgrade=1"),
+                justify="end",
+                spacing="3",
+                margin_top="1rem",
+            ),
+        ),
+        open=DashboardState.limit_open,
+    )
+
+
+def rename_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Rename project"),
+            rx.el.form(
+                rx.vstack(
+                    rx.el.label("New name", html_for="rename-input"),
+                    rx.input(id="rename-input", name="name", value=DashboardState.rename_name,
+                             on_change=DashboardState.set_rename_name, max_length=64),
+                    rx.cond(DashboardState.rename_error != "",
+                            rx.text(DashboardState.rename_error, color_scheme="red", size="2",
+                                    role="alert")),
+                    rx.hstack(
+                        rx.button("Cancel", type="button", variant="soft", color_scheme="gray",
+                                  on_click=DashboardState.cancel_rename),
+                        rx.button("Save", type="submit", id="rename-save"),
+                        justify="end",
+                        width="100%",
+                    ),
+                    spacing="3",
+                ),
+                on_submit=DashboardState.rename_project,
+            ),
+        ),
+        open=DashboardState.rename_id != "",
+    )
+
+
+def delete_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Delete project?"),
+            rx.alert_dialog.description(
+                "This stops its VM and removes \"" + DashboardState.delete_name
+                + "\" from your dashboard. Usage it already had stays on your bill."),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray",
+                                                 on_click=DashboardState.cancel_delete)),
+                rx.alert_dialog.action(rx.button("Delete", color_scheme="red", id="confirm-delete",
+                                                 on_click=DashboardState.delete_project)),
+                justify="end",
+                spacing="3",
+                margin_top="1rem",
+            ),
+        ),
+        open=DashboardState.delete_id != "",
+    )
+
+
+def _dashboard_extras() -> list[rx.Component]:
+    try:
+        from aether_web.components.app_banners import app_banners
+    except ImportError:
+        return []
+    return [app_banners()]
+
+
+@rx.page(route=routes.DASHBOARD, title="Projects · aether", on_load=DashboardState.load)
+def dashboard() -> rx.Component:
+    return app_page(
+        *_dashboard_extras(),
+        rx.vstack(
+            rx.heading("Projects", size="7", as_="h1"),
+            create_form(),
+            rx.cond(DashboardState.form_error != "",
+                    rx.callout(DashboardState.form_error, icon="circle_alert", color_scheme="red",
+                               role="alert", id="form-error")),
+            rx.cond(
+                DashboardState.loaded,
+                rx.cond(
+                    DashboardState.projects.length() > 0,
+                    rx.vstack(rx.foreach(DashboardState.projects, project_card), width="100%",
+                              spacing="3", id="project-list"),
+                    empty_state(),
+                ),
+                skeleton_rows(),
+            ),
+            spacing="5",
+            width="100%",
+        ),
+        limit_dialog(),
+        rename_dialog(),
+        delete_dialog(),
+    )

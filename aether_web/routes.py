@@ -1,0 +1,13 @@
+"""Route names, in one place."""
+
+HOME = "/"
+PRICING = "/pricing"
+DOCS = "/docs"
+TERMS = "/legal/terms"
+PRIVACY = "/legal/privacy"
+LOGIN = "/login"
+SIGNUP = "/signup"
+DASHBOARD = "/dashboard"
+BILLING = "/billing"
+PROJECT = "/projects/[project_id]"
+ADMIN = "/admin"

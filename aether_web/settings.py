@@ -1,0 +1,120 @@
+"""One typed settings object, read once from the environment and an optional `.env`.
+
+Development defaults just work (SQLite, the local Stripe emulator, simulated VMs). With
+`AETHER_ENV=production` the app refuses to start on a placeholder or missing secret.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Placeholders that are fine on a laptop and never in production.
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+DEV_HOOK_SECRET = "dev-hook-secret"
+DEV_STRIPE_KEY = "sk_test_emulator"
+DEV_WEBHOOK_SECRET = "whsec_dev_emulator_secret"
+EMULATOR_STRIPE_BASE = "http://127.0.0.1:12111"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Every setting of aether_web; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    env: Literal["development", "test", "production"] = Field(
+        "development", validation_alias=_env("AETHER_ENV")
+    )
+    public_url: str = Field("http://localhost:3000", validation_alias=_env("AETHER_PUBLIC_URL"))
+    secret_key: str = Field(DEV_SECRET_KEY, validation_alias=_env("AETHER_SECRET_KEY"))
+    session_ttl_hours: int = Field(24 * 14, validation_alias=_env("AETHER_SESSION_TTL_HOURS"))
+    login_max_failures: int = Field(5, validation_alias=_env("AETHER_LOGIN_MAX_FAILURES"))
+    login_window_minutes: int = Field(15, validation_alias=_env("AETHER_LOGIN_WINDOW_MINUTES"))
+
+    # Usage hooks from the VM orchestrator: comma-separated so a secret can be rotated.
+    hook_secrets: str = Field(DEV_HOOK_SECRET, validation_alias=_env("AETHER_HOOK_SECRETS"))
+    hook_tolerance_seconds: int = Field(300, validation_alias=_env("AETHER_HOOK_TOLERANCE_SECONDS"))
+
+    # Stripe. An empty STRIPE_API_BASE means Stripe itself.
+    stripe_api_key: str = Field(DEV_STRIPE_KEY, validation_alias=_env("STRIPE_API_KEY"))
+    stripe_api_base: str = Field(EMULATOR_STRIPE_BASE, validation_alias=_env("STRIPE_API_BASE"))
+    stripe_webhook_secret: str = Field(
+        DEV_WEBHOOK_SECRET, validation_alias=_env("STRIPE_WEBHOOK_SECRET")
+    )
+    grace_period_days: int = Field(7, validation_alias=_env("AETHER_GRACE_PERIOD_DAYS"))
+
+    # VMs: "simulated" runs the lifecycle locally; "fly" calls the Fly Machines API.
+    vm_provider: Literal["simulated", "fly"] = Field(
+        "simulated", validation_alias=_env("AETHER_VM_PROVIDER")
+    )
+    fly_api_base: str = Field("https://api.machines.dev", validation_alias=_env("FLY_API_BASE"))
+    fly_api_token: str = Field("", validation_alias=_env("FLY_API_TOKEN"))
+    fly_app_name: str = Field("aether-projects", validation_alias=_env("FLY_APP_NAME"))
+
+    # Mail: with no SMTP host, mail goes to the local outbox table only.
+    smtp_host: str = Field("", validation_alias=_env("SMTP_HOST"))
+    smtp_port: int = Field(25, validation_alias=_env("SMTP_PORT"))
+    smtp_username: str = Field("", validation_alias=_env("SMTP_USERNAME"))
+    smtp_password: str = Field("", validation_alias=_env("SMTP_PASSWORD"))
+    smtp_starttls: bool = Field(False, validation_alias=_env("SMTP_STARTTLS"))
+    mail_from: str = Field("aether <billing@localhost>", validation_alias=_env("AETHER_MAIL_FROM"))
+
+    # Operations.
+    sentry_dsn: str = Field("", validation_alias=_env("SENTRY_DSN"))
+    sentry_browser_dsn: str = Field("", validation_alias=_env("SENTRY_BROWSER_DSN"))
+    scheduler_enabled: bool = Field(True, validation_alias=_env("AETHER_SCHEDULER_ENABLED"))
+    plausible_domain: str = Field("", validation_alias=_env("PLAUSIBLE_DOMAIN"))
+    plausible_script_url: str = Field(
+        "https://plausible.io/js/script.js", validation_alias=_env("PLAUSIBLE_SCRIPT_URL")
+    )
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def hook_secret_list(self) -> list[str]:
+        """The accepted hook secrets, newest first as configured."""
+        return [s.strip() for s in self.hook_secrets.split(",") if s.strip()]
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def uses_stripe_emulator(self) -> bool:
+        return bool(self.stripe_api_base) and self.stripe_api_key == DEV_STRIPE_KEY
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if not self.is_production:
+            return self
+        problems = []
+        if self.secret_key in ("", DEV_SECRET_KEY) or len(self.secret_key) < 32:
+            problems.append("AETHER_SECRET_KEY must be a random value of at least 32 characters")
+        secrets = self.hook_secret_list
+        if not secrets or DEV_HOOK_SECRET in secrets or any(len(s) < 16 for s in secrets):
+            problems.append("AETHER_HOOK_SECRETS must hold real secrets of 16+ characters")
+        if self.stripe_api_key in ("", DEV_STRIPE_KEY):
+            problems.append("STRIPE_API_KEY must be a real Stripe secret key")
+        webhook = self.stripe_webhook_secret
+        if webhook in ("", DEV_WEBHOOK_SECRET) or webhook != webhook.strip():
+            problems.append("STRIPE_WEBHOOK_SECRET must be the endpoint's signing secret")
+        if self.vm_provider == "fly" and not self.fly_api_token:
+            problems.append("FLY_API_TOKEN is required with AETHER_VM_PROVIDER=fly")
+        if problems:
+            raise ValueError("unsafe production settings: " + "; ".join(problems))
+        return self
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

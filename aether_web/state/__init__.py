@@ -1,0 +1,1 @@
+"""Reflex state shared by several pages."""

@@ -1,0 +1,78 @@
+"""The signed-in user, resolved on the server from the HttpOnly session cookie at every event."""
+
+from __future__ import annotations
+
+import uuid
+from http.cookies import SimpleCookie
+from urllib.parse import quote
+
+import reflex as rx
+from sqlmodel import Session
+
+from aether_web.api.context import SESSION_COOKIE
+from aether_web.db import transaction
+from aether_web.errors import Unauthenticated
+from aether_web.models import Profile
+from aether_web.services import accounts
+
+
+class AuthState(rx.State):
+    """Base of every signed-in page's state. The browser never chooses the user."""
+
+    signed_in: bool = False
+    user_email: str = ""
+    user_name: str = ""
+    plan: str = "free"
+    is_admin: bool = False
+
+    def _session_token(self) -> str | None:
+        raw = self.router.headers.cookie or ""
+        try:
+            jar = SimpleCookie()
+            jar.load(raw)
+        except Exception:
+            return None
+        morsel = jar.get(SESSION_COOKIE)
+        return morsel.value if morsel else None
+
+    def _user(self, session: Session) -> Profile:
+        """The current user from the server-side session, or Unauthenticated."""
+        user = accounts.user_for_token(session, token=self._session_token())
+        if user is None:
+            self.signed_in = False
+            raise Unauthenticated()
+        return user
+
+    def _user_id(self, session: Session) -> uuid.UUID:
+        return self._user(session).id
+
+    def _remember(self, user: Profile) -> None:
+        self.signed_in = True
+        self.user_email = user.email
+        self.user_name = user.name or user.email.split("@")[0]
+        self.plan = user.plan
+        self.is_admin = user.is_admin
+
+    def _login_redirect(self):
+        path = self.router.url.path or "/dashboard"
+        return rx.redirect(f"/login?next={quote(path)}")
+
+    @rx.event
+    def check_session(self):
+        """On load of a signed-in page: remember who is signed in, or go to log-in."""
+        with transaction() as session:
+            try:
+                self._remember(self._user(session))
+            except Unauthenticated:
+                return self._login_redirect()
+        return None
+
+    @rx.event
+    def load_optional_user(self) -> None:
+        """On public pages: show the account menu when someone is signed in."""
+        with transaction() as session:
+            user = accounts.user_for_token(session, token=self._session_token())
+            if user is None:
+                self.signed_in = False
+            else:
+                self._remember(user)

@@ -1,0 +1,18 @@
+"""Reflex configuration only; everything else comes from aether_web.settings.
+
+Every field can be overridden by REFLEX_<FIELD> (REFLEX_DB_URL, REFLEX_REDIS_URL, REFLEX_API_URL).
+"""
+
+import reflex as rx
+
+config = rx.Config(
+    app_name="aether_web",
+    db_url="sqlite:///aether.db",
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    plugins=[
+        rx.plugins.SitemapPlugin(),
+        rx.plugins.TailwindV4Plugin(),
+        rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="violet", radius="medium")),
+    ],
+)
