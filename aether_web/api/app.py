@@ -14,7 +14,7 @@ from aether_web.errors import AetherError
 def all_routes() -> list[BaseRoute]:
     """Every route module's routes. Each area adds its module here."""
     modules = [health, auth]
-    for name in ("hooks", "billing", "webhooks", "admin", "metrics"):
+    for name in ("hooks", "usage", "billing", "webhooks", "admin", "metrics", "analytics"):
         try:
             module = __import__(f"aether_web.api.{name}", fromlist=["routes"])
         except ModuleNotFoundError as exc:

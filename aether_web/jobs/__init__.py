@@ -1,0 +1,1 @@
+"""Scheduled jobs: thin wrappers over services, each tick run once across workers."""
