@@ -1,0 +1,177 @@
+"""The Starlette application: auth, parameter decoding, idempotency, routing."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import control, pages
+from .errors import StripeError
+from .forms import as_list, decode_form
+from .resources import Ctx, Handler, load_all
+from .store import API_VERSION, Store, new_id, now
+from .views import expand, render
+from .webhooks import Dispatcher
+
+log = logging.getLogger("stripe_emulator")
+
+
+@dataclass
+class AppState:
+    """Everything a running emulator holds; available as ``app.state.emulator``."""
+
+    store: Store
+    dispatcher: Dispatcher
+    public_url: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def ctx(self, request_id: str | None = None, key: str | None = None) -> Ctx:
+        return Ctx(self.store, self.public_url, request_id, key)
+
+
+def _api_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    if header.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(header[6:]).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return decoded.split(":", 1)[0]
+    return None
+
+
+def _auth_error(key: str | None) -> StripeError | None:
+    if not key:
+        return StripeError(
+            "You did not provide an API key. You need to provide your API key in the "
+            "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+            status=401,
+        )
+    if not key.startswith("sk_test_"):
+        masked = key[:8] + "*" * max(0, len(key) - 12) + key[-4:]
+        return StripeError(f"Invalid API Key provided: {masked}", status=401)
+    return None
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body, indent=2), status_code=status, headers=headers,
+                    media_type="application/json")
+
+
+def _api_endpoint(handler: Handler, method: str) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        state: AppState = request.app.state.emulator
+        request_id = new_id("req", 14)
+        headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
+        try:
+            err = _auth_error(_api_key(request))
+            if err:
+                raise err
+            params = decode_form(request.url.query)
+            if method == "POST":
+                params.update(decode_form((await request.body()).decode("utf-8")))
+            key = request.headers.get("idempotency-key") if method == "POST" else None
+            return _run(state, handler, method, request, params, key, request_id, headers)
+        except StripeError as exc:
+            headers.update(exc.headers)
+            return _json(exc.body(request_id), exc.status, headers)
+
+    return endpoint
+
+
+def _run(state: AppState, handler: Handler, method: str, request: Request,
+         params: dict[str, Any], key: str | None, request_id: str,
+         headers: dict[str, str]) -> Response:
+    store = state.store
+    fingerprint = json.dumps([method, request.url.path, params], sort_keys=True)
+    with store.lock:
+        if key:
+            saved = store.idempotency.get(key)
+            if saved is not None:
+                if saved["fingerprint"] != fingerprint:
+                    raise StripeError(
+                        "Keys for idempotent requests can only be used with the same "
+                        "parameters they were first used with. Try using a key other than "
+                        f"'{key}' if you meant to execute a different request.",
+                        type="idempotency_error")
+                headers.update({"Idempotent-Replayed": "true",
+                                "Original-Request": saved["request_id"]})
+                return _json(saved["body"], saved["status"], headers)
+        store.current_request = {"id": request_id, "idempotency_key": key}
+        try:
+            result = handler(state.ctx(request_id, key), params, **request.path_params)
+            body = expand(store, render(store, result), as_list(params.get("expand")))
+            status = 200
+        except StripeError as exc:
+            body, status = exc.body(request_id), exc.status
+            headers.update(exc.headers)
+        finally:
+            store.current_request = None
+        if key:
+            store.idempotency[key] = {"fingerprint": fingerprint, "status": status,
+                                      "body": body, "request_id": request_id,
+                                      "created": now()}
+        if method != "GET":
+            store.save()
+    return _json(body, status, headers)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith("/v1/"):
+        body = StripeError(
+            f"Unrecognized request URL ({request.method}: {request.url.path}).",
+            status=404).body()
+        return _json(body, 404)
+    return JSONResponse({"error": "not found"}, status_code=404)
+
+
+def _lifespan(dispatcher: Dispatcher) -> Callable[[Starlette], Any]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        dispatcher.start()
+        try:
+            yield
+        finally:
+            dispatcher.stop()
+
+    return lifespan
+
+
+def create_app(
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    public_url: str = "http://127.0.0.1:12111",
+    *,
+    state_file: str | None = None,
+    retry_base_delay: float = 0.5,
+    retry_max_attempts: int = 5,
+) -> Starlette:
+    """Build the emulator app. ``public_url`` is the address browsers use for hosted pages."""
+    store = Store(state_file)
+    dispatcher = Dispatcher(store, webhook_url, webhook_secret,
+                            base_delay=retry_base_delay, max_attempts=retry_max_attempts)
+    store.on_event = dispatcher.enqueue
+    state = AppState(store, dispatcher, public_url.rstrip("/"))
+
+    routes = [Route(path, _api_endpoint(fn, method), methods=[method])
+              for method, path, fn in load_all()]
+    routes += control.routes() + pages.routes()
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: _not_found, 405: _not_found},
+        lifespan=_lifespan(dispatcher),
+    )
+    app.state.emulator = state
+    return app

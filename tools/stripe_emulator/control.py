@@ -1,0 +1,120 @@
+"""Test-only control endpoints under ``/_emulator/`` (no API key needed)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import cards, lifecycle
+from .errors import StripeError, invalid
+from .forms import as_int, decode_form
+from .store import now
+from .views import render
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, indent=2), status_code=status,
+                    media_type="application/json")
+
+
+async def _params(request: Request) -> dict[str, Any]:
+    raw = (await request.body()).decode("utf-8")
+    params = decode_form(request.url.query)
+    if raw.strip().startswith("{"):
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise invalid("Expected a JSON object.")
+        params.update({k: v for k, v in data.items()})
+    elif raw:
+        params.update(decode_form(raw))
+    return params
+
+
+def _endpoint(fn):
+    async def endpoint(request: Request) -> Response:
+        state = request.app.state.emulator
+        try:
+            params = await _params(request)
+            with state.store.lock:
+                result = fn(state, params, **request.path_params)
+                if request.method != "GET":
+                    state.store.save()
+            return _json(result)
+        except StripeError as exc:
+            return _json(exc.body(), exc.status)
+        except json.JSONDecodeError as exc:
+            return _json(invalid(f"Invalid JSON: {exc}").body(), 400)
+
+    return endpoint
+
+
+def health(state, params):
+    return {"status": "ok"}
+
+
+def reset(state, params):
+    state.dispatcher.clear()
+    state.store.reset()
+    return {"reset": True}
+
+
+def close_period(state, params, sub_id):
+    sub = state.store.get("subscription", sub_id)
+    at = as_int(params.get("at"), "at", now() + 1)
+    invoice = lifecycle.close_period(state.store, sub, at, state.public_url)
+    return {"invoice": invoice, "subscription": render(state.store, sub)}
+
+
+def set_card(state, params, customer_id):
+    number = cards.normalize(str(params.get("card") or params.get("number") or ""))
+    problem = cards.validate(number)
+    if problem:
+        raise invalid(problem, param="card")
+    state.store.get("customer", customer_id)
+    return cards.set_default_card(state.store, customer_id, number)
+
+
+def pay_invoice(state, params, invoice_id):
+    invoice = state.store.get("invoice", invoice_id)
+    return lifecycle.pay_invoice(state.store, invoice)
+
+
+def deliveries(state, params):
+    rows = [{k: v for k, v in d.items() if k != "payload"} for d in state.store.deliveries]
+    if params.get("type"):
+        rows = [d for d in rows if d["type"] == params["type"]]
+    return {"object": "list", "data": rows}
+
+
+def configure_webhook(state, params):
+    """Change the webhook URL and/or secret at runtime."""
+    if "url" in params:
+        state.dispatcher.url = params["url"] or None
+    if params.get("secret"):
+        state.dispatcher.secret = params["secret"]
+    return {"url": state.dispatcher.url}
+
+
+def meter_events(state, params):
+    rows = list(state.store.meter_events)
+    if params.get("customer"):
+        rows = [e for e in rows if e["customer"] == params["customer"]]
+    return {"object": "list", "data": rows}
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/_emulator/health", _endpoint(health), methods=["GET"]),
+        Route("/_emulator/reset", _endpoint(reset), methods=["POST"]),
+        Route("/_emulator/subscriptions/{sub_id}/close_period", _endpoint(close_period),
+              methods=["POST"]),
+        Route("/_emulator/customers/{customer_id}/card", _endpoint(set_card), methods=["POST"]),
+        Route("/_emulator/invoices/{invoice_id}/pay", _endpoint(pay_invoice), methods=["POST"]),
+        Route("/_emulator/webhook_deliveries", _endpoint(deliveries), methods=["GET"]),
+        Route("/_emulator/webhook", _endpoint(configure_webhook), methods=["POST"]),
+        Route("/_emulator/meter_events", _endpoint(meter_events), methods=["GET"]),
+    ]
