@@ -14,7 +14,7 @@ import sys
 from aether_web.errors import AetherError
 
 
-def migrate(url: str | None = None, revision: str = "head") -> None:
+def migrate(url: str | None = None, revision: str = "heads") -> None:
     """Bring the database schema to `revision` with Alembic."""
     from pathlib import Path
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_cmd", required=True)
     up = db.add_parser("upgrade", help="apply migrations")
-    up.add_argument("revision", nargs="?", default="head")
+    up.add_argument("revision", nargs="?", default="heads")
     up.set_defaults(func=_cmd_db_upgrade)
 
     admin = sub.add_parser("create-admin", help="create an admin user (or promote one)")
