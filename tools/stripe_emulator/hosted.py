@@ -101,10 +101,7 @@ def set_cancel_at_period_end(ctx: Ctx, customer_id: str, value: bool) -> None:
     store = ctx.store
     sub = _live_subscription(store, customer_id)
     before = render(store, sub)
-    sub["cancel_at_period_end"] = value
-    sub["cancel_at"] = sub["items"]["data"][0]["current_period_end"] if value else None
-    sub["canceled_at"] = now() if value else None
-    sub["cancellation_details"]["reason"] = "cancellation_requested" if value else None
+    lifecycle.set_cancel_at_period_end(sub, value)
     billing.subscription_event(store, sub, before, "customer.subscription.updated")
 
 

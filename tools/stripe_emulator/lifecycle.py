@@ -157,6 +157,14 @@ def create_subscription(
     return sub
 
 
+def set_cancel_at_period_end(sub: dict[str, Any], value: bool) -> None:
+    """Schedule (or unschedule) cancellation at the end of the current period."""
+    sub["cancel_at_period_end"] = value
+    sub["cancel_at"] = sub["items"]["data"][0]["current_period_end"] if value else None
+    sub["canceled_at"] = now() if value else None
+    sub["cancellation_details"]["reason"] = "cancellation_requested" if value else None
+
+
 def licensed_item(store: Store, sub: dict[str, Any]) -> dict[str, Any] | None:
     for item in sub["items"]["data"]:
         if not billing.is_metered(store.get("price", item["price"])):

@@ -30,20 +30,13 @@ def create_subscription(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         public_url=ctx.public_url,
     )
     if as_bool(params.get("cancel_at_period_end"), "cancel_at_period_end"):
-        _set_cancel_at_period_end(sub, True)
+        lifecycle.set_cancel_at_period_end(sub, True)
     return render(ctx.store, sub)
 
 
 @route("GET", "/v1/subscriptions/{sub}")
 def retrieve_subscription(ctx: Ctx, params: dict[str, Any], sub: str) -> dict[str, Any]:
     return render(ctx.store, ctx.store.get("subscription", sub))
-
-
-def _set_cancel_at_period_end(sub: dict[str, Any], value: bool) -> None:
-    sub["cancel_at_period_end"] = value
-    sub["cancel_at"] = sub["items"]["data"][0]["current_period_end"] if value else None
-    sub["canceled_at"] = None if not value else sub["canceled_at"]
-    sub["cancellation_details"]["reason"] = "cancellation_requested" if value else None
 
 
 @route("POST", "/v1/subscriptions/{sub}")
@@ -62,7 +55,7 @@ def update_subscription(ctx: Ctx, params: dict[str, Any], sub: str) -> dict[str,
         lifecycle.update_items(store, obj, lifecycle.item_specs(params["items"]), behavior,
                                ctx.public_url)
     if "cancel_at_period_end" in params:
-        _set_cancel_at_period_end(
+        lifecycle.set_cancel_at_period_end(
             obj, bool(as_bool(params["cancel_at_period_end"], "cancel_at_period_end")))
     if "default_payment_method" in params:
         pm = params["default_payment_method"] or None
