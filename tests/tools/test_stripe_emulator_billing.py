@@ -262,3 +262,20 @@ def test_cli_serves_health_and_api():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_expand_on_lists_and_nested_fields(stripe_emu, stripe_client, stripe_catalog):
+    pm_id = _card(stripe_emu, stripe_catalog.customer.id)
+    sub = _subscribe(stripe_client, stripe_catalog)
+    listed = stripe_client.v1.subscriptions.list(params={
+        "customer": stripe_catalog.customer.id, "expand": ["data.latest_invoice"]})
+    assert isinstance(listed.data[0].latest_invoice, stripe.Invoice)
+    invoice = stripe_client.v1.invoices.retrieve(sub.latest_invoice, params={
+        "expand": ["parent.subscription_details.subscription"]})
+    assert invoice.parent.subscription_details.subscription.id == sub.id
+    customer = stripe_client.v1.customers.retrieve(stripe_catalog.customer.id, params={
+        "expand": ["invoice_settings.default_payment_method"]})
+    assert customer.invoice_settings.default_payment_method.id == pm_id
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.invoices.retrieve(sub.latest_invoice, params={"expand": ["nope"]})
+    assert info.value.error.param == "expand"
