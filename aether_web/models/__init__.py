@@ -1,6 +1,13 @@
 """All tables. Importing this package registers every one of them on SQLModel.metadata."""
 
 from aether_web.models.accounts import PLANS, AuthSession, LoginAttempt, Profile
+from aether_web.models.billing import (
+    EmailOutbox,
+    InvoiceRecord,
+    MeterReconciliation,
+    OverageReport,
+    StripeEvent,
+)
 from aether_web.models.jobs import JobRun
 from aether_web.models.projects import Project
 from aether_web.models.usage import PlanLimit, UsageMonthly, UsageRecord
@@ -8,11 +15,16 @@ from aether_web.models.usage import PlanLimit, UsageMonthly, UsageRecord
 __all__ = [
     "PLANS",
     "AuthSession",
+    "EmailOutbox",
+    "InvoiceRecord",
     "JobRun",
     "LoginAttempt",
+    "MeterReconciliation",
+    "OverageReport",
     "PlanLimit",
     "Profile",
     "Project",
+    "StripeEvent",
     "UsageMonthly",
     "UsageRecord",
 ]
