@@ -9,13 +9,16 @@ from aether_web.models.billing import (
     StripeEvent,
 )
 from aether_web.models.jobs import JobRun
+from aether_web.models.metering import DriftReport, HookEvent
 from aether_web.models.projects import Project
 from aether_web.models.usage import PlanLimit, UsageMonthly, UsageRecord
 
 __all__ = [
     "PLANS",
     "AuthSession",
+    "DriftReport",
     "EmailOutbox",
+    "HookEvent",
     "InvoiceRecord",
     "JobRun",
     "LoginAttempt",
