@@ -27,11 +27,14 @@ class WebhookReceiver:
     url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
     failures_left: int = 0
+    fail_matching: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def fail_next(self, count: int) -> None:
+    def fail_next(self, count: int, matching: str = "") -> None:
+        """Answer 500 to the next ``count`` requests whose body contains ``matching``."""
         with self.lock:
             self.failures_left = count
+            self.fail_matching = matching
 
     def clear(self) -> None:
         with self.lock:
@@ -61,7 +64,8 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
             with receiver.lock:
-                status = 500 if receiver.failures_left > 0 else 200
+                fail = receiver.failures_left > 0 and receiver.fail_matching in body
+                status = 500 if fail else 200
                 if status == 500:
                     receiver.failures_left -= 1
                 receiver.requests.append({"body": body, "answered": status,
@@ -98,7 +102,7 @@ def stripe_emu_server(stripe_receiver: WebhookReceiver) -> Iterator[RunningEmula
 def stripe_emu(stripe_emu_server: RunningEmulator,
                stripe_receiver: WebhookReceiver) -> RunningEmulator:
     """The shared emulator, reset before each test."""
-    httpx.post(f"{stripe_emu_server.url}/_emulator/reset").raise_for_status()
+    stripe_emu_server.reset()
     stripe_receiver.clear()
     return stripe_emu_server
 

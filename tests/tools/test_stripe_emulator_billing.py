@@ -208,7 +208,7 @@ def test_prorated_switch_lands_on_next_invoice(stripe_emu, stripe_client, stripe
 
 
 def test_webhooks_are_signed_and_retried(stripe_emu, stripe_client, stripe_receiver):
-    stripe_receiver.fail_next(2)
+    stripe_receiver.fail_next(2, matching="hook@example.com")
     customer = stripe_client.v1.customers.create(params={"email": "hook@example.com"})
     events = stripe_receiver.wait_for("customer.created")
     assert [e.data.object.id for e in events] == [customer.id]
@@ -226,7 +226,7 @@ def test_webhooks_are_signed_and_retried(stripe_emu, stripe_client, stripe_recei
 
 
 def test_webhook_gives_up_after_max_attempts(stripe_emu, stripe_client, stripe_receiver):
-    stripe_receiver.fail_next(10)
+    stripe_receiver.fail_next(10, matching="never@example.com")
     stripe_client.v1.customers.create(params={"email": "never@example.com"})
     failed = stripe_emu.wait_for_deliveries(1, status="failed")
     assert failed and failed[0]["attempts"] == 4 and failed[0]["status_code"] == 500

@@ -42,6 +42,21 @@ class RunningEmulator:
             time.sleep(0.02)
 
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no webhook is queued or being delivered (retries included)."""
+        deadline = time.monotonic() + timeout
+        while not self.app_state.dispatcher.idle():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def reset(self) -> None:
+        """Clear all state and wait for any delivery still in flight to finish."""
+        httpx.post(f"{self.url}/_emulator/reset").raise_for_status()
+        self.wait_idle()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

@@ -46,6 +46,7 @@ class Dispatcher:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stop = False
+        self._busy = False
         self._thread: threading.Thread | None = None
 
     # called with store.lock held: must not block
@@ -88,6 +89,11 @@ class Dispatcher:
         with self._cond:
             self._queue.clear()
 
+    def idle(self) -> bool:
+        """True when nothing is queued and no delivery attempt is in progress."""
+        with self._cond:
+            return not self._queue and not self._busy
+
     def _run(self) -> None:
         with httpx.Client(timeout=self.timeout) as client:
             while True:
@@ -100,7 +106,12 @@ class Dispatcher:
                     if self._stop:
                         return
                     _, _, delivery = heapq.heappop(self._queue)
-                self._attempt(client, delivery)
+                    self._busy = True
+                try:
+                    self._attempt(client, delivery)
+                finally:
+                    with self._cond:
+                        self._busy = False
 
     def _attempt(self, client: httpx.Client, delivery: dict[str, Any]) -> None:
         payload = delivery["payload"]
