@@ -68,7 +68,16 @@ def scrub_event(event: dict, _hint: dict | None = None) -> dict:
     crumbs = event.get("breadcrumbs")
     if isinstance(crumbs, dict) and "values" in crumbs:
         crumbs["values"] = _scrub_mapping(crumbs["values"])
-    return event
+    # Last, every string anywhere (source lines, log messages): no email leaves the process.
+    return _scrub_emails_everywhere(event)
+
+
+def _scrub_emails_everywhere(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _scrub_emails_everywhere(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_scrub_emails_everywhere(v) for v in data]
+    return _scrub_text(data)
 
 
 def init_sentry(dsn: str | None = None) -> bool:
@@ -81,6 +90,9 @@ def init_sentry(dsn: str | None = None) -> bool:
         dsn=dsn,
         environment=settings.env,
         send_default_pii=False,
+        # Frame locals hold request scopes (cookies, headers): never send them.
+        include_local_variables=False,
+        max_request_body_size="never",
         before_send=scrub_event,
         before_send_transaction=scrub_event,
         traces_sample_rate=0.0,

@@ -1,0 +1,85 @@
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+from starlette.routing import Route
+
+
+def test_health_and_ready(api):
+    assert api.get("/api/health").json() == {"status": "ok"}
+    ready = api.get("/api/ready")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["database"] == "ok"
+    assert "purge_expired_sessions" in body["jobs"]
+
+
+def test_ready_reports_an_unreachable_database(monkeypatch, api):
+    import aether_web.api.health as health
+
+    def broken():
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(health, "_readiness", broken)
+    r = api.get("/api/ready")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
+
+
+class _Collector(BaseHTTPRequestHandler):
+    bodies: list[bytes] = []
+
+    def do_POST(self):
+        length = int(self.headers.get("content-length", 0))
+        raw = self.rfile.read(length)
+        if self.headers.get("content-encoding") == "gzip":
+            import gzip
+
+            raw = gzip.decompress(raw)
+        _Collector.bodies.append(raw)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_server_error_reaches_sentry_scrubbed_and_answers_json(engine):
+    """A local HTTP endpoint stands in for Sentry: the event arrives without personal data."""
+    import sentry_sdk
+    from starlette.testclient import TestClient
+
+    from aether_web.api.app import create_api
+    from aether_web.observability import init_sentry
+
+    server = HTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    dsn = f"http://publickey@127.0.0.1:{server.server_port}/1"
+    _Collector.bodies.clear()
+    # Built at run time so the values can't appear in the source lines Sentry sends.
+    cookie, bearer = uuid.uuid4().hex, uuid.uuid4().hex
+    assert init_sentry(dsn)
+    try:
+        api = create_api()
+
+        async def boom(request):
+            raise RuntimeError("lookup failed for alice@example.com")
+
+        api.router.routes.insert(0, Route("/api/boom", boom))
+        with TestClient(api, raise_server_exceptions=False) as client:
+            r = client.get("/api/boom", headers={"Cookie": f"aether_session={cookie}",
+                                                 "Authorization": f"Bearer {bearer}"})
+        assert r.status_code == 500
+        assert r.json()["error"]["code"] == "internal_error"
+        sentry_sdk.flush(5)
+    finally:
+        sentry_sdk.get_client().close()
+        server.shutdown()
+    payload = b"\n".join(_Collector.bodies)
+    assert b"RuntimeError" in payload
+    assert b"alice@example.com" not in payload
+    assert cookie.encode() not in payload and bearer.encode() not in payload
+    events = [json.loads(line) for line in payload.splitlines()
+              if line.startswith(b"{") and b'"exception"' in line]
+    assert events, "no error event arrived"
