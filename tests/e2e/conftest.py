@@ -1,0 +1,123 @@
+"""End-to-end fixtures: the prod build with the Stripe emulator, and a Debian chromium page.
+
+The server is built once per test session on a free port, with its own SQLite database and its
+own web build directory, so it never disturbs a developer's running app.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tools.local_stack import ROOT, LocalStack
+
+CHROMIUM = os.environ.get("AETHER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+PASSWORD = "e2e-password-123"
+
+
+class Server:
+    """What e2e tests need of the running stack."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.url = stack.url
+        self.db_url = stack.db_url
+        self.stripe_url = stack.stripe_url
+        from aether_web.db import make_engine
+
+        self.engine = make_engine(stack.db_url)
+
+    def cli(self, *args: str):
+        return self.stack.cli(*args)
+
+
+@pytest.fixture(scope="session")
+def server():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make test does)")
+    tmp = Path(tempfile.mkdtemp(prefix="aether-e2e-"))
+    stack = LocalStack(
+        db_url=f"sqlite:///{tmp / 'e2e.db'}",
+        web_dir=str(ROOT / ".web-e2e"),
+        log_dir=tmp / "logs",
+        extra_env={"AETHER_GRACE_PERIOD_DAYS": "7"},
+    )
+    try:
+        stack.start()
+    except Exception:
+        for log in sorted((tmp / "logs").glob("*.log")):
+            print(f"==== {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+        stack.stop()
+        raise
+    srv = Server(stack)
+    yield srv
+    srv.engine.dispose()
+    stack.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+# Console messages that are not the app's errors.
+IGNORED_CONSOLE = ("Download the React DevTools",)
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh browser context; the test fails if the browser console logs an error."""
+    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(20_000)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error"
+          and not m.text.startswith(IGNORED_CONSOLE) else None)
+    pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    pg.console_errors = errors
+    yield pg
+    context.close()
+    assert not errors, f"browser console errors: {errors}"
+
+
+@pytest.fixture
+def signup(server):
+    """Sign up through the real form; returns the new user's email."""
+
+    def do(pg, email: str | None = None, password: str = PASSWORD) -> str:
+        email = email or f"e2e-{uuid.uuid4().hex[:10]}@example.com"
+        pg.goto("/signup")
+        pg.fill("#email", email)
+        pg.fill("#password", password)
+        pg.click("#submit")
+        pg.wait_for_url(re.compile(r"/dashboard"))
+        return email
+
+    return do
+
+
+@pytest.fixture
+def login(server):
+    def do(pg, email: str, password: str = PASSWORD) -> None:
+        pg.goto("/login")
+        pg.fill("#email", email)
+        pg.fill("#password", password)
+        pg.click("#submit")
+        pg.wait_for_url(re.compile(r"/dashboard"))
+
+    return do
