@@ -54,7 +54,11 @@ def _with_cookie(response: Response, token: str) -> Response:
 def _fail(exc: AetherError, is_form: bool, page: str, fields: dict) -> Response:
     if not is_form:
         return from_error(exc)
-    query = {"error": exc.code}
+    code = exc.code
+    fields_with_errors = exc.details.get("fields") or {}
+    if code == "invalid_input":
+        code = "invalid_email" if "email" in fields_with_errors else "weak_password"
+    query = {"error": code}
     if fields.get("email"):
         query["email"] = fields["email"][:320]
     if fields.get("next"):

@@ -12,8 +12,8 @@ ERROR_MESSAGES = {
     "invalid_credentials": "Wrong email or password. Check them and try again.",
     "too_many_attempts": "Too many failed log-ins for this email. Wait 15 minutes and try again.",
     "email_taken": "An account with this email already exists. Log in instead.",
-    "invalid_input": "Please check the form: use a valid email and a password of at least "
-    "10 characters.",
+    "invalid_email": "Enter a valid email address, like you@example.com.",
+    "weak_password": "Use at least 10 characters for your password.",
     "malformed_json": "Something went wrong sending the form. Please try again.",
 }
 

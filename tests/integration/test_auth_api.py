@@ -29,7 +29,7 @@ def test_signup_errors_are_clear(api):
 def test_form_post_redirects_with_error_code(api):
     r = api.post("/api/auth/signup", data={"email": "x", "password": "y"}, follow_redirects=False)
     assert r.status_code == 303
-    assert r.headers["location"].startswith("/signup?error=invalid_input")
+    assert r.headers["location"].startswith("/signup?error=invalid_email")
 
 
 def test_login_gives_a_new_session_each_time_and_logout_ends_it(api, make_user):
