@@ -1,0 +1,41 @@
+"""Billing jobs: overage to Stripe, meter reconciliation, grace periods, the email outbox."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from aether_web.integrations.stripe import get_gateway
+from aether_web.jobs.registry import Job, register
+from aether_web.services import overage, subscriptions
+from aether_web.services.email import deliver_pending
+
+
+def report_overage(_session: Session) -> str:
+    # Owns its transactions: each report is committed before Stripe is called.
+    return overage.report_closed_months(gateway=get_gateway())
+
+
+def reconcile_meters(session: Session) -> str:
+    return overage.reconcile_recent(session, gateway=get_gateway())
+
+
+def expire_grace_periods(session: Session) -> str:
+    return subscriptions.expire_grace_periods(session, gateway=get_gateway())
+
+
+def send_email(_session: Session) -> str:
+    counts = deliver_pending()
+    return f"sent {counts['sent']}, to retry {counts['retry']}, failed {counts['failed']}"
+
+
+register(Job("report_overage", report_overage, every_seconds=300,
+             description="Send last month's overage to Stripe's meters once it has ended, and "
+                         "retry unsent reports.", max_interval_seconds=1800))
+register(Job("reconcile_meters", reconcile_meters, every_seconds=3600,
+             description="Compare our overage with Stripe's meter summaries; report any "
+                         "difference.", max_interval_seconds=3 * 3600))
+register(Job("expire_grace_periods", expire_grace_periods, every_seconds=900,
+             description="Move users whose payment grace period ended to Free.",
+             max_interval_seconds=3600))
+register(Job("send_email", send_email, every_seconds=60,
+             description="Deliver queued email over SMTP.", max_interval_seconds=900))

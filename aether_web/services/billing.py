@@ -1,0 +1,157 @@
+"""Paying for aether: the Stripe customer, Checkout, the Customer Portal, invoices and the
+billing summary the /billing page and the API show."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import Session, select
+
+from aether_web.billing.periods import month_end
+from aether_web.billing.plans import PLANS, Plan, get_plan
+from aether_web.db import db_now
+from aether_web.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from aether_web.integrations.stripe import METERS, StripeGateway
+from aether_web.models import InvoiceRecord, Profile
+from aether_web.observability import log
+from aether_web.services.accounts import lock_profile
+from aether_web.settings import get_settings
+
+LIVE_STATUSES = ("active", "trialing", "past_due")
+
+
+def _profile(session: Session, user_id: uuid.UUID) -> Profile:
+    profile = session.get(Profile, user_id)
+    if profile is None:
+        raise NotFound("Account not found.", code="account_not_found")
+    return profile
+
+
+def paid_plan(plan_key: str | None) -> Plan:
+    """The Pro or Team plan for a key from the browser, or InvalidInput."""
+    plan = PLANS.get(str(plan_key or "").strip().lower())
+    if plan is None or not plan.overage:
+        raise InvalidInput("Choose the Pro or Team plan.", code="invalid_plan",
+                           fields={"plan": "Choose pro or team."})
+    return plan
+
+
+def next_month_anchor(now: datetime) -> int:
+    """The first second of the next UTC month: Stripe periods then match calendar months,
+    which is how usage and overage are counted."""
+    return int(month_end(now.astimezone(UTC)).timestamp())
+
+
+def has_live_subscription(profile: Profile) -> bool:
+    return bool(profile.stripe_subscription_id) and profile.subscription_status in LIVE_STATUSES
+
+
+def ensure_customer(session: Session, *, profile: Profile, gateway: StripeGateway) -> str:
+    """The user's one Stripe customer, created on first need (idempotently)."""
+    if profile.stripe_customer_id:
+        return profile.stripe_customer_id
+    lock_profile(session, user_id=profile.id)
+    session.refresh(profile)
+    if not profile.stripe_customer_id:
+        profile.stripe_customer_id = gateway.create_customer(user_id=str(profile.id),
+                                                             email=profile.email)
+        session.add(profile)
+        session.flush()
+    return profile.stripe_customer_id
+
+
+def start_checkout(
+    session: Session, *, user_id: uuid.UUID, plan_key: str, gateway: StripeGateway
+) -> str:
+    """A Stripe Checkout URL for subscribing to Pro or Team (flat price + metered overage).
+
+    Raises Conflict when the user already has a subscription (plan changes go through the
+    Portal), ServiceUnavailable when the catalogue is not set up.
+    """
+    plan = paid_plan(plan_key)
+    profile = _profile(session, user_id)
+    if has_live_subscription(profile):
+        raise Conflict("You already have a subscription. Use Manage subscription to change "
+                       "your plan.", code="already_subscribed")
+    keys = [plan.stripe_lookup_key, *METERS]
+    prices = gateway.price_ids_by_lookup_key(keys)
+    missing = [k for k in keys if k not in prices]
+    if missing:
+        log.error("stripe catalogue incomplete, missing %s: run `python -m aether_web stripe "
+                  "setup`", ", ".join(missing))
+        raise ServiceUnavailable("Upgrades are not available right now. Please try again later.",
+                                 code="billing_not_configured")
+    customer_id = ensure_customer(session, profile=profile, gateway=gateway)
+    base = get_settings().public_url.rstrip("/")
+    _session_id, url = gateway.create_checkout_session(
+        customer_id=customer_id, user_id=str(profile.id), plan_key=plan.key,
+        price_ids=[prices[plan.stripe_lookup_key]],
+        metered_price_ids=[prices[k] for k in METERS],
+        billing_cycle_anchor=next_month_anchor(db_now(session)),
+        success_url=f"{base}/billing?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
+        cancel_url=f"{base}/billing?checkout=canceled",
+    )
+    return url
+
+
+def open_portal(session: Session, *, user_id: uuid.UUID, gateway: StripeGateway) -> str:
+    """A Customer Portal URL (change plan, cancel, update the card, see invoices)."""
+    profile = _profile(session, user_id)
+    if not profile.stripe_customer_id:
+        raise Conflict("You don't have a subscription yet. Choose a plan to upgrade.",
+                       code="no_billing_account")
+    base = get_settings().public_url.rstrip("/")
+    return gateway.create_portal_session(customer_id=profile.stripe_customer_id,
+                                         return_url=f"{base}/billing")
+
+
+def list_invoices(session: Session, *, user_id: uuid.UUID, limit: int = 24) -> list[InvoiceRecord]:
+    """The user's invoices, newest first, as recorded from Stripe's invoice events."""
+    return list(session.exec(
+        select(InvoiceRecord).where(InvoiceRecord.user_id == user_id)
+        .order_by(InvoiceRecord.invoice_created.desc()).limit(limit)).all())
+
+
+def invoice_json(row: InvoiceRecord) -> dict:
+    """An invoice for the API and the page."""
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": row.stripe_invoice_id, "number": row.number, "status": row.status,
+        "currency": row.currency, "total_cents": row.total_cents,
+        "amount_paid_cents": row.amount_paid_cents, "amount_due_cents": row.amount_due_cents,
+        "period_start": iso(row.period_start), "period_end": iso(row.period_end),
+        "created": iso(row.invoice_created), "paid_at": iso(row.paid_at),
+        "hosted_invoice_url": row.hosted_invoice_url,
+    }
+
+
+@dataclass(frozen=True)
+class BillingSummary:
+    """What the billing page shows about the user's plan and subscription."""
+
+    plan: str
+    plan_name: str
+    monthly_price_cents: int
+    subscription_status: str | None
+    has_subscription: bool
+    has_billing_account: bool
+    past_due: bool
+    grace_ends_at: datetime | None
+
+
+def billing_summary(session: Session, *, user_id: uuid.UUID) -> BillingSummary:
+    """The user's plan and subscription state."""
+    profile = _profile(session, user_id)
+    plan = get_plan(profile.plan)
+    return BillingSummary(
+        plan=plan.key, plan_name=plan.name, monthly_price_cents=plan.monthly_price_cents,
+        subscription_status=profile.subscription_status,
+        has_subscription=has_live_subscription(profile),
+        has_billing_account=bool(profile.stripe_customer_id),
+        past_due=profile.past_due_since is not None and profile.plan != "free",
+        grace_ends_at=profile.grace_ends_at,
+    )

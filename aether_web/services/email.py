@@ -1,0 +1,106 @@
+"""Email: queued in the caller's transaction (the outbox), delivered over SMTP after commit.
+
+With no SMTP host configured the outbox row is the delivery (status "outbox"), which is what
+local development and the embedded default use. A queued message survives a crash between
+commit and delivery; `deliver_pending` (also a scheduled job) sends whatever is left.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import uuid
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from aether_web.db import db_now, transaction
+from aether_web.models import EmailOutbox
+from aether_web.observability import log
+from aether_web.settings import Settings, get_settings
+
+MAX_ATTEMPTS = 5
+SMTP_TIMEOUT_SECONDS = 15
+
+
+def queue_email(
+    session: Session, *, to: str, subject: str, body: str, kind: str = "",
+    user_id: uuid.UUID | None = None,
+) -> EmailOutbox:
+    """Record a message to send once the transaction commits."""
+    status = "pending" if get_settings().smtp_host else "outbox"
+    message = EmailOutbox(user_id=user_id, to=to[:320], subject=subject[:255], body=body,
+                          kind=kind[:64], status=status)
+    session.add(message)
+    return message
+
+
+def build_message(row: EmailOutbox, settings: Settings) -> EmailMessage:
+    """The RFC 5322 message for an outbox row."""
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = row.to
+    msg["Subject"] = row.subject
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(idstring=str(row.id).replace("-", ""))
+    msg.set_content(row.body)
+    return msg
+
+
+def send_smtp(message: EmailMessage, settings: Settings) -> None:
+    """Hand one message to the configured SMTP server (STARTTLS and login when configured)."""
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port,
+                      timeout=SMTP_TIMEOUT_SECONDS) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_username:
+            smtp.login(settings.smtp_username, settings.smtp_password)
+        smtp.send_message(message)
+
+
+def deliver_pending(*, engine: sa.Engine | None = None, limit: int = 50) -> dict[str, int]:
+    """Send queued messages over SMTP, one transaction per message. Returns counts.
+
+    Owns its transactions: a message is marked sent right after the server accepted it.
+    """
+    settings = get_settings()
+    counts = {"sent": 0, "failed": 0, "retry": 0}
+    if not settings.smtp_host:
+        return counts
+    with transaction(engine) as session:
+        ids = list(session.exec(
+            select(EmailOutbox.id).where(EmailOutbox.status == "pending")
+            .order_by(EmailOutbox.created_at).limit(limit)).all())
+    for message_id in ids:
+        with transaction(engine) as session:
+            row = session.exec(select(EmailOutbox).where(EmailOutbox.id == message_id)
+                               .with_for_update()).first()
+            if row is None or row.status != "pending":
+                continue
+            row.attempts += 1
+            try:
+                send_smtp(build_message(row, settings), settings)
+            except (OSError, smtplib.SMTPException) as exc:
+                row.error = f"{type(exc).__name__}: {exc}"[:2000]
+                if row.attempts >= MAX_ATTEMPTS:
+                    row.status = "failed"
+                    counts["failed"] += 1
+                    log.error("email %s to a user failed for good: %s", row.id, row.error)
+                else:
+                    counts["retry"] += 1
+                    log.warning("email %s not sent yet: %s", row.id, row.error)
+                continue
+            row.status = "sent"
+            row.error = None
+            row.sent_at = db_now(session)
+            counts["sent"] += 1
+    return counts
+
+
+def deliver_pending_quietly(*, engine: sa.Engine | None = None) -> None:
+    """Best-effort delivery right after a commit; the scheduled job retries what is left."""
+    try:
+        deliver_pending(engine=engine)
+    except Exception:  # never fail the caller (e.g. a webhook) because mail is down
+        log.exception("email delivery failed; the outbox job will retry")

@@ -1,0 +1,268 @@
+"""Overage to Stripe: each paying user's month goes to each meter exactly once.
+
+1. Plan: one `overage_reports` row per (user, month, meter) with a deterministic identifier
+   (`{user_id}:{YYYY-MM}:{compute|storage}`), committed BEFORE anything is sent.
+2. Send: each pending row becomes one meter event with that identifier, timestamped inside the
+   month (its last second, or now for a month still open). A rerun after a crash re-sends the
+   same identifier and value; Stripe answering "duplicate identifier" means an earlier attempt
+   got through, so the row counts as sent.
+3. Reconcile: what Stripe's meter summaries hold against what we sent, recorded per user,
+   month and meter (and reported to Sentry when they differ).
+
+These functions own their transactions (a report must be committed before Stripe is called).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sentry_sdk
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from aether_web.billing.periods import (
+    month_end,
+    month_key,
+    month_last_second,
+    month_of,
+    month_start,
+    previous_month,
+)
+from aether_web.billing.plans import get_plan
+from aether_web.billing.pricing import overage_for_month
+from aether_web.db import db_now, transaction
+from aether_web.errors import InvalidInput
+from aether_web.integrations.stripe import (
+    COMPUTE_METER,
+    STORAGE_METER,
+    StripeGateway,
+    StripeGatewayError,
+    StripeUnavailable,
+)
+from aether_web.models import MeterReconciliation, OverageReport, Profile, UsageMonthly
+from aether_web.observability import log
+
+METER_BY_KIND = {"compute": COMPUTE_METER, "storage": STORAGE_METER}
+# Stripe accepts meter events up to 35 days old; we stop a little before.
+STRIPE_PAST_WINDOW = timedelta(days=34)
+# After a month ends, wait this long (runs crossing midnight are split and closed) and no
+# longer: Stripe finalizes the period's invoice about an hour after it ends.
+REPORT_DELAY = timedelta(minutes=10)
+MAX_SEND_ATTEMPTS = 10
+LIVE_STATUSES = ("active", "trialing", "past_due")
+
+
+def overage_identifier(user_id: uuid.UUID | str, month: date, kind: str) -> str:
+    """The meter event identifier of one user's month on one meter (the idempotency key)."""
+    if kind not in METER_BY_KIND:
+        raise ValueError(f"unknown overage kind {kind!r}")
+    return f"{user_id}:{month_key(month)}:{kind}"
+
+
+def parse_month(text: str) -> date:
+    """"2026-01" -> date(2026, 1, 1), or InvalidInput."""
+    try:
+        year, month = (int(part) for part in str(text).strip().split("-"))
+        return date(year, month, 1)
+    except ValueError as exc:
+        raise InvalidInput("Give the month as YYYY-MM, e.g. 2026-01.",
+                           code="invalid_month") from exc
+
+
+def report_timestamp(month: date, now: datetime) -> int:
+    """When the month's usage is stamped: its last second, or now while it is still open."""
+    return int(min(month_last_second(month), now).timestamp())
+
+
+def plan_reports(session: Session, *, month: date, now: datetime) -> int:
+    """Record (pending) the overage of every paying user for `month`. Rows that exist stay
+    as they are, so a month is never reported twice. Returns how many rows were added."""
+    rows = session.exec(
+        select(Profile, UsageMonthly)
+        .join(UsageMonthly, UsageMonthly.user_id == Profile.id)
+        .where(UsageMonthly.month == month, Profile.plan.in_(("pro", "team")),
+               Profile.stripe_customer_id.is_not(None),
+               Profile.subscription_status.in_(LIVE_STATUSES))
+    ).all()
+    added = 0
+    timestamp = report_timestamp(month, now)
+    for profile, usage in rows:
+        plan = get_plan(profile.plan)
+        charge = overage_for_month(plan, compute_seconds=int(usage.compute_seconds),
+                                   storage_gb_hours=usage.storage_gb_hours)
+        for kind, units in (("compute", charge.compute_units), ("storage", charge.storage_units)):
+            if units <= 0:
+                continue
+            added += _insert_once(session, OverageReport(
+                user_id=profile.id, month=month, meter=METER_BY_KIND[kind],
+                identifier=overage_identifier(profile.id, month, kind),
+                stripe_customer_id=profile.stripe_customer_id, plan=plan.key, units=units,
+                cents=units, event_timestamp=timestamp, status="pending"))
+    return added
+
+
+def _insert_once(session: Session, report: OverageReport) -> int:
+    values = {c.name: getattr(report, c.name) for c in OverageReport.__table__.columns
+              if getattr(report, c.name) is not None}
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(OverageReport.__table__).values(**values).on_conflict_do_nothing(
+        index_elements=["identifier"])
+    return session.exec(stmt).rowcount
+
+
+@dataclass
+class SendCounts:
+    sent: int = 0
+    duplicate: int = 0
+    retry: int = 0
+    failed: int = 0
+
+
+def send_pending_reports(*, gateway: StripeGateway, engine: sa.Engine | None = None,
+                         month: date | None = None) -> SendCounts:
+    """Send every pending report, each in its own transaction (row locked while sending)."""
+    counts = SendCounts()
+    with transaction(engine) as session:
+        query = select(OverageReport.id).where(OverageReport.status == "pending")
+        if month is not None:
+            query = query.where(OverageReport.month == month)
+        ids = list(session.exec(query.order_by(OverageReport.created_at)).all())
+    for report_id in ids:
+        with transaction(engine) as session:
+            row = session.exec(select(OverageReport).where(OverageReport.id == report_id)
+                               .with_for_update()).first()
+            if row is None or row.status != "pending":
+                continue
+            row.attempts += 1
+            try:
+                result = gateway.send_meter_event(
+                    event_name=row.meter, identifier=row.identifier,
+                    customer_id=row.stripe_customer_id, value=row.units,
+                    timestamp=row.event_timestamp)
+            except StripeUnavailable as exc:
+                row.last_error = exc.message
+                if row.attempts >= MAX_SEND_ATTEMPTS:
+                    row.status = "failed"
+                    counts.failed += 1
+                else:
+                    counts.retry += 1
+                session.add(row)
+                continue
+            except StripeGatewayError as exc:
+                row.status = "failed"
+                row.last_error = f"{exc.stripe_code or ''} {exc.stripe_message}".strip()
+                session.add(row)
+                counts.failed += 1
+                log.error("overage report %s refused by Stripe: %s", row.identifier,
+                          row.last_error)
+                sentry_sdk.capture_message(f"overage report refused: {row.identifier}",
+                                           level="error")
+                continue
+            row.status = "sent"
+            row.last_error = None if result == "sent" else "Stripe already had this identifier"
+            row.sent_at = db_now(session)
+            session.add(row)
+            counts.duplicate += result == "duplicate"
+            counts.sent += result == "sent"
+    return counts
+
+
+def report_overage(*, month: date, gateway: StripeGateway, engine: sa.Engine | None = None,
+                   allow_open_month: bool = False) -> str:
+    """Plan and send `month`'s overage. A month still running is refused unless
+    `allow_open_month` (operators and tests); a month too old for Stripe is refused."""
+    with transaction(engine) as session:
+        now = db_now(session)
+        if month_start(month) > now:
+            raise InvalidInput(f"{month_key(month)} has not started yet.", code="invalid_month")
+        if month_end(month) > now and not allow_open_month:
+            raise InvalidInput(f"{month_key(month)} is not over yet.", code="month_open")
+        if now - month_end(month) > STRIPE_PAST_WINDOW:
+            raise InvalidInput(f"{month_key(month)} is too old: Stripe only takes usage from "
+                               "the last 35 days.", code="month_too_old")
+        planned = plan_reports(session, month=month, now=now)
+    counts = send_pending_reports(gateway=gateway, engine=engine, month=month)
+    return (f"{month_key(month)}: {planned} new reports; sent {counts.sent}, already in Stripe "
+            f"{counts.duplicate}, to retry {counts.retry}, failed {counts.failed}")
+
+
+def report_closed_months(*, gateway: StripeGateway, engine: sa.Engine | None = None) -> str:
+    """The scheduled job: report last month once it has been over for REPORT_DELAY, and retry
+    anything still pending."""
+    with transaction(engine) as session:
+        now = db_now(session)
+    last_month = previous_month(month_of(now))
+    parts = []
+    if now >= month_end(last_month) + REPORT_DELAY:
+        parts.append(report_overage(month=last_month, gateway=gateway, engine=engine))
+    counts = send_pending_reports(gateway=gateway, engine=engine)
+    parts.append(f"retries: sent {counts.sent + counts.duplicate}, pending {counts.retry}, "
+                 f"failed {counts.failed}")
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------- reconciliation
+
+
+def reconcile_month(session: Session, *, month: date, gateway: StripeGateway) -> list[
+        MeterReconciliation]:
+    """Compare each sent report of `month` with Stripe's meter summary for that customer and
+    month; record the result and report differences (log + Sentry)."""
+    reports = session.exec(
+        select(OverageReport).where(OverageReport.month == month,
+                                    OverageReport.status == "sent")).all()
+    if not reports:
+        return []
+    meters = gateway.active_meter_ids()
+    start = int(month_start(month).timestamp())
+    end = int(month_end(month).timestamp())
+    now = db_now(session)
+    results = []
+    for report in reports:
+        meter_id = meters.get(report.meter)
+        stripe_units = 0 if meter_id is None else gateway.meter_usage(
+            meter_id=meter_id, customer_id=report.stripe_customer_id, start=start, end=end)
+        status = "match" if stripe_units == report.units else "mismatch"
+        row = session.exec(select(MeterReconciliation).where(
+            MeterReconciliation.user_id == report.user_id, MeterReconciliation.month == month,
+            MeterReconciliation.meter == report.meter)).first()
+        was = row.status if row is not None else None
+        if row is None:
+            row = MeterReconciliation(user_id=report.user_id, month=month, meter=report.meter,
+                                      our_units=report.units, stripe_units=stripe_units,
+                                      status=status)
+        row.our_units, row.stripe_units, row.status = report.units, stripe_units, status
+        row.checked_at = now
+        session.add(row)
+        results.append(row)
+        if status == "mismatch":
+            log.error("meter mismatch for user %s %s %s: ours %s, Stripe %s", report.user_id,
+                      month_key(month), report.meter, report.units, stripe_units)
+            if was != "mismatch":
+                sentry_sdk.capture_message(
+                    f"Stripe meter differs from our overage: {report.meter} "
+                    f"{month_key(month)} ours={report.units} stripe={stripe_units}",
+                    level="error")
+    return results
+
+
+def reconcile_recent(session: Session, *, gateway: StripeGateway) -> str:
+    """The scheduled job: reconcile last month and this month."""
+    now = db_now(session)
+    checked = []
+    for month in (previous_month(month_of(now)), month_of(now)):
+        checked += reconcile_month(session, month=month, gateway=gateway)
+    bad = sum(1 for row in checked if row.status == "mismatch")
+    return f"checked {len(checked)} meter totals, {bad} differ"
+
+
+def open_mismatches(session: Session) -> list[MeterReconciliation]:
+    """Differences support should look at, newest first."""
+    return list(session.exec(select(MeterReconciliation)
+                             .where(MeterReconciliation.status == "mismatch")
+                             .order_by(MeterReconciliation.checked_at.desc())).all())

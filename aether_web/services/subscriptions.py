@@ -1,0 +1,156 @@
+"""Keep a user's plan equal to their Stripe subscription, with a grace period on failed payments.
+
+The subscription passed in is always Stripe's current state (re-fetched), so applying it is
+correct whatever order events arrive in; `stripe_synced_at` keeps the newest event applied.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from aether_web.billing.plans import get_plan
+from aether_web.db import db_now
+from aether_web.integrations.stripe import StripeGateway, StripeUnavailable, SubscriptionInfo
+from aether_web.models import Profile
+from aether_web.observability import log
+from aether_web.services.accounts import lock_profile
+from aether_web.services.email import queue_email
+from aether_web.settings import get_settings
+
+ENDED_STATUSES = ("canceled", "unpaid", "incomplete_expired")
+
+
+def entitled_plan(
+    *, status: str, plan_key: str | None, current_plan: str, grace_ends_at: datetime | None,
+    now: datetime,
+) -> str:
+    """The plan a user is entitled to for a subscription in `status` selling `plan_key`.
+
+    active/trialing: the subscription's plan. past_due: the paid plan until the grace period
+    ends, then Free. Ended: Free. incomplete (first payment not made): unchanged.
+    """
+    if status in ("active", "trialing"):
+        return plan_key or current_plan
+    if status == "past_due":
+        if grace_ends_at is not None and grace_ends_at <= now:
+            return "free"
+        return plan_key or current_plan
+    if status in ENDED_STATUSES:
+        return "free"
+    return current_plan
+
+
+def find_profile(
+    session: Session, *, customer_id: str | None = None, user_id: str | None = None
+) -> Profile | None:
+    """The profile for a Stripe customer, else for our user id (from metadata)."""
+    if customer_id:
+        found = session.exec(
+            select(Profile).where(Profile.stripe_customer_id == customer_id)).first()
+        if found is not None:
+            return found
+    if user_id:
+        try:
+            return session.get(Profile, uuid.UUID(str(user_id)))
+        except ValueError:
+            return None
+    return None
+
+
+def _plan_changed_email(session: Session, profile: Profile, old: str, new: str) -> None:
+    new_plan, old_plan = get_plan(new), get_plan(old)
+    if new == "free":
+        body = (f"Your aether plan is now Free (it was {old_plan.name}).\n\n"
+                "Your projects and files are all still there. Free includes "
+                f"{new_plan.max_projects} projects and {new_plan.compute_hours} compute hours a "
+                "month; projects over that stay, but you can't create or start more until you "
+                f"upgrade again.\n\nUpgrade any time: {get_settings().public_url}/billing\n")
+    else:
+        body = (f"You're on aether {new_plan.name} now (it was {old_plan.name}).\n\n"
+                f"{new_plan.name} includes {new_plan.compute_hours} compute hours and "
+                f"{new_plan.storage_gb} GB of storage a month.\n\n"
+                f"Manage your subscription: {get_settings().public_url}/billing\n")
+    queue_email(session, to=profile.email, subject=f"Your aether plan is now {new_plan.name}",
+                body=body, kind="plan_changed", user_id=profile.id)
+
+
+def set_plan(session: Session, *, profile: Profile, plan: str, reason: str) -> str:
+    """Change the plan (never deleting anything) and tell the user. Returns an outcome."""
+    old = profile.plan
+    if old == plan:
+        return f"plan stays {plan}"
+    lock_profile(session, user_id=profile.id)
+    profile.plan = plan
+    profile.updated_at = db_now(session)
+    session.add(profile)
+    _plan_changed_email(session, profile, old, plan)
+    log.info("plan of user %s: %s -> %s (%s)", profile.id, old, plan, reason)
+    return f"plan {old} -> {plan}"
+
+
+def apply_subscription(
+    session: Session, *, profile: Profile, sub: SubscriptionInfo, event_created: int
+) -> str:
+    """Make the profile follow Stripe's current state of `sub`. Returns what changed."""
+    now = db_now(session)
+    if (profile.stripe_subscription_id and profile.stripe_subscription_id != sub.id
+            and not sub.is_live):
+        # An older subscription ending must not cancel the one the user has now.
+        return f"ignored: {sub.id} is not the current subscription"
+    if profile.stripe_subscription_id != sub.id and sub.status == "incomplete":
+        return f"ignored: {sub.id} is not paid yet"
+    profile.stripe_subscription_id = sub.id
+    if sub.customer_id and not profile.stripe_customer_id:
+        profile.stripe_customer_id = sub.customer_id
+    profile.subscription_status = sub.status
+    profile.stripe_synced_at = max(profile.stripe_synced_at or 0, event_created)
+    if sub.status == "past_due":
+        start_grace(profile, now=now)
+    elif sub.status in ("active", "trialing") or sub.status in ENDED_STATUSES:
+        profile.past_due_since = None
+        profile.grace_ends_at = None
+    if sub.plan_key is None and sub.status in ("active", "trialing", "past_due"):
+        log.error("subscription %s sells no known plan; user %s keeps %s", sub.id, profile.id,
+                  profile.plan)
+    plan = entitled_plan(status=sub.status, plan_key=sub.plan_key, current_plan=profile.plan,
+                         grace_ends_at=profile.grace_ends_at, now=now)
+    session.add(profile)
+    outcome = set_plan(session, profile=profile, plan=plan, reason=f"subscription {sub.status}")
+    return f"{outcome}; status {sub.status}"
+
+
+def start_grace(profile: Profile, *, now: datetime) -> bool:
+    """Enter past-due (once): the paid plan is kept until `grace_ends_at`."""
+    if profile.past_due_since is not None:
+        return False
+    profile.past_due_since = now
+    profile.grace_ends_at = now + timedelta(days=get_settings().grace_period_days)
+    return True
+
+
+def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = None) -> str:
+    """Move users whose grace period ended to Free. A subscription that Stripe now shows as
+    paid is applied instead (a lost webhook must not downgrade a paying user)."""
+    now = db_now(session)
+    due = session.exec(
+        select(Profile).where(Profile.grace_ends_at.is_not(None), Profile.grace_ends_at <= now,
+                              Profile.plan != "free")
+    ).all()
+    moved = kept = 0
+    for profile in due:
+        if gateway is not None and profile.stripe_subscription_id:
+            try:
+                sub = gateway.retrieve_subscription(profile.stripe_subscription_id)
+            except StripeUnavailable:
+                continue  # decide on the next tick, with Stripe's answer
+            if sub.status in ("active", "trialing"):
+                apply_subscription(session, profile=profile, sub=sub,
+                                   event_created=profile.stripe_synced_at or 0)
+                kept += 1
+                continue
+        set_plan(session, profile=profile, plan="free", reason="grace period ended")
+        moved += 1
+    return f"{moved} moved to Free after the grace period, {kept} found paid"
