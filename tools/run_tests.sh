@@ -36,7 +36,7 @@ else
 fi
 
 step "end-to-end tests in the browser (prod build)"
-$PY -m pytest -q tests/e2e || status=1
+env -u AETHER_TEST_DATABASE_URL $PY -m pytest -q tests/e2e || status=1
 
 if [ $status -ne 0 ]; then echo; echo "SOME CHECKS FAILED"; fi
 exit $status
