@@ -1,7 +1,7 @@
 """accounts projects usage and jobs
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-24 07:16:50.920856
 
 """
