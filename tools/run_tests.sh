@@ -9,8 +9,9 @@ PG_URL="${AETHER_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432
 status=0
 step() { printf '\n=== %s ===\n' "$1"; }
 
-step "lint (ruff)"
+step "lint (ruff) and types (mypy, on the pure domain rules and settings)"
 .venv/bin/ruff check . || status=1
+.venv/bin/mypy || status=1
 
 step "unit, tools and integration tests on SQLite"
 env -u AETHER_TEST_DATABASE_URL $PY -m pytest -q tests/unit tests/tools tests/integrations \
