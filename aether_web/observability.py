@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import sentry_sdk
@@ -100,14 +102,37 @@ def init_sentry(dsn: str | None = None) -> bool:
     return True
 
 
-def configure_logging() -> None:
-    """One line per record, with level and logger, for the platform's log collector."""
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object per line (time, level, logger, message, and any `extra=` fields), with
+    email addresses scrubbed, for the platform's log collector."""
+
+    _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": _scrub_text(record.getMessage()),
+        }
+        for key, value in record.__dict__.items():
+            if key not in self._STANDARD and not key.startswith("_"):
+                entry[key] = _scrub_mapping(value if _jsonable(value) else repr(value))
+        if record.exc_info:
+            entry["exception"] = _scrub_text(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str)
+
+
+def _jsonable(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool, type(None), list, dict))
+
+
+def configure_logging(stream: Any = None) -> None:
+    """Send the app's logs to stderr as JSON lines (see JsonLinesFormatter)."""
     if getattr(configure_logging, "_done", False):
         return
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
-    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLinesFormatter())
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False

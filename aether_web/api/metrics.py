@@ -1,0 +1,260 @@
+"""`GET /api/metrics` in Prometheus text format, and the request counter around the app.
+
+Two kinds of figures: this worker's in-process counters (`aether_web.metrics`: requests, hooks,
+webhooks, ...), and gauges read from the database at scrape time, which are the same whichever
+worker answers (job runs and failures, last success age, webhook backlog, open VM runs).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable
+
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aether_web import metrics
+from aether_web.db import get_engine
+from aether_web.observability import log
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+HTTP_REQUESTS = "aether_http_requests_total"
+_STARTED = time.time()
+
+metrics.describe(HTTP_REQUESTS, "HTTP requests answered by this worker, by status class.")
+
+# Tables whose rows wait for work, counted by status (when the table exists).
+BACKLOG_TABLES = {
+    "stripe_events": ("aether_stripe_webhook_backlog",
+                      "Stored Stripe events not processed yet (pending) or failed."),
+    "overage_reports": ("aether_overage_reports_backlog",
+                        "Overage meter events not yet accepted by Stripe."),
+    "email_outbox": ("aether_email_outbox_backlog", "Emails waiting to be sent, or given up."),
+}
+BACKLOG_STATUSES = ("pending", "failed")
+
+
+# --- text format -------------------------------------------------------------------------
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(labels: Iterable[tuple[str, str]]) -> str:
+    pairs = [f'{k}="{_escape(str(v))}"' for k, v in labels]
+    return "{" + ",".join(pairs) + "}" if pairs else ""
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+class Exposition:
+    """Builds the text exposition: one HELP/TYPE header per metric, then its samples."""
+
+    def __init__(self) -> None:
+        self._families: dict[str, tuple[str, str, list[str]]] = {}
+
+    def add(self, name: str, value: float, labels: Iterable[tuple[str, str]] = (), *,
+            kind: str = "gauge", help_text: str = "") -> None:
+        kind_, help_, samples = self._families.setdefault(name, (kind, help_text, []))
+        samples.append(f"{name}{_labels(labels)} {_number(value)}")
+        if help_text and not help_:
+            self._families[name] = (kind_, help_text, samples)
+
+    def text(self) -> str:
+        lines: list[str] = []
+        for name, (kind, help_text, samples) in self._families.items():
+            if help_text:
+                lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} {kind}")
+            lines.extend(samples)
+        return "\n".join(lines) + "\n"
+
+
+# --- what is measured --------------------------------------------------------------------
+
+
+def add_counters(out: Exposition) -> None:
+    """This worker's in-process counters (every name ending in _total is a counter)."""
+    for (name, labels), value in sorted(metrics.snapshot().items()):
+        kind = "counter" if name.endswith("_total") else "gauge"
+        out.add(name, value, labels, kind=kind, help_text=metrics.HELP.get(name, ""))
+
+
+def _table_names(conn: sa.Connection) -> set[str]:
+    return set(sa.inspect(conn).get_table_names())
+
+
+def _age_seconds(now, then) -> float | None:
+    if then is None or now is None:
+        return None
+    from datetime import UTC, datetime
+
+    def aware(value):
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    return max(0.0, (aware(now) - aware(then)).total_seconds())
+
+
+def add_job_gauges(out: Exposition, conn: sa.Connection, now) -> None:
+    """Per job: runs and failures recorded in job_runs, the age of the last success, whether
+    the last run failed, and the longest a job may go without success."""
+    from aether_web.jobs.registry import all_jobs
+
+    runs = sa.table("job_runs", sa.column("job_name"), sa.column("status"),
+                    sa.column("finished_at"), sa.column("started_at"))
+    counts: dict[tuple[str, str], int] = {}
+    for name, status, count in conn.execute(
+        sa.select(runs.c.job_name, runs.c.status, sa.func.count()).group_by(
+            runs.c.job_name, runs.c.status)
+    ):
+        counts[(name, status)] = count
+    last_ok = dict(conn.execute(
+        sa.select(runs.c.job_name, sa.func.max(runs.c.finished_at))
+        .where(runs.c.status == "succeeded").group_by(runs.c.job_name)
+    ).all())
+    jobs = all_jobs()
+    for name in sorted(set(jobs) | {n for n, _ in counts}):
+        labels = [("job", name)]
+        total = sum(c for (n, _), c in counts.items() if n == name)
+        out.add("aether_job_runs_total", total, labels, kind="counter",
+                help_text="Runs of each scheduled job recorded in job_runs.")
+        out.add("aether_job_failures_total", counts.get((name, "failed"), 0), labels,
+                kind="counter", help_text="Failed runs of each scheduled job.")
+        last = conn.execute(
+            sa.select(runs.c.status).where(runs.c.job_name == name, runs.c.status != "running")
+            .order_by(runs.c.started_at.desc()).limit(1)
+        ).scalar()
+        out.add("aether_job_last_run_failed", 1 if last == "failed" else 0, labels,
+                help_text="1 when the job's latest finished run failed.")
+        age = _age_seconds(now, last_ok.get(name))
+        out.add("aether_job_last_success_age_seconds", math.inf if age is None else age, labels,
+                help_text="Seconds since the job last succeeded (+Inf: never).")
+        if name in jobs:
+            out.add("aether_job_max_interval_seconds", jobs[name].max_interval_seconds, labels,
+                    help_text="Alert when the last success is older than this.")
+
+
+def add_backlog_gauges(out: Exposition, conn: sa.Connection, tables: set[str], now) -> None:
+    """Rows waiting in stripe_events, overage_reports and email_outbox, by status."""
+    for table_name, (metric, help_text) in BACKLOG_TABLES.items():
+        if table_name not in tables:
+            continue
+        table = sa.table(table_name, sa.column("status"))
+        found = dict(conn.execute(
+            sa.select(table.c.status, sa.func.count())
+            .where(table.c.status.in_(BACKLOG_STATUSES)).group_by(table.c.status)
+        ).all())
+        for status in BACKLOG_STATUSES:
+            out.add(metric, found.get(status, 0), [("status", status)], help_text=help_text)
+    if "stripe_events" in tables:
+        events = sa.table("stripe_events", sa.column("status"), sa.column("received_at"))
+        oldest = conn.execute(
+            sa.select(sa.func.min(events.c.received_at)).where(events.c.status == "pending")
+        ).scalar()
+        out.add("aether_stripe_webhook_oldest_pending_age_seconds",
+                _age_seconds(now, oldest) or 0,
+                help_text="Age of the oldest unprocessed Stripe event (0: none).")
+
+
+def add_usage_gauges(out: Exposition, conn: sa.Connection, tables: set[str]) -> None:
+    """VM runs still open (billing clocks running) and drift found by the daily rebuild."""
+    if "usage_records" in tables:
+        records = sa.table("usage_records", sa.column("ended_at"))
+        open_runs = conn.execute(
+            sa.select(sa.func.count()).select_from(records).where(records.c.ended_at.is_(None))
+        ).scalar()
+        out.add("aether_usage_open_runs", open_runs or 0,
+                help_text="VM runs started and not yet stopped.")
+    if "drift_reports" in tables:
+        drift = sa.table("drift_reports", sa.column("id"))
+        count = conn.execute(sa.select(sa.func.count()).select_from(drift)).scalar()
+        out.add("aether_usage_drift_reports_total", count or 0, kind="counter",
+                help_text="Monthly totals found different from the usage records and corrected.")
+
+
+def add_database_gauges(out: Exposition, engine: sa.Engine | None = None) -> None:
+    """Everything read from the database; `aether_database_up` says whether that worked."""
+    try:
+        with (engine or get_engine()).connect() as conn:
+            now = conn.execute(sa.select(sa.func.now())).scalar()
+            tables = _table_names(conn)
+            if "job_runs" in tables:
+                add_job_gauges(out, conn, now)
+            add_backlog_gauges(out, conn, tables, now)
+            add_usage_gauges(out, conn, tables)
+    except Exception as exc:
+        log.warning("metrics: database gauges unavailable: %s", exc.__class__.__name__)
+        out.add("aether_database_up", 0, help_text="1 when the database answered this scrape.")
+        return
+    out.add("aether_database_up", 1, help_text="1 when the database answered this scrape.")
+
+
+def render_metrics(engine: sa.Engine | None = None) -> str:
+    """The whole exposition."""
+    out = Exposition()
+    out.add("aether_process_start_time_seconds", _STARTED, [("pid", str(os.getpid()))],
+            help_text="When this worker started (unix seconds); counters restart with it.")
+    add_counters(out)
+    add_database_gauges(out, engine)
+    return out.text()
+
+
+async def metrics_endpoint(_request: Request) -> Response:
+    body = await run_in_threadpool(render_metrics)
+    return Response(body, media_type=CONTENT_TYPE)
+
+
+routes = [Route("/api/metrics", metrics_endpoint, methods=["GET"])]
+
+
+# --- request counting --------------------------------------------------------------------
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx" if 100 <= status < 600 else "other"
+
+
+def count_requests(app: ASGIApp, *, count: Callable[[str], None] | None = None) -> ASGIApp:
+    """Wrap an ASGI app so every HTTP response counts in aether_http_requests_total by status
+    class; a request that raises counts as 5xx. Websockets pass through uncounted."""
+
+    def record(cls: str) -> None:
+        if count is not None:
+            count(cls)
+        else:
+            metrics.inc(HTTP_REQUESTS, status_class=cls)
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        seen: list[int] = []
+
+        async def send_and_see(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen.append(int(message["status"]))
+            await send(message)
+
+        try:
+            await app(scope, receive, send_and_see)
+        except Exception:
+            record("5xx")
+            raise
+        record(status_class(seen[0]) if seen else "other")
+
+    return wrapped

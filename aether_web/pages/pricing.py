@@ -1,0 +1,258 @@
+"""The pricing page: the three plans and overage prices from the catalogue, a worked overage
+bill computed by the billing rules, an FAQ, and the way to sign up or upgrade."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import reflex as rx
+
+from aether_web import routes
+from aether_web.billing.plans import (
+    COMPUTE_OVERAGE_CENTS_PER_HOUR,
+    FREE,
+    PRO,
+    SECONDS_PER_HOUR,
+    STORAGE_OVERAGE_CENTS_PER_GB_MONTH,
+    TEAM,
+    Plan,
+)
+from aether_web.components.head import social_image, social_meta
+from aether_web.components.layout import public_page
+from aether_web.components.plans import (
+    compute_overage_price,
+    dollars,
+    plan_grid,
+    storage_overage_price,
+)
+from aether_web.settings import get_settings
+from aether_web.state.auth import AuthState
+
+TITLE = "Pricing · aether"
+DESCRIPTION = (
+    f"Free {dollars(FREE.monthly_price_cents)}, Pro {dollars(PRO.monthly_price_cents)}/month, "
+    f"Team {dollars(TEAM.monthly_price_cents)}/month. Overage on paid plans: "
+    f"{compute_overage_price()} and {storage_overage_price()}."
+)
+UPGRADE_URL = routes.BILLING + "?upgrade=1"
+
+# The worked example: a Pro month with some compute and storage over the plan.
+EXAMPLE_PLAN = PRO
+EXAMPLE_EXTRA_HOURS = 30
+EXAMPLE_EXTRA_GB = 2
+
+
+def worked_example(plan: Plan = EXAMPLE_PLAN, *, extra_hours: int = EXAMPLE_EXTRA_HOURS,
+                   extra_gb: int = EXAMPLE_EXTRA_GB) -> dict | None:
+    """A month on `plan` that ran `extra_hours` over its compute hours and kept `extra_gb` over
+    its storage all month, priced by the billing rules. None if those rules are unavailable."""
+    try:
+        from aether_web.billing.pricing import (
+            STORAGE_GB_HOURS_PER_GB_MONTH,
+            format_cents,
+            overage_for_month,
+        )
+    except ImportError:
+        return None
+    hours = plan.compute_hours + extra_hours
+    gb = plan.storage_gb + extra_gb
+    charge = overage_for_month(
+        plan,
+        compute_seconds=hours * SECONDS_PER_HOUR,
+        storage_gb_hours=Decimal(gb * STORAGE_GB_HOURS_PER_GB_MONTH),
+    )
+    return {
+        "plan": plan.name,
+        "hours": hours,
+        "gb": gb,
+        "subscription": format_cents(plan.monthly_price_cents),
+        "compute_line": f"{extra_hours} h over {plan.compute_hours} h × "
+        f"{dollars(COMPUTE_OVERAGE_CENTS_PER_HOUR)}",
+        "compute": format_cents(charge.compute_cents),
+        "storage_line": f"{extra_gb} GB over {plan.storage_gb} GB for the month × "
+        f"{dollars(STORAGE_OVERAGE_CENTS_PER_GB_MONTH)}",
+        "storage": format_cents(charge.storage_cents),
+        "overage": format_cents(charge.total_cents),
+        "explanation": charge.explanation(),
+        "total": format_cents(plan.monthly_price_cents + charge.total_cents),
+    }
+
+
+FAQ: list[tuple[str, str]] = [
+    (
+        "What happens when I reach a limit?",
+        f"On Free, limits are hard: once you have used {FREE.compute_hours} compute hours in a "
+        f"month, VMs won't start until the next month; you can't "
+        f"create more than {FREE.max_projects} projects; past {FREE.storage_gb} GB of storage "
+        "you get a warning, then new files are blocked. Free never costs anything. On Pro and "
+        "Team nothing stops: usage beyond the plan is billed as overage. Everyone sees a "
+        "warning at 80% of a limit.",
+    ),
+    (
+        "How is usage measured?",
+        "Compute is counted per second from the moment a project's VM starts until it stops, "
+        "by our own clock, and added up per calendar month (UTC). Storage is measured in "
+        "GB-months: 1 GB kept for a whole month is 1 GB-month. Your dashboard shows both as "
+        "they accrue.",
+    ),
+    (
+        "When is overage billed?",
+        "After each calendar month ends, the overage of that month is added to your invoice: "
+        "the usage of that month is reported once, and appears as its own lines next to your "
+        "subscription. You are never charged for overage during the month.",
+    ),
+    (
+        "Can I change plans?",
+        "Yes. Upgrade from the Billing page at any time; the new limits apply as soon as "
+        "Stripe confirms the payment. Switch between paid plans in Stripe's Customer Portal, "
+        "opened from the same page.",
+    ),
+    (
+        "How do I cancel?",
+        "Open Billing and choose Manage subscription: Stripe's Customer Portal lets you cancel "
+        "in two clicks. Your plan stays until the end of the period you paid for, then your "
+        "account moves to Free; your projects are kept.",
+    ),
+    (
+        "What if a payment fails?",
+        f"We email you and keep your paid plan for {get_settings().grace_period_days} days "
+        "while Stripe retries the card. Update the card in the Customer Portal and nothing "
+        "changes for you.",
+    ),
+]
+
+
+def _plan_action(plan: Plan) -> rx.Component:
+    if plan.monthly_price_cents == 0:
+        return rx.cond(
+            AuthState.signed_in,
+            rx.link(rx.button("Go to your projects", width="100%", size="3", variant="soft"),
+                    href=routes.DASHBOARD, width="100%"),
+            rx.link(rx.button("Start free", width="100%", size="3", variant="soft"),
+                    href=routes.SIGNUP, width="100%", id=f"pricing-signup-{plan.key}"),
+        )
+    variant = "solid" if plan.key == "pro" else "soft"
+    return rx.cond(
+        AuthState.signed_in,
+        rx.link(rx.button(f"Upgrade to {plan.name}", width="100%", size="3", variant=variant),
+                href=f"{UPGRADE_URL}&plan={plan.key}", width="100%",
+                id=f"pricing-upgrade-{plan.key}"),
+        rx.link(rx.button(f"Sign up for {plan.name}", width="100%", size="3", variant=variant),
+                href=routes.SIGNUP, width="100%", id=f"pricing-signup-{plan.key}"),
+    )
+
+
+def _overage_prices() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Overage on Pro and Team", size="5", as_="h2"),
+            rx.text("Go past your plan and keep working. What you use beyond it costs:",
+                    color_scheme="gray"),
+            rx.el.ul(
+                rx.el.li(rx.text(rx.text.strong(compute_overage_price()),
+                                 " beyond the plan's compute hours")),
+                rx.el.li(rx.text(rx.text.strong(storage_overage_price()),
+                                 " beyond the plan's storage")),
+                style={"paddingLeft": "1.25rem", "margin": 0, "listStyle": "disc"},
+                id="overage-prices",
+            ),
+            rx.text("Free has hard limits instead, so it never costs anything.", size="2",
+                    color_scheme="gray"),
+            spacing="3",
+        ),
+        size="3",
+        width="100%",
+    )
+
+
+def _example_row(label: str, detail: str, amount: str, *, strong: bool = False) -> rx.Component:
+    cell = rx.text.strong if strong else rx.text
+    return rx.table.row(
+        rx.table.row_header_cell(cell(label)),
+        rx.table.cell(rx.text(detail, color_scheme="gray", size="2")),
+        rx.table.cell(cell(amount), justify="end"),
+    )
+
+
+def _worked_example() -> rx.Component:
+    ex = worked_example()
+    if ex is None:
+        return rx.fragment()
+    return rx.card(
+        rx.vstack(
+            rx.heading("A worked example", size="5", as_="h2"),
+            rx.text(
+                f"A {ex['plan']} month in which your VMs ran {ex['hours']} hours and you kept "
+                f"{ex['gb']} GB of files all month:",
+                color_scheme="gray",
+            ),
+            rx.table.root(
+                rx.table.body(
+                    _example_row(f"{ex['plan']} subscription", "the monthly price",
+                                 ex["subscription"]),
+                    _example_row("Compute overage", ex["compute_line"], ex["compute"]),
+                    _example_row("Storage overage", ex["storage_line"], ex["storage"]),
+                    _example_row("Invoice total", ex["explanation"], ex["total"], strong=True),
+                ),
+                width="100%",
+                variant="surface",
+                id="worked-example",
+            ),
+            rx.text("Overage is rounded down to the cent. Under your plan's hours and storage, "
+                    "the invoice is just the subscription.", size="2", color_scheme="gray"),
+            spacing="3",
+            width="100%",
+        ),
+        size="3",
+        width="100%",
+    )
+
+
+def _faq() -> rx.Component:
+    return rx.el.section(
+        rx.heading("Questions", size="7", as_="h2", margin_bottom="1rem"),
+        rx.vstack(
+            *[
+                rx.el.details(
+                    rx.el.summary(rx.text(q, weight="medium", as_="span"),
+                                  style={"cursor": "pointer", "padding": "0.75rem 0"}),
+                    rx.text(a, color_scheme="gray", padding_bottom="0.75rem"),
+                    border_bottom="1px solid var(--gray-a5)",
+                    width="100%",
+                )
+                for q, a in FAQ
+            ],
+            spacing="0",
+            width="100%",
+        ),
+        rx.text("More in the docs: ", rx.link("Plans and limits", href="/docs/plans-and-limits"),
+                ".", margin_top="1rem"),
+        id="faq",
+        style={"marginTop": "3rem"},
+    )
+
+
+@rx.page(route=routes.PRICING, title=TITLE, description=DESCRIPTION, image=social_image(),
+         meta=social_meta(TITLE, DESCRIPTION, routes.PRICING),
+         on_load=AuthState.load_optional_user)
+def pricing() -> rx.Component:
+    return public_page(
+        rx.vstack(
+            rx.heading("Pricing", size="9", as_="h1"),
+            rx.text("Start free. Pay a flat monthly price when you need more, and only a "
+                    "little extra if you go beyond it.", size="5", color_scheme="gray",
+                    max_width="40rem"),
+            spacing="3",
+            padding_y="2rem",
+        ),
+        plan_grid(_plan_action),
+        rx.grid(
+            _overage_prices(),
+            _worked_example(),
+            columns=rx.breakpoints(initial="1", md="2"),
+            spacing="5",
+            width="100%",
+            margin_top="2rem",
+        ),
+        _faq(),
+    )
