@@ -111,8 +111,8 @@ def _insert_once(session: Session, report: OverageReport) -> int:
     else:
         from sqlalchemy.dialects.sqlite import insert
     stmt = insert(OverageReport.__table__).values(**values).on_conflict_do_nothing(
-        index_elements=["identifier"])
-    return session.exec(stmt).rowcount
+        index_elements=["identifier"]).returning(OverageReport.__table__.c.id)
+    return len(session.exec(stmt).all())
 
 
 @dataclass

@@ -174,8 +174,9 @@ def record_event(session: Session, *, event: dict[str, Any], raw: str) -> bool:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=["id"])
-    return session.exec(stmt).rowcount == 1
+    stmt = insert(table).values(**values).on_conflict_do_nothing(
+        index_elements=["id"]).returning(table.c.id)
+    return len(session.exec(stmt).all()) == 1
 
 
 def process_event(session: Session, *, event_id: str, gateway: StripeGateway) -> StripeEvent:

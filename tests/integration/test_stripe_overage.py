@@ -1,0 +1,144 @@
+"""Overage reaches Stripe once per user, month and meter, and the invoice matches to the cent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlmodel import Session, select
+
+from aether_web.billing.periods import month_key, month_of
+from aether_web.billing.plans import PRO
+from aether_web.billing.pricing import overage_for_month
+from aether_web.db import db_now
+from aether_web.models import MeterReconciliation, OverageReport, UsageMonthly
+from aether_web.services import overage
+from tests.integration.stripe_support import Bed, bed, billing_bed
+
+FIXTURES = (bed, billing_bed)  # used by name by pytest
+
+COMPUTE = PRO.compute_seconds + 9_000 + 100  # 2.5 h + 100 s over
+STORAGE = Decimal(PRO.storage_gb * 730) + Decimal("100.5")
+
+
+def _pro_user_with_usage(bed: Bed, make_user, client_for, engine):
+    user = make_user()
+    bed.checkout(client_for(user), "pro")
+    profile = bed.wait_for_plan(user.id, "pro")
+    bed.settle()
+    with Session(engine) as s:
+        month = month_of(db_now(s))
+        s.add(UsageMonthly(user_id=user.id, month=month, compute_seconds=COMPUTE,
+                           storage_gb_hours=STORAGE))
+        s.commit()
+    return profile, month
+
+
+def test_period_close_invoice_equals_flat_plus_overage(
+        bed: Bed, make_user, client_for, engine, capsys) -> None:
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+    charge = overage_for_month(PRO, compute_seconds=COMPUTE, storage_gb_hours=STORAGE)
+    assert charge.compute_units == 25 and charge.storage_units == 6  # 100.5 / 14.6 floored
+    from aether_web.cli import main
+
+    assert main(["stripe", "report-overage", "--month", month_key(month)]) == 0
+    assert "2 new reports; sent 2" in capsys.readouterr().out
+    events = bed.meter_events(profile.stripe_customer_id)
+    assert sorted((e["event_name"], e["value"]) for e in events) == [
+        ("aether_compute_overage", 25), ("aether_storage_overage", 6)]
+    assert {e["identifier"] for e in events} == {
+        f"{profile.id}:{month_key(month)}:compute", f"{profile.id}:{month_key(month)}:storage"}
+    # a rerun sends nothing more
+    assert main(["stripe", "report-overage", "--month", month_key(month)]) == 0
+    assert len(bed.meter_events(profile.stripe_customer_id)) == 2
+
+    invoice = bed.close_period(profile.stripe_subscription_id)["invoice"]
+    assert invoice["total"] == PRO.monthly_price_cents + charge.total_cents
+    metered = sorted(line["amount"] for line in invoice["lines"]["data"]
+                     if line["pricing"]["unit_amount_decimal"] == "1")
+    assert metered == [charge.storage_cents, charge.compute_cents]
+
+    with Session(engine, expire_on_commit=False) as s:
+        rows = overage.reconcile_month(s, month=month, gateway=bed.gateway)
+        s.commit()
+    assert [r.status for r in rows] == ["match", "match"]
+
+
+def test_a_crash_halfway_then_rerun_reports_each_meter_once(
+        bed: Bed, make_user, client_for, engine) -> None:
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+
+    class CrashAfterFirstSend:
+        """Stripe accepts the first event, then the process dies before recording it."""
+
+        def __init__(self, real) -> None:
+            self.real, self.calls = real, 0
+
+        def send_meter_event(self, **kw):
+            self.calls += 1
+            if self.calls == 1:
+                self.real.send_meter_event(**kw)
+                raise SystemExit("killed")
+            raise AssertionError("a crashed process sends nothing more")
+
+    with pytest.raises(SystemExit):
+        overage.report_overage(month=month, gateway=CrashAfterFirstSend(bed.gateway),
+                               allow_open_month=True)
+    with Session(engine) as s:
+        assert {r.status for r in s.exec(select(OverageReport)).all()} == {"pending"}
+    assert len(bed.meter_events(profile.stripe_customer_id)) == 1
+
+    # the resend reuses the identifier and idempotency key: Stripe replays its first answer
+    summary = overage.report_overage(month=month, gateway=bed.gateway, allow_open_month=True)
+    assert "0 new reports; sent 2" in summary
+    with Session(engine) as s:
+        assert {r.status for r in s.exec(select(OverageReport)).all()} == {"sent"}
+    assert sorted(e["value"] for e in bed.meter_events(profile.stripe_customer_id)) == [6, 25]
+
+
+def test_an_identifier_stripe_already_holds_counts_as_sent(
+        bed: Bed, make_user, client_for, engine) -> None:
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+    identifier = overage.overage_identifier(profile.id, month, "compute")
+    # sent earlier by an attempt whose idempotency key Stripe has since forgotten
+    bed.stripe.v1.billing.meter_events.create(params={
+        "event_name": "aether_compute_overage", "identifier": identifier,
+        "payload": {"stripe_customer_id": profile.stripe_customer_id, "value": "25"}})
+    summary = overage.report_overage(month=month, gateway=bed.gateway, allow_open_month=True)
+    assert "sent 1, already in Stripe 1" in summary
+    with Session(engine) as s:
+        assert {r.status for r in s.exec(select(OverageReport)).all()} == {"sent"}
+    assert len(bed.meter_events(profile.stripe_customer_id)) == 2
+
+
+def test_reconciliation_records_a_difference(
+        bed: Bed, make_user, client_for, engine, monkeypatch) -> None:
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+    overage.report_overage(month=month, gateway=bed.gateway, allow_open_month=True)
+    captured = []
+    monkeypatch.setattr(overage.sentry_sdk, "capture_message",
+                        lambda msg, **kw: captured.append(msg))
+    real_usage = bed.gateway.meter_usage
+    monkeypatch.setattr(bed.gateway, "meter_usage", lambda **kw: real_usage(**kw) - 1)
+    with Session(engine) as s:
+        overage.reconcile_month(s, month=month, gateway=bed.gateway)
+        s.commit()
+        rows = s.exec(select(MeterReconciliation)).all()
+        assert {(r.our_units - r.stripe_units, r.status) for r in rows} == {(1, "mismatch")}
+        assert [r.user_id for r in overage.open_mismatches(s)] == [profile.id, profile.id]
+    assert len(captured) == 2 and "ours=25 stripe=24" in " ".join(captured)
+
+
+def test_months_that_cannot_be_reported_are_refused(bed: Bed, engine) -> None:
+    from aether_web.errors import InvalidInput
+
+    with Session(engine) as s:
+        this_month = month_of(db_now(s))
+    nxt = this_month.replace(year=this_month.year + 1)
+    with pytest.raises(InvalidInput, match="has not started"):
+        overage.report_overage(month=nxt, gateway=bed.gateway, allow_open_month=True)
+    with pytest.raises(InvalidInput, match="not over yet"):
+        overage.report_overage(month=this_month, gateway=bed.gateway)
+    old = this_month.replace(year=this_month.year - 1)
+    with pytest.raises(InvalidInput, match="too old"):
+        overage.report_overage(month=old, gateway=bed.gateway)
