@@ -1,0 +1,319 @@
+"""/billing: the plan, the subscription, upgrades through Checkout, the Portal, invoices.
+
+Built from small pieces (`plan_card`, `plan_chooser`, `past_due_banner`, `checkout_notice`,
+`invoices_table`) so usage bars and charts can be added next to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import reflex as rx
+
+from aether_web import routes
+from aether_web.billing.plans import PAID_PLANS, get_plan
+from aether_web.billing.pricing import format_cents
+from aether_web.components.layout import app_page, skeleton_rows
+from aether_web.db import transaction
+from aether_web.errors import AetherError, Unauthenticated
+from aether_web.integrations.stripe import get_gateway
+from aether_web.services import billing as billing_service
+from aether_web.state.auth import AuthState
+
+# After Checkout, the webhook usually lands within a second; wait this long at most.
+CONFIRM_POLLS = 20
+CONFIRM_INTERVAL_SECONDS = 0.5
+
+STATUS_LABELS = {
+    "active": "Active", "trialing": "Trial", "past_due": "Payment failed",
+    "canceled": "Canceled", "incomplete": "Waiting for payment", "unpaid": "Unpaid",
+}
+
+
+def invoice_row(row) -> dict[str, str]:
+    """An invoice as the table shows it (all text)."""
+    return {
+        "id": row.stripe_invoice_id,
+        "number": row.number or row.stripe_invoice_id,
+        "date": row.invoice_created.strftime("%b %d, %Y") if row.invoice_created else "",
+        "total": format_cents(row.total_cents),
+        "status": {"paid": "Paid", "payment_failed": "Payment failed"}.get(row.status,
+                                                                          row.status.title()),
+        "url": row.hosted_invoice_url or "",
+    }
+
+
+class BillingState(AuthState):
+    """The signed-in user's billing page."""
+
+    loaded: bool = False
+    plan_name: str = "Free"
+    plan_price: str = "$0.00"
+    status_label: str = ""
+    has_subscription: bool = False
+    has_billing_account: bool = False
+    past_due: bool = False
+    grace_ends: str = ""
+    invoices: list[dict[str, str]] = []
+    notice: str = ""
+    notice_kind: str = "info"  # info | success | warning
+    confirming: bool = False
+    chooser_open: bool = False
+    error: str = ""
+    busy: bool = False
+
+    def _reload(self, session) -> None:
+        user = self._user(session)
+        self._remember(user)
+        summary = billing_service.billing_summary(session, user_id=user.id)
+        self.plan_name = summary.plan_name
+        self.plan_price = format_cents(summary.monthly_price_cents)
+        self.status_label = STATUS_LABELS.get(summary.subscription_status or "", "")
+        self.has_subscription = summary.has_subscription
+        self.has_billing_account = summary.has_billing_account
+        self.past_due = summary.past_due
+        self.grace_ends = (summary.grace_ends_at.strftime("%B %d, %Y")
+                           if summary.grace_ends_at else "")
+        self.invoices = [invoice_row(r) for r in
+                         billing_service.list_invoices(session, user_id=user.id)]
+        self.loaded = True
+
+    @rx.event
+    def load(self):
+        """On load: the summary, and what to say after returning from Checkout."""
+        params = self.router.url.query_parameters
+        self.error = ""
+        self.notice = ""
+        try:
+            with transaction() as session:
+                self._reload(session)
+        except Unauthenticated:
+            return self._login_redirect()
+        outcome = params.get("checkout", "")
+        if outcome == "canceled":
+            self.notice_kind = "warning"
+            self.notice = (f"Checkout was canceled; you're still on {self.plan_name}. "
+                           "Nothing was charged.")
+        elif outcome == "success":
+            if self.plan != "free":
+                self._say_upgraded()
+            else:
+                self.notice_kind, self.notice = "info", "Payment received. Confirming your plan…"
+                self.confirming = True
+                return BillingState.confirm_upgrade
+        self.chooser_open = params.get("upgrade") == "1" and not self.has_subscription
+        return None
+
+    def _say_upgraded(self) -> None:
+        self.notice_kind = "success"
+        self.notice = f"You're on {self.plan_name} now. Thanks for upgrading!"
+        self.confirming = False
+
+    @rx.event(background=True)
+    async def confirm_upgrade(self):
+        """Reload until Stripe's webhook has moved the user off Free (or give up politely)."""
+        for _ in range(CONFIRM_POLLS):
+            await asyncio.sleep(CONFIRM_INTERVAL_SECONDS)
+            async with self:
+                try:
+                    with transaction() as session:
+                        self._reload(session)
+                except Unauthenticated:
+                    return
+                if self.plan != "free":
+                    self._say_upgraded()
+                    return
+        async with self:
+            self.confirming = False
+            self.notice_kind = "info"
+            self.notice = ("Your payment is being confirmed. Your plan will update in a "
+                           "minute; refresh this page to see it.")
+
+    @rx.event
+    def open_chooser(self) -> None:
+        self.chooser_open = True
+
+    @rx.event
+    def close_chooser(self) -> None:
+        self.chooser_open = False
+
+    @rx.event
+    def upgrade(self, plan_key: str):
+        """Start Checkout for Pro or Team (the same service as the API)."""
+        self.error = ""
+        try:
+            with transaction() as session:
+                url = billing_service.start_checkout(
+                    session, user_id=self._user_id(session), plan_key=plan_key,
+                    gateway=get_gateway())
+        except Unauthenticated:
+            return self._login_redirect()
+        except AetherError as exc:
+            self.error = exc.message
+            return None
+        return rx.redirect(url, is_external=True)
+
+    @rx.event
+    def manage(self):
+        """Open the Customer Portal (change plan, cancel, update the card)."""
+        self.error = ""
+        try:
+            with transaction() as session:
+                url = billing_service.open_portal(session, user_id=self._user_id(session),
+                                                  gateway=get_gateway())
+        except Unauthenticated:
+            return self._login_redirect()
+        except AetherError as exc:
+            self.error = exc.message
+            return None
+        return rx.redirect(url, is_external=True)
+
+
+def checkout_notice() -> rx.Component:
+    return rx.cond(
+        BillingState.notice != "",
+        rx.callout(
+            BillingState.notice,
+            icon=rx.cond(BillingState.notice_kind == "success", "circle_check", "info"),
+            color_scheme=rx.match(BillingState.notice_kind, ("success", "green"),
+                                  ("warning", "amber"), "blue"),
+            role="status",
+            id="billing-notice",
+        ),
+    )
+
+
+def error_notice() -> rx.Component:
+    return rx.cond(BillingState.error != "",
+                   rx.callout(BillingState.error, icon="circle_alert", color_scheme="red",
+                              role="alert", id="billing-error"))
+
+
+def past_due_banner() -> rx.Component:
+    return rx.cond(
+        BillingState.past_due,
+        rx.callout(
+            rx.hstack(
+                rx.text("We couldn't charge your card. You keep ", BillingState.plan_name,
+                        " until ", BillingState.grace_ends,
+                        "; after that your account moves to Free (nothing is deleted)."),
+                rx.button("Update payment method", on_click=BillingState.manage,
+                          color_scheme="red", id="update-payment-method"),
+                align="center", spacing="4", wrap="wrap",
+            ),
+            icon="triangle_alert", color_scheme="red", role="alert", id="past-due-banner",
+        ),
+    )
+
+
+def plan_card() -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.vstack(
+                rx.text("Current plan", size="2", color_scheme="gray"),
+                rx.hstack(
+                    rx.heading(BillingState.plan_name, size="6", as_="h2", id="current-plan"),
+                    rx.cond(BillingState.status_label != "",
+                            rx.badge(BillingState.status_label, id="subscription-status")),
+                    align="center", spacing="3",
+                ),
+                rx.text(BillingState.plan_price, " / month", size="2", color_scheme="gray"),
+                spacing="1",
+            ),
+            rx.spacer(),
+            rx.cond(BillingState.has_subscription,
+                    rx.button("Manage subscription", on_click=BillingState.manage,
+                              variant="soft", id="manage-subscription"),
+                    rx.button("Upgrade", on_click=BillingState.open_chooser,
+                              id="open-plan-chooser")),
+            align="center", width="100%", wrap="wrap", spacing="4",
+        ),
+        width="100%",
+    )
+
+
+def plan_option(plan_key: str) -> rx.Component:
+    plan = get_plan(plan_key)
+    projects = "Unlimited projects" if plan.max_projects is None else \
+        f"{plan.max_projects} projects"
+    return rx.card(
+        rx.vstack(
+            rx.heading(plan.name, size="5", as_="h3"),
+            rx.text(format_cents(plan.monthly_price_cents), " / month", weight="bold"),
+            rx.text(plan.tagline, size="2", color_scheme="gray"),
+            rx.el.ul(
+                rx.el.li(f"{plan.compute_hours} compute hours a month"),
+                rx.el.li(f"{plan.storage_gb} GB storage"),
+                rx.el.li(projects),
+                rx.el.li("Overage: $0.10 per extra hour, $0.50 per extra GB-month"),
+                style={"paddingLeft": "1.2rem", "fontSize": "var(--font-size-2)"},
+            ),
+            rx.button(f"Upgrade to {plan.name}", on_click=BillingState.upgrade(plan.key),
+                      id=f"upgrade-{plan.key}", width="100%"),
+            spacing="2",
+        ),
+        flex="1", min_width="16rem",
+    )
+
+
+def plan_chooser() -> rx.Component:
+    return rx.cond(
+        BillingState.chooser_open & ~BillingState.has_subscription,
+        rx.vstack(
+            rx.hstack(rx.heading("Choose a plan", size="5", as_="h2"), rx.spacer(),
+                      rx.button("Close", variant="ghost", on_click=BillingState.close_chooser),
+                      width="100%", align="center"),
+            rx.hstack(*[plan_option(p.key) for p in PAID_PLANS], spacing="4", wrap="wrap",
+                      width="100%"),
+            width="100%", spacing="3", id="plan-chooser",
+        ),
+    )
+
+
+def invoice_table_row(row: dict) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(row["date"]),
+        rx.table.cell(row["number"]),
+        rx.table.cell(row["total"]),
+        rx.table.cell(row["status"]),
+        rx.table.cell(rx.cond(row["url"] != "",
+                              rx.link("View", href=row["url"], is_external=True))),
+    )
+
+
+def invoices_table() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Invoices", size="5", as_="h2"),
+        rx.cond(
+            BillingState.invoices.length() > 0,
+            rx.table.root(
+                rx.table.header(rx.table.row(
+                    rx.table.column_header_cell("Date"), rx.table.column_header_cell("Number"),
+                    rx.table.column_header_cell("Total"), rx.table.column_header_cell("Status"),
+                    rx.table.column_header_cell(""))),
+                rx.table.body(rx.foreach(BillingState.invoices, invoice_table_row)),
+                width="100%", id="invoices",
+            ),
+            rx.text("No invoices yet.", color_scheme="gray", id="no-invoices"),
+        ),
+        width="100%", spacing="3",
+    )
+
+
+@rx.page(route=routes.BILLING, title="Billing · aether", on_load=BillingState.load)
+def billing_page() -> rx.Component:
+    return app_page(
+        rx.vstack(
+            rx.heading("Billing", size="7", as_="h1"),
+            checkout_notice(),
+            error_notice(),
+            past_due_banner(),
+            rx.cond(
+                BillingState.loaded,
+                rx.vstack(plan_card(), plan_chooser(), invoices_table(), width="100%",
+                          spacing="5"),
+                skeleton_rows(),
+            ),
+            spacing="5", width="100%",
+        ),
+    )
