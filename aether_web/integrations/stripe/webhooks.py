@@ -28,13 +28,18 @@ def verify_event(raw_body: bytes, signature: str | None, secret: str) -> dict[st
     if not signature:
         raise InvalidSignature("The Stripe-Signature header is missing.")
     try:
-        stripe.Webhook.construct_event(raw_body, signature, secret, tolerance=TOLERANCE_SECONDS)
+        payload = raw_body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("The webhook body is not UTF-8 JSON.", code="malformed_json") from exc
+    try:
+        stripe.WebhookSignature.verify_header(payload, signature, secret, TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError as exc:
         raise InvalidSignature() from exc
+    # Only the verified bytes are parsed, as plain JSON: we store and process dicts.
+    try:
+        event = json.loads(payload)
     except ValueError as exc:
         raise InvalidInput("The webhook body is not valid JSON.", code="malformed_json") from exc
-    # The verified bytes are parsed again as plain JSON: we store and process dicts.
-    event = json.loads(raw_body)
     if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
         raise InvalidInput("The webhook body is not a Stripe event.", code="invalid_event")
     return event
