@@ -1,0 +1,540 @@
+"""The usage ledger: VM runs and storage from the orchestrator's hooks, and its upkeep.
+
+Every billed instant is database time (`db_now`); tests pass `now` to drive the clock. Each
+hook locks its project row first, so hooks for one project apply one at a time, and remembers
+its `event_id` with the answer it gave, so a repeat returns that answer and changes nothing.
+
+Rules for runs (one open run per project, enforced by `uq_usage_records_open_run`):
+- `started` opens a run, unless one is open for that machine already (a repeat: nothing new)
+  or the machine's `stopped` arrived just before it (never opened, never billed).
+- `stopped` closes the open run at the time it arrives; a stop for a run closed moments ago is
+  a repeat; any other stop is remembered as arriving before its start.
+- A run whose heartbeats stop is closed at its last sign of life, never when the job ran.
+- Closing a run adds its seconds to `usage_monthly`, split at UTC month boundaries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+import sentry_sdk
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, select
+
+from aether_web.billing.limits import WARNING_RATIO, can_start_vm
+from aether_web.billing.periods import (
+    month_end,
+    month_of,
+    month_start,
+    previous_month,
+    seconds_in_month,
+    split_seconds_by_month,
+)
+from aether_web.billing.plans import BYTES_PER_GB, SECONDS_PER_HOUR, get_plan
+from aether_web.db import db_now
+from aether_web.errors import Conflict, InvalidInput, LimitReached, NotFound
+from aether_web.models import DriftReport, HookEvent, Profile, Project, UsageMonthly, UsageRecord
+from aether_web.observability import log
+
+# The orchestrator sends a heartbeat every minute; a run silent this long has crashed.
+HEARTBEAT_TIMEOUT = timedelta(minutes=15)
+# A `stopped` this soon after its run closed is a repeat; one this soon before its `started`
+# cancels that start.
+REORDER_WINDOW = timedelta(minutes=5)
+GB_HOURS_QUANTUM = Decimal("0.0001")
+
+OPENED, ALREADY_OPEN, CLOSED, ALREADY_CLOSED = "opened", "already_open", "closed", "already_closed"
+STOPPED_BEFORE_STARTED, HEARTBEAT, NO_OPEN_RUN = (
+    "stopped_before_started", "heartbeat", "no_open_run")
+MACHINE_MISMATCH, STORAGE_RECORDED, PROJECT_DELETED = (
+    "machine_mismatch", "storage_recorded", "project_deleted")
+
+
+@dataclass(frozen=True)
+class HookAnswer:
+    """What a hook answers: the HTTP status, the JSON body, and whether it was a repeat."""
+
+    status: int
+    body: dict[str, Any]
+    repeat: bool = False
+
+
+# Helpers ------------------------------------------------------------------------------------
+
+
+def _clock(session: Session, now: datetime | None) -> datetime:
+    return (now or db_now(session)).replace(microsecond=0)
+
+
+def parse_project_id(value: Any) -> uuid.UUID:
+    """A project id from a hook body, or InvalidInput."""
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InvalidInput("project_id must be a project's UUID.", code="invalid_project_id") from exc
+
+
+def _project(session: Session, project_id: Any, *, lock: bool) -> Project:
+    pid = parse_project_id(project_id)
+    query = select(Project).where(Project.id == pid)
+    if lock:
+        query = query.with_for_update()
+    project = session.exec(query).first()
+    if project is None:
+        raise NotFound("No project has this id.", code="project_not_found")
+    return project
+
+
+def _replay(session: Session, event_id: str) -> HookAnswer | None:
+    seen = session.get(HookEvent, event_id)
+    if seen is None:
+        return None
+    return HookAnswer(seen.status_code, dict(seen.response), repeat=True)
+
+
+def _remember(
+    session: Session, *, event_id: str, kind: str, project: Project, machine_id: str,
+    outcome: str, at: datetime, body: dict[str, Any],
+) -> HookAnswer:
+    session.add(HookEvent(event_id=event_id, kind=kind, project_id=project.id,
+                          machine_id=machine_id, outcome=outcome, received_at=at,
+                          status_code=200, response=body))
+    session.flush()
+    return HookAnswer(200, body)
+
+
+def _open_run(session: Session, project_id: uuid.UUID) -> UsageRecord | None:
+    return session.exec(
+        select(UsageRecord).where(UsageRecord.project_id == project_id,
+                                  UsageRecord.ended_at.is_(None))
+    ).first()
+
+
+def _last_sign_of_life(run: UsageRecord) -> datetime:
+    return max(run.last_heartbeat_at or run.started_at, run.started_at)
+
+
+def _matches(run: UsageRecord, machine_id: str) -> bool:
+    return not run.machine_id or not machine_id or run.machine_id == machine_id
+
+
+def _upsert_monthly(session: Session, *, user_id: uuid.UUID, month: date,
+                    compute_seconds: int = 0, storage_gb_hours: Decimal = Decimal(0)) -> None:
+    """Add to a user's month atomically (concurrent closes of one user never lose a write)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = UsageMonthly.__table__
+    stmt = insert(table).values(id=uuid.uuid4(), user_id=user_id, month=month,
+                                compute_seconds=compute_seconds,
+                                storage_gb_hours=storage_gb_hours)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["user_id", "month"],
+        set_={
+            "compute_seconds": table.c.compute_seconds + stmt.excluded.compute_seconds,
+            "storage_gb_hours": table.c.storage_gb_hours + stmt.excluded.storage_gb_hours,
+        },
+    )
+    session.execute(stmt)
+
+
+def close_run(session: Session, *, run: UsageRecord, at: datetime, reason: str) -> UsageRecord:
+    """Close an open run at `at` (never before it started) and add its seconds, split per UTC
+    month, to usage_monthly."""
+    end = max(at.replace(microsecond=0), run.started_at)
+    run.ended_at = end
+    run.duration_seconds = int((end - run.started_at).total_seconds())
+    run.end_reason = (reason or "stopped")[:64]
+    session.add(run)
+    session.flush()
+    for month, seconds in split_seconds_by_month(run.started_at, end).items():
+        _upsert_monthly(session, user_id=run.user_id, month=month, compute_seconds=seconds)
+    return run
+
+
+def _pending_early_stop(session: Session, project_id: uuid.UUID, machine_id: str,
+                        now: datetime) -> bool:
+    """Whether this machine's `stopped` arrived within the window and no start has used it."""
+    stop_at = session.exec(
+        select(HookEvent.received_at)
+        .where(HookEvent.project_id == project_id, HookEvent.kind == "stopped",
+               HookEvent.machine_id == machine_id,
+               HookEvent.outcome == STOPPED_BEFORE_STARTED,
+               HookEvent.received_at >= now - REORDER_WINDOW)
+        .order_by(HookEvent.received_at.desc())
+    ).first()
+    if stop_at is None:
+        return False
+    used = session.exec(
+        select(HookEvent.event_id)
+        .where(HookEvent.project_id == project_id, HookEvent.kind == "started",
+               HookEvent.machine_id == machine_id, HookEvent.received_at >= stop_at,
+               HookEvent.outcome.in_([OPENED, STOPPED_BEFORE_STARTED, ALREADY_OPEN]))
+    ).first()
+    return used is None
+
+
+# Hooks --------------------------------------------------------------------------------------
+
+
+def record_started(
+    session: Session, *, event_id: str, project_id: Any, machine_id: str,
+    machine_type: str = "", now: datetime | None = None, trust_running: bool = False,
+) -> HookAnswer:
+    """A VM started: open its run at database time (once, whatever repeats arrive).
+
+    `trust_running` (reconciliation, our own starts) ignores an earlier stop, because the
+    machine is known to be running now. Raises NotFound, or Conflict for a deleted project.
+    """
+    project = _project(session, project_id, lock=True)
+    if (seen := _replay(session, event_id)) is not None:
+        return seen
+    if project.deleted_at is not None:
+        raise Conflict("This project was deleted; its VM must not run.", code="project_deleted")
+    now = _clock(session, now)
+    run = _open_run(session, project.id)
+    if run is not None and _matches(run, machine_id):
+        run.machine_id = run.machine_id or machine_id
+        run.last_heartbeat_at = max(_last_sign_of_life(run), now)
+        session.add(run)
+        outcome = ALREADY_OPEN
+    elif not trust_running and _pending_early_stop(session, project.id, machine_id, now):
+        outcome = STOPPED_BEFORE_STARTED
+    else:
+        if run is not None:  # another machine took over this project: the old one is gone
+            close_run(session, run=run, at=_last_sign_of_life(run), reason="replaced")
+        run = UsageRecord(project_id=project.id, user_id=project.user_id,
+                          machine_id=machine_id or "",
+                          machine_type=machine_type or project.machine_type,
+                          started_at=now, last_heartbeat_at=now)
+        session.add(run)
+        session.flush()
+        project.machine_id = machine_id or project.machine_id
+        project.vm_state = "running"
+        session.add(project)
+        outcome = OPENED
+    body = {"recorded": outcome == OPENED, "outcome": outcome,
+            "run_id": str(run.id) if run is not None and outcome != STOPPED_BEFORE_STARTED
+            else None}
+    return _remember(session, event_id=event_id, kind="started", project=project,
+                     machine_id=machine_id, outcome=outcome, at=now, body=body)
+
+
+def record_heartbeat(
+    session: Session, *, event_id: str, project_id: Any, machine_id: str,
+    now: datetime | None = None,
+) -> HookAnswer:
+    """A VM is alive: move its run's last sign of life to now. Never opens a run."""
+    project = _project(session, project_id, lock=True)
+    if (seen := _replay(session, event_id)) is not None:
+        return seen
+    now = _clock(session, now)
+    run = _open_run(session, project.id)
+    if run is None:
+        outcome = NO_OPEN_RUN
+    elif not _matches(run, machine_id):
+        outcome = MACHINE_MISMATCH
+    else:
+        run.last_heartbeat_at = max(_last_sign_of_life(run), now)
+        session.add(run)
+        outcome = HEARTBEAT
+    body = {"recorded": outcome == HEARTBEAT, "outcome": outcome,
+            "run_id": str(run.id) if run is not None else None}
+    return _remember(session, event_id=event_id, kind="heartbeat", project=project,
+                     machine_id=machine_id, outcome=outcome, at=now, body=body)
+
+
+def record_stopped(
+    session: Session, *, event_id: str, project_id: Any, machine_id: str, reason: str = "",
+    now: datetime | None = None,
+) -> HookAnswer:
+    """A VM stopped: close its run now. Repeats and stops that arrive before their start never
+    count twice and never reopen anything."""
+    project = _project(session, project_id, lock=True)
+    if (seen := _replay(session, event_id)) is not None:
+        return seen
+    now = _clock(session, now)
+    run = _open_run(session, project.id)
+    duration = None
+    if run is not None and _matches(run, machine_id):
+        close_run(session, run=run, at=now, reason=reason or "stopped")
+        duration = run.duration_seconds
+        outcome = CLOSED
+    else:
+        closed_recently = session.exec(
+            select(UsageRecord.id).where(
+                UsageRecord.project_id == project.id, UsageRecord.machine_id == machine_id,
+                UsageRecord.ended_at.is_not(None), UsageRecord.ended_at >= now - REORDER_WINDOW)
+        ).first()
+        outcome = ALREADY_CLOSED if closed_recently else STOPPED_BEFORE_STARTED
+        run = None
+    if _open_run(session, project.id) is None and project.vm_state != "stopped":
+        project.vm_state = "stopped"
+        session.add(project)
+    body = {"recorded": outcome == CLOSED, "outcome": outcome,
+            "run_id": str(run.id) if run is not None else None,
+            "duration_seconds": duration}
+    return _remember(session, event_id=event_id, kind="stopped", project=project,
+                     machine_id=machine_id, outcome=outcome, at=now, body=body)
+
+
+def record_storage(
+    session: Session, *, event_id: str, project_id: Any, bytes_used: int,
+    now: datetime | None = None,
+) -> HookAnswer:
+    """The project's storage is now `bytes_used`. Storage up to now is accrued at the previous
+    size first, so a new size never applies to the past."""
+    if isinstance(bytes_used, bool) or not isinstance(bytes_used, int) or bytes_used < 0:
+        raise InvalidInput("bytes_used must be a whole number of bytes, 0 or more.",
+                           code="invalid_bytes_used")
+    project = _project(session, project_id, lock=True)
+    if (seen := _replay(session, event_id)) is not None:
+        return seen
+    now = _clock(session, now)
+    if project.deleted_at is not None:
+        body: dict[str, Any] = {"recorded": False, "outcome": PROJECT_DELETED}
+        return _remember(session, event_id=event_id, kind="storage", project=project,
+                         machine_id="", outcome=PROJECT_DELETED, at=now, body=body)
+    accrue_project_storage(session, project=project, until=now)
+    project.storage_bytes = bytes_used
+    project.storage_reported_at = now
+    project.storage_accrued_until = max(project.storage_accrued_until or now, now)
+    session.add(project)
+    session.flush()
+    status = storage_status(session, user_id=project.user_id, additional_bytes=0)
+    body = {"recorded": True, "outcome": STORAGE_RECORDED, "storage_bytes": bytes_used,
+            "user_storage_bytes": status["storage_bytes"], "limit_bytes": status["limit_bytes"],
+            "warning": status["reason"] if status["reason"] != "ok" else None}
+    return _remember(session, event_id=event_id, kind="storage", project=project,
+                     machine_id="", outcome=STORAGE_RECORDED, at=now, body=body)
+
+
+# Limits -------------------------------------------------------------------------------------
+
+
+def compute_seconds_used(session: Session, *, user_id: uuid.UUID,
+                         now: datetime | None = None) -> int:
+    """This UTC month's compute seconds: closed runs (usage_monthly) plus open runs so far."""
+    now = _clock(session, now)
+    month = month_of(now)
+    cached = session.exec(
+        select(UsageMonthly.compute_seconds).where(UsageMonthly.user_id == user_id,
+                                                   UsageMonthly.month == month)
+    ).first() or 0
+    open_runs = session.exec(
+        select(UsageRecord.started_at).where(UsageRecord.user_id == user_id,
+                                             UsageRecord.ended_at.is_(None))
+    ).all()
+    return int(cached) + sum(seconds_in_month(start, now, month) for start in open_runs)
+
+
+def authorize_start(session: Session, *, project_id: Any, now: datetime | None = None) -> dict:
+    """May this project's VM start? NotFound for an unknown or deleted project, LimitReached
+    (`compute_limit_reached`) for a Free user whose hours are used up."""
+    project = _project(session, project_id, lock=False)
+    if project.deleted_at is not None:
+        raise NotFound("No project has this id.", code="project_not_found")
+    profile = session.get(Profile, project.user_id)
+    plan = get_plan(profile.plan if profile else None)
+    used = compute_seconds_used(session, user_id=project.user_id, now=now)
+    if not can_start_vm(plan, used):
+        raise LimitReached(
+            f"You've used all {plan.compute_hours} compute hours of the {plan.name} plan this "
+            "month. Upgrade to Pro to keep building.", code="compute_limit_reached")
+    return {"allowed": True, "compute_seconds_used": used,
+            "compute_seconds_limit": None if plan.overage else plan.compute_seconds}
+
+
+def storage_status(session: Session, *, user_id: uuid.UUID, additional_bytes: int) -> dict:
+    """The user's stored bytes against the plan: `allowed` to write `additional_bytes` more,
+    and why (`ok`, `storage_near_limit` from 80%, `storage_limit_reached`). Paid plans may
+    always write (overage)."""
+    total = session.exec(
+        select(sa.func.coalesce(sa.func.sum(Project.storage_bytes), 0))
+        .where(Project.user_id == user_id, Project.deleted_at.is_(None))
+    ).one()
+    total = int(total)
+    profile = session.get(Profile, user_id)
+    plan = get_plan(profile.plan if profile else None)
+    limit = plan.storage_gb * BYTES_PER_GB
+    after = total + max(0, additional_bytes)
+    if plan.overage:
+        allowed, reason = True, "ok"
+    elif after > limit or (total >= limit and additional_bytes > 0):
+        allowed, reason = False, "storage_limit_reached"
+    elif total >= limit:
+        allowed, reason = True, "storage_limit_reached"
+    elif after >= limit * WARNING_RATIO:
+        allowed, reason = True, "storage_near_limit"
+    else:
+        allowed, reason = True, "ok"
+    return {"allowed": allowed, "reason": reason, "storage_bytes": total,
+            "limit_bytes": None if plan.overage else limit}
+
+
+def check_storage(session: Session, *, project_id: Any, additional_bytes: Any) -> dict:
+    """May this project write `additional_bytes` more? Free plans warn from 80% of the cap and
+    refuse past it; paid plans always may. NotFound for an unknown or deleted project."""
+    if isinstance(additional_bytes, bool) or not isinstance(additional_bytes, int) \
+            or additional_bytes < 0:
+        raise InvalidInput("additional_bytes must be a whole number of bytes, 0 or more.",
+                           code="invalid_additional_bytes")
+    project = _project(session, project_id, lock=False)
+    if project.deleted_at is not None:
+        raise NotFound("No project has this id.", code="project_not_found")
+    return storage_status(session, user_id=project.user_id, additional_bytes=additional_bytes)
+
+
+# Upkeep (scheduled jobs) --------------------------------------------------------------------
+
+
+def close_orphaned_runs(session: Session, *, now: datetime | None = None) -> list[UsageRecord]:
+    """Close every open run silent for HEARTBEAT_TIMEOUT at its last sign of life."""
+    now = _clock(session, now)
+    stale = session.exec(
+        select(UsageRecord.project_id).where(
+            UsageRecord.ended_at.is_(None),
+            sa.func.coalesce(UsageRecord.last_heartbeat_at, UsageRecord.started_at)
+            < now - HEARTBEAT_TIMEOUT)
+    ).all()
+    closed = []
+    for project_id in stale:
+        project = _project(session, project_id, lock=True)
+        run = _open_run(session, project_id)
+        if run is None or _last_sign_of_life(run) >= now - HEARTBEAT_TIMEOUT:
+            continue  # a heartbeat arrived meanwhile
+        closed.append(close_run(session, run=run, at=_last_sign_of_life(run),
+                                reason="heartbeat_lost"))
+        project.vm_state = "stopped"
+        session.add(project)
+    return closed
+
+
+def actual_compute_by_user(session: Session, *, month: date) -> dict[uuid.UUID, int]:
+    """Seconds of closed runs inside `month`, per user, computed from usage_records."""
+    start, end = month_start(month), month_end(month)
+    rows = session.exec(
+        select(UsageRecord.user_id, UsageRecord.started_at, UsageRecord.ended_at).where(
+            UsageRecord.ended_at.is_not(None), UsageRecord.started_at < end,
+            UsageRecord.ended_at > start)
+    ).all()
+    totals: dict[uuid.UUID, int] = {}
+    for user_id, started, ended in rows:
+        totals[user_id] = totals.get(user_id, 0) + seconds_in_month(started, ended, month)
+    return totals
+
+
+def rebuild_monthly(
+    session: Session, *, now: datetime | None = None, months: list[date] | None = None,
+) -> list[DriftReport]:
+    """Recompute usage_monthly.compute_seconds from usage_records (this month and the last by
+    default); report every difference (log, Sentry, drift_reports) and correct it."""
+    now = _clock(session, now)
+    if months is None:
+        months = [previous_month(month_of(now)), month_of(now)]
+    reports = []
+    for month in months:
+        actual = actual_compute_by_user(session, month=month)
+        cached = {row.user_id: row for row in session.exec(
+            select(UsageMonthly).where(UsageMonthly.month == month)).all()}
+        for user_id in set(actual) | set(cached):
+            want = actual.get(user_id, 0)
+            row = cached.get(user_id)
+            have = int(row.compute_seconds) if row is not None else 0
+            if want == have:
+                continue
+            report = DriftReport(user_id=user_id, month=month, cached_compute_seconds=have,
+                                 actual_compute_seconds=want, detected_at=now)
+            session.add(report)
+            reports.append(report)
+            log.warning("usage_monthly drift for user %s in %s: cached %s s, records %s s",
+                        user_id, month, have, want)
+            sentry_sdk.capture_message(
+                f"usage_monthly drift in {month}: cached {have} s, records {want} s",
+                level="warning")
+            if row is None:
+                _upsert_monthly(session, user_id=user_id, month=month, compute_seconds=want)
+            else:
+                row.compute_seconds = want
+                session.add(row)
+    session.flush()
+    return reports
+
+
+def _gb_hours(storage_bytes: int, seconds: int) -> Decimal:
+    exact = Decimal(storage_bytes) * seconds / (BYTES_PER_GB * SECONDS_PER_HOUR)
+    return exact.quantize(GB_HOURS_QUANTUM, rounding=ROUND_FLOOR)
+
+
+def accrue_project_storage(session: Session, *, project: Project, until: datetime) -> Decimal:
+    """Add the project's GB-hours since it was last accrued (at its current size) up to
+    `until` (or its deletion) to usage_monthly, split per UTC month."""
+    start = project.storage_accrued_until or project.storage_reported_at
+    end = until if project.deleted_at is None else min(until, project.deleted_at)
+    if start is None or end <= start:
+        return Decimal(0)
+    total = Decimal(0)
+    if project.storage_bytes > 0:
+        for month, seconds in split_seconds_by_month(start, end).items():
+            amount = _gb_hours(project.storage_bytes, seconds)
+            if amount > 0:
+                _upsert_monthly(session, user_id=project.user_id, month=month,
+                                storage_gb_hours=amount)
+                total += amount
+    project.storage_accrued_until = end
+    session.add(project)
+    return total
+
+
+def accrue_storage(session: Session, *, now: datetime | None = None) -> Decimal:
+    """Accrue every project's storage up to now; returns the GB-hours added."""
+    now = _clock(session, now)
+    ids = session.exec(
+        select(Project.id).where(
+            Project.storage_reported_at.is_not(None),
+            sa.or_(Project.storage_accrued_until.is_(None),
+                   Project.storage_accrued_until < sa.func.coalesce(Project.deleted_at, now)))
+    ).all()
+    total = Decimal(0)
+    for project_id in ids:
+        project = _project(session, project_id, lock=True)
+        total += accrue_project_storage(session, project=project, until=now)
+    session.flush()
+    return total
+
+
+def free_users_over_cap(session: Session, *, now: datetime | None = None) -> list[uuid.UUID]:
+    """Free users with a running VM who have used all of the month's compute hours."""
+    now = _clock(session, now)
+    users = session.exec(
+        select(UsageRecord.user_id).distinct()
+        .join(Profile, Profile.id == UsageRecord.user_id)
+        .where(UsageRecord.ended_at.is_(None), Profile.plan == "free")
+    ).all()
+    return [u for u in users
+            if not can_start_vm(get_plan("free"), compute_seconds_used(session, user_id=u,
+                                                                        now=now))]
+
+
+def open_runs_of(session: Session, *, user_id: uuid.UUID) -> list[UsageRecord]:
+    """The user's open runs."""
+    return list(session.exec(
+        select(UsageRecord).where(UsageRecord.user_id == user_id,
+                                  UsageRecord.ended_at.is_(None))).all())
+
+
+def open_run_of(session: Session, *, project_id: uuid.UUID) -> UsageRecord | None:
+    """The project's open run, if any."""
+    return _open_run(session, project_id)
+
+
+def purge_hook_events(session: Session, *, now: datetime | None = None,
+                      keep: timedelta = timedelta(days=30)) -> int:
+    """Forget hook answers older than `keep` (repeats are expected within hours)."""
+    now = _clock(session, now)
+    return session.execute(
+        sa.delete(HookEvent).where(HookEvent.received_at < now - keep)).rowcount
