@@ -42,6 +42,8 @@ class UsageRecord(SQLModel, table=True):
         sa.Index("usage_records_user_id_idx", "user_id"),
         sa.Index("usage_records_project_id_idx", "project_id"),
         sa.Index("usage_records_started_at_idx", "started_at"),
+        # A month's runs of one user (the daily chart) by their end, open runs included.
+        sa.Index("ix_usage_records_user_ended", "user_id", "ended_at"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

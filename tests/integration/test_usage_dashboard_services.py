@@ -1,0 +1,101 @@
+"""The /billing page's services: the daily compute chart and the next invoice's preview."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from sqlmodel import Session
+
+from aether_web.integrations.stripe import StripeUnavailable
+from aether_web.models import UsageRecord
+from aether_web.services.daily_usage import daily_compute
+from aether_web.services.upcoming_invoice import upcoming_invoice
+from tests.integration.stripe_support import Bed, bed, billing_bed
+
+FIXTURES = (bed, billing_bed)  # used by name by pytest
+
+
+def at(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def _run(project, start, end=None) -> UsageRecord:
+    return UsageRecord(project_id=project.id, user_id=project.user_id, started_at=start,
+                       ended_at=end, last_heartbeat_at=end or start,
+                       duration_seconds=int((end - start).total_seconds()) if end else None)
+
+
+def test_daily_compute_counts_this_months_runs_per_day(engine, make_user, make_project):
+    user, other = make_user(), make_user()
+    project, others = make_project(user), make_project(other)
+    now = at(2026, 3, 10, 12)
+    with Session(engine) as s:
+        s.add_all([
+            _run(project, at(2026, 1, 5, 8), at(2026, 1, 5, 20)),  # an older month: ignored
+            _run(project, at(2026, 2, 28, 23), at(2026, 3, 1, 2)),  # 2 h in March
+            _run(project, at(2026, 3, 4, 23, 30), at(2026, 3, 5, 0, 30)),  # across midnight
+            _run(others, at(2026, 3, 4, 10), at(2026, 3, 4, 20)),  # someone else's
+        ])
+        s.commit()
+    with Session(engine) as s:
+        open_project = make_project(user)
+        s.add(_run(open_project, at(2026, 3, 10, 9)))  # open: 3 h up to now
+        s.commit()
+        series = dict(daily_compute(s, user_id=user.id, now=now))
+    assert len(series) == 31
+    assert series[date(2026, 3, 1)] == 7200
+    assert series[date(2026, 3, 4)] == 1800 and series[date(2026, 3, 5)] == 1800
+    assert series[date(2026, 3, 10)] == 3 * 3600
+    assert series[date(2026, 3, 11)] == 0
+    assert sum(series.values()) == 7200 + 3600 + 3 * 3600
+
+
+def test_daily_compute_reads_the_month_through_the_user_end_index(engine, make_user):
+    if engine.dialect.name != "sqlite":
+        return
+    user = make_user()
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT started_at, ended_at FROM usage_records "
+            "WHERE user_id = ? AND (ended_at IS NULL OR ended_at > ?) AND started_at < ?",
+            (user.id.hex, "2026-03-01", "2026-04-01")).all()
+    detail = " ".join(str(row[-1]) for row in plan)
+    assert "ix_usage_records_user_ended" in detail, detail
+
+
+def test_no_preview_without_a_subscription(engine, make_user):
+    user = make_user()
+
+    class Refusing:
+        def call(self, *args, **kwargs):
+            raise AssertionError("Stripe must not be asked")
+
+    with Session(engine) as s:
+        assert upcoming_invoice(s, user_id=user.id, gateway=Refusing()) is None
+
+
+def test_preview_is_none_when_stripe_is_not_answering(engine, make_user):
+    user = make_user(plan="pro", stripe_customer_id="cus_x", stripe_subscription_id="sub_x",
+                     subscription_status="active")
+
+    class Down:
+        client = type("C", (), {"v1": type("V", (), {"invoices": type("I", (), {
+            "create_preview": None})})})
+
+        def call(self, *args, **kwargs):
+            raise StripeUnavailable()
+
+    with Session(engine) as s:
+        assert upcoming_invoice(s, user_id=user.id, gateway=Down()) is None
+
+
+def test_preview_shows_the_next_invoice_of_a_subscriber(bed: Bed, make_user, client_for):
+    user = make_user()
+    assert bed.checkout(client_for(user), "pro").status_code == 303
+    profile = bed.wait_for_plan(user.id, "pro")
+    with Session(bed.engine) as s:
+        preview = upcoming_invoice(s, user_id=profile.id, gateway=bed.gateway)
+    assert preview is not None
+    assert preview.total_cents == 2000  # the next month's Pro price, no overage yet
+    assert preview.next_payment_at is not None
+    assert preview.next_payment_at > datetime.now(UTC) - timedelta(minutes=1)
