@@ -1,0 +1,185 @@
+"""Signed usage hooks for the VM orchestrator (contract: docs/site/usage-hooks.md).
+
+Every request carries `Aether-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
+"<t>.<raw body>")>`, checked against each secret of AETHER_HOOK_SECRETS in constant time,
+before the body is even parsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from aether_web import metrics
+from aether_web.api.context import in_transaction
+from aether_web.api.responses import error_response, from_error
+from aether_web.errors import AetherError, InvalidInput
+from aether_web.services import usage
+from aether_web.settings import get_settings
+
+SIGNATURE_HEADER = "Aether-Signature"
+MAX_BODY_BYTES = 64 * 1024
+
+
+def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
+    """The Aether-Signature header value for `body` (used by tests, tools and the docs)."""
+    t = int(time.time()) if timestamp is None else int(timestamp)
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def verify_signature(header: str | None, body: bytes, secrets: list[str], *,
+                     tolerance: int, now: float | None = None) -> bool:
+    """True when some v1 in the header is the HMAC of "<t>.<body>" under some secret and t is
+    within `tolerance` seconds of now, in either direction."""
+    if not header or not secrets:
+        return False
+    timestamp, candidates = None, []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t":
+            timestamp = value
+        elif key == "v1" and value:
+            candidates.append(value)
+    if timestamp is None or not timestamp.isdigit() or not candidates:
+        return False
+    now = time.time() if now is None else now
+    if abs(now - int(timestamp)) > tolerance:
+        return False
+    signed = timestamp.encode() + b"." + body
+    matched = False
+    for secret in secrets:
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        for candidate in candidates:
+            # Check every pair, so timing does not tell which secret or position matched.
+            matched |= hmac.compare_digest(expected, candidate)
+    return matched
+
+
+def _field(data: dict, name: str, kind: type, *, max_len: int = 128) -> Any:
+    value = data.get(name)
+    if kind is str:
+        if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+            raise InvalidInput(f"{name} must be a non-empty string of at most {max_len} "
+                               "characters.", code="invalid_body", field=name)
+        return value.strip()
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInput(f"{name} must be a whole number, 0 or more.",
+                               code="invalid_body", field=name)
+        return value
+    raise TypeError(kind)
+
+
+def _optional_str(data: dict, name: str, *, max_len: int = 64) -> str:
+    value = data.get(name, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > max_len:
+        raise InvalidInput(f"{name} must be a string of at most {max_len} characters.",
+                           code="invalid_body", field=name)
+    return value.strip()
+
+
+def _parse(body: bytes) -> dict:
+    try:
+        data = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("The request body must be JSON.", code="malformed_json") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput("The request body must be a JSON object.", code="malformed_json")
+    return data
+
+
+def _started(s, d):
+    return usage.record_started(
+        s, event_id=_field(d, "event_id", str), project_id=_field(d, "project_id", str),
+        machine_id=_field(d, "machine_id", str, max_len=64),
+        machine_type=_optional_str(d, "machine_type"))
+
+
+def _heartbeat(s, d):
+    return usage.record_heartbeat(
+        s, event_id=_field(d, "event_id", str), project_id=_field(d, "project_id", str),
+        machine_id=_field(d, "machine_id", str, max_len=64))
+
+
+def _stopped(s, d):
+    return usage.record_stopped(
+        s, event_id=_field(d, "event_id", str), project_id=_field(d, "project_id", str),
+        machine_id=_field(d, "machine_id", str, max_len=64),
+        reason=_optional_str(d, "reason") or "stopped")
+
+
+def _storage(s, d):
+    return usage.record_storage(
+        s, event_id=_field(d, "event_id", str), project_id=_field(d, "project_id", str),
+        bytes_used=_field(d, "bytes_used", int))
+
+
+def _authorize(s, d):
+    return usage.HookAnswer(200, usage.authorize_start(s, project_id=_field(d, "project_id",
+                                                                             str)))
+
+
+def _storage_check(s, d):
+    return usage.HookAnswer(200, usage.check_storage(
+        s, project_id=_field(d, "project_id", str),
+        additional_bytes=_field(d, "additional_bytes", int)))
+
+
+def _endpoint(kind: str, handler: Callable) -> Callable:
+    async def endpoint(request: Request) -> Response:
+        status = 500
+        try:
+            body = await request.body()
+            settings = get_settings()
+            if len(body) > MAX_BODY_BYTES:
+                status = 413
+                return error_response(413, "body_too_large", "The request body is too large.")
+            if not verify_signature(request.headers.get(SIGNATURE_HEADER), body,
+                                    settings.hook_secret_list,
+                                    tolerance=settings.hook_tolerance_seconds):
+                status = 401
+                return error_response(
+                    401, "invalid_signature",
+                    "Missing or invalid Aether-Signature, or its timestamp is more than "
+                    f"{settings.hook_tolerance_seconds} s away from now.")
+            data = _parse(body)
+            try:
+                answer = await in_transaction(handler, data)
+            except sa.exc.IntegrityError:
+                # The same event_id was applied by a simultaneous request: answer as a repeat.
+                answer = await in_transaction(handler, data)
+            status = answer.status
+            response = JSONResponse(answer.body, status_code=answer.status)
+            if answer.repeat:
+                response.headers["Aether-Repeat"] = "true"
+            return response
+        except AetherError as exc:
+            status = exc.status
+            return from_error(exc)
+        finally:
+            metrics.inc("aether_hook_requests_total", kind=kind, status=str(status))
+
+    return endpoint
+
+
+routes = [
+    Route("/api/hooks/vm/authorize", _endpoint("authorize", _authorize), methods=["POST"]),
+    Route("/api/hooks/vm/started", _endpoint("started", _started), methods=["POST"]),
+    Route("/api/hooks/vm/heartbeat", _endpoint("heartbeat", _heartbeat), methods=["POST"]),
+    Route("/api/hooks/vm/stopped", _endpoint("stopped", _stopped), methods=["POST"]),
+    Route("/api/hooks/storage", _endpoint("storage", _storage), methods=["POST"]),
+    Route("/api/hooks/storage/check", _endpoint("storage_check", _storage_check),
+          methods=["POST"]),
+]

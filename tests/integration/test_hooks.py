@@ -1,0 +1,340 @@
+"""The signed orchestrator hooks over HTTP, as the orchestrator sends them."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlmodel import Session, select
+
+from aether_web import metrics
+from aether_web.api.hooks import sign, verify_signature
+from aether_web.models import HookEvent, Project, UsageMonthly, UsageRecord
+
+SECRET = "test-hook-secret-0001"
+OLD_SECRET = "test-hook-secret-old"
+
+
+def post(api, path, body, *, secret=SECRET, timestamp=None, raw=None, header=None):
+    data = raw if raw is not None else json.dumps(body).encode()
+    signature = header if header is not None else sign(data, secret, timestamp)
+    return api.post(path, content=data, headers={"Aether-Signature": signature,
+                                                 "Content-Type": "application/json"})
+
+
+def runs(engine):
+    with Session(engine) as s:
+        return s.exec(select(UsageRecord).order_by(UsageRecord.started_at)).all()
+
+
+def started(project, event_id=None, machine="m1"):
+    return {"event_id": event_id or uuid.uuid4().hex, "project_id": str(project.id),
+            "machine_id": machine, "machine_type": "shared-cpu-1x"}
+
+
+# Signatures ---------------------------------------------------------------------------------
+
+
+def test_verify_signature_rules():
+    body = b'{"a":1}'
+    now = 1_700_000_000
+    good = sign(body, "s1", now)
+    assert verify_signature(good, body, ["s1"], tolerance=300, now=now)
+    assert verify_signature(good, body, ["new", "s1"], tolerance=300, now=now + 300)
+    assert not verify_signature(good, body, ["s1"], tolerance=300, now=now + 301)
+    assert not verify_signature(good, body, ["s1"], tolerance=300, now=now - 301)
+    assert not verify_signature(good, body + b" ", ["s1"], tolerance=300, now=now)
+    assert not verify_signature(good, body, ["s2"], tolerance=300, now=now)
+    assert not verify_signature(None, body, ["s1"], tolerance=300, now=now)
+    assert not verify_signature("t=abc,v1=00", body, ["s1"], tolerance=300, now=now)
+    assert not verify_signature(f"t={now}", body, ["s1"], tolerance=300, now=now)
+    # Several v1 values are allowed (the sender may sign with old and new secrets).
+    both = f"t={now},v1=deadbeef,v1={good.split('v1=')[1]}"
+    assert verify_signature(both, body, ["s1"], tolerance=300, now=now)
+
+
+@pytest.mark.parametrize("case", ["missing", "wrong_secret", "stale", "future", "tampered",
+                                  "garbage"])
+def test_bad_signatures_get_401_and_change_nothing(api, engine, make_user, make_project, case):
+    project = make_project(make_user())
+    body = json.dumps(started(project)).encode()
+    headers = {
+        "missing": "",
+        "wrong_secret": sign(body, "not-the-secret"),
+        "stale": sign(body, SECRET, int(time.time()) - 301),
+        "future": sign(body, SECRET, int(time.time()) + 301),
+        "tampered": sign(body.replace(b"m1", b"m2"), SECRET),
+        "garbage": "v1=,t=",
+    }
+    response = post(api, "/api/hooks/vm/started", None, raw=body, header=headers[case])
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_signature"
+    assert runs(engine) == []
+    with Session(engine) as s:
+        assert s.exec(select(HookEvent)).all() == []
+
+
+def test_a_rotated_out_secret_still_works_during_rotation(api, engine, make_user, make_project):
+    project = make_project(make_user())
+    response = post(api, "/api/hooks/vm/started", started(project), secret=OLD_SECRET)
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "opened"
+
+
+def test_signature_within_tolerance_is_accepted(api, make_user, make_project):
+    project = make_project(make_user())
+    response = post(api, "/api/hooks/vm/started", started(project),
+                    timestamp=int(time.time()) - 290)
+    assert response.status_code == 200
+
+
+# Lifecycle ----------------------------------------------------------------------------------
+
+
+def test_start_heartbeat_stop_records_one_closed_run(api, engine, make_user, make_project):
+    user = make_user()
+    project = make_project(user)
+    r = post(api, "/api/hooks/vm/started", started(project, "ev-start"))
+    assert r.status_code == 200, r.text
+    assert r.json()["recorded"] is True and r.json()["outcome"] == "opened"
+    run_id = r.json()["run_id"]
+    r = post(api, "/api/hooks/vm/heartbeat", {"event_id": "ev-hb", "project_id": str(project.id),
+                                              "machine_id": "m1"})
+    assert r.json() == {"recorded": True, "outcome": "heartbeat", "run_id": run_id}
+    with Session(engine) as s:
+        assert s.get(Project, project.id).vm_state == "running"
+    r = post(api, "/api/hooks/vm/stopped", {"event_id": "ev-stop", "project_id": str(project.id),
+                                            "machine_id": "m1", "reason": "idle"})
+    assert r.status_code == 200
+    assert r.json()["outcome"] == "closed" and r.json()["run_id"] == run_id
+    [run] = runs(engine)
+    assert run.ended_at is not None and run.end_reason == "idle"
+    assert run.duration_seconds == r.json()["duration_seconds"] >= 0
+    with Session(engine) as s:
+        assert s.get(Project, project.id).vm_state == "stopped"
+        monthly = s.exec(select(UsageMonthly).where(UsageMonthly.user_id == user.id)).all()
+        assert sum(m.compute_seconds for m in monthly) == run.duration_seconds
+
+
+def test_a_repeated_event_returns_the_first_answer_and_changes_nothing(
+        api, engine, make_user, make_project):
+    project = make_project(make_user())
+    body = started(project, "ev-1")
+    first = post(api, "/api/hooks/vm/started", body)
+    stop = {"event_id": "ev-2", "project_id": str(project.id), "machine_id": "m1"}
+    post(api, "/api/hooks/vm/stopped", stop)
+    before = [(r.id, r.started_at, r.ended_at) for r in runs(engine)]
+    again = post(api, "/api/hooks/vm/started", body)
+    assert again.status_code == 200 and again.json() == first.json()
+    assert again.headers["Aether-Repeat"] == "true"
+    stop_again = post(api, "/api/hooks/vm/stopped", stop)
+    assert stop_again.json()["outcome"] == "closed"
+    assert [(r.id, r.started_at, r.ended_at) for r in runs(engine)] == before
+
+
+def test_a_second_started_for_the_running_machine_does_not_open_another_run(
+        api, engine, make_user, make_project):
+    project = make_project(make_user())
+    post(api, "/api/hooks/vm/started", started(project))
+    r = post(api, "/api/hooks/vm/started", started(project))
+    assert r.json()["outcome"] == "already_open" and r.json()["recorded"] is False
+    assert len(runs(engine)) == 1
+
+
+def test_a_stop_before_its_start_never_opens_a_run(api, engine, make_user, make_project):
+    project = make_project(make_user())
+    stop = post(api, "/api/hooks/vm/stopped", {"event_id": "s", "project_id": str(project.id),
+                                               "machine_id": "m9", "reason": "user"})
+    assert stop.json()["outcome"] == "stopped_before_started"
+    late_start = post(api, "/api/hooks/vm/started", started(project, "late", machine="m9"))
+    assert late_start.json()["outcome"] == "stopped_before_started"
+    assert late_start.json()["recorded"] is False
+    assert runs(engine) == []
+    # The early stop is used up: the machine's next start opens a run.
+    assert post(api, "/api/hooks/vm/started", started(project, "next", machine="m9")
+                ).json()["outcome"] == "opened"
+
+
+def test_a_repeated_stop_for_a_closed_run_counts_nothing(api, engine, make_user, make_project):
+    project = make_project(make_user())
+    post(api, "/api/hooks/vm/started", started(project))
+    pid = str(project.id)
+    post(api, "/api/hooks/vm/stopped", {"event_id": "a", "project_id": pid, "machine_id": "m1"})
+    again = post(api, "/api/hooks/vm/stopped",
+                 {"event_id": "b", "project_id": pid, "machine_id": "m1"})
+    assert again.json()["outcome"] == "already_closed"
+    assert len(runs(engine)) == 1
+    assert post(api, "/api/hooks/vm/started", started(project)).json()["outcome"] == "opened"
+
+
+def test_heartbeat_without_an_open_run_never_opens_one(api, engine, make_user, make_project):
+    project = make_project(make_user())
+    r = post(api, "/api/hooks/vm/heartbeat", {"event_id": "h", "project_id": str(project.id),
+                                              "machine_id": "m1"})
+    assert r.json()["outcome"] == "no_open_run"
+    assert runs(engine) == []
+
+
+def test_deleted_project_cannot_start(api, engine, make_user, make_project):
+    project = make_project(make_user(), deleted_at=datetime.now(UTC))
+    r = post(api, "/api/hooks/vm/started", started(project))
+    assert r.status_code == 409 and r.json()["error"]["code"] == "project_deleted"
+    assert runs(engine) == []
+    r = post(api, "/api/hooks/vm/authorize", {"project_id": str(project.id)})
+    assert r.status_code == 404
+
+
+# Bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "code"), [
+    (b"{not json", "malformed_json"),
+    (b"[1, 2]", "malformed_json"),
+    (b'{"project_id": "x"}', "invalid_body"),
+    (b'{"event_id": "e", "project_id": "not-a-uuid", "machine_id": "m"}', "invalid_project_id"),
+    (b'{"event_id": 5, "project_id": "00000000-0000-0000-0000-000000000000", "machine_id": "m"}',
+     "invalid_body"),
+])
+def test_malformed_bodies_get_400(api, raw, code):
+    r = post(api, "/api/hooks/vm/started", None, raw=raw)
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == code
+
+
+def test_unknown_project_gets_404(api):
+    r = post(api, "/api/hooks/vm/started", {"event_id": "e", "project_id": str(uuid.uuid4()),
+                                            "machine_id": "m"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "project_not_found"
+
+
+def test_storage_bytes_must_be_a_whole_number(api, make_user, make_project):
+    project = make_project(make_user())
+    for bad in (-1, 1.5, "10", True, None):
+        r = post(api, "/api/hooks/storage", {"event_id": "s", "project_id": str(project.id),
+                                             "bytes_used": bad})
+        assert r.status_code == 400, bad
+
+
+def test_hooks_are_counted_for_metrics(api, make_user, make_project):
+    project = make_project(make_user())
+
+    def count(status):
+        key = ("aether_hook_requests_total", (("kind", "started"), ("status", status)))
+        return metrics.snapshot().get(key, 0)
+
+    ok, unauthorized = count("200"), count("401")
+    post(api, "/api/hooks/vm/started", started(project))
+    post(api, "/api/hooks/vm/started", started(project), secret="wrong")
+    assert count("200") == ok + 1 and count("401") == unauthorized + 1
+
+
+# Authorize and storage ----------------------------------------------------------------------
+
+
+def _set_month_usage(engine, user, seconds, gb_hours=Decimal(0)):
+    now = datetime.now(UTC)
+    with Session(engine) as s:
+        s.add(UsageMonthly(user_id=user.id, month=date(now.year, now.month, 1),
+                           compute_seconds=seconds, storage_gb_hours=gb_hours))
+        s.commit()
+
+
+def test_authorize_allows_within_the_cap(api, make_user, make_project):
+    project = make_project(make_user())
+    r = post(api, "/api/hooks/vm/authorize", {"project_id": str(project.id)})
+    assert r.status_code == 200 and r.json()["allowed"] is True
+
+
+def test_authorize_refuses_a_free_user_with_no_hours_left(api, engine, make_user, make_project):
+    user = make_user()
+    project = make_project(user)
+    _set_month_usage(engine, user, 50 * 3600)
+    r = post(api, "/api/hooks/vm/authorize", {"project_id": str(project.id)})
+    assert r.status_code == 402
+    assert r.json()["error"]["code"] == "compute_limit_reached"
+
+
+def test_authorize_lets_a_paid_user_run_into_overage(api, engine, make_user, make_project):
+    user = make_user(plan="pro")
+    project = make_project(user)
+    _set_month_usage(engine, user, 300 * 3600)
+    r = post(api, "/api/hooks/vm/authorize", {"project_id": str(project.id)})
+    assert r.status_code == 200 and r.json()["allowed"] is True
+
+
+def test_authorize_unknown_project_is_404(api):
+    r = post(api, "/api/hooks/vm/authorize", {"project_id": str(uuid.uuid4())})
+    assert r.status_code == 404
+
+
+def test_storage_warns_then_refuses_on_free(api, engine, make_user, make_project):
+    user = make_user()
+    project = make_project(user)
+    pid = str(project.id)
+    r = post(api, "/api/hooks/storage", {"event_id": "s1", "project_id": pid,
+                                         "bytes_used": 500_000_000})
+    assert r.status_code == 200 and r.json()["warning"] is None
+    check = post(api, "/api/hooks/storage/check", {"project_id": pid,
+                                                   "additional_bytes": 100_000_000})
+    assert check.json() == {"allowed": True, "reason": "ok", "storage_bytes": 500_000_000,
+                            "limit_bytes": 1_000_000_000}
+    r = post(api, "/api/hooks/storage", {"event_id": "s2", "project_id": pid,
+                                         "bytes_used": 850_000_000})
+    assert r.json()["warning"] == "storage_near_limit"
+    near = post(api, "/api/hooks/storage/check", {"project_id": pid, "additional_bytes": 0})
+    assert near.json()["allowed"] is True and near.json()["reason"] == "storage_near_limit"
+    over = post(api, "/api/hooks/storage/check", {"project_id": pid,
+                                                  "additional_bytes": 200_000_000})
+    assert over.json()["allowed"] is False
+    assert over.json()["reason"] == "storage_limit_reached"
+    with Session(engine) as s:
+        assert s.get(Project, project.id).storage_bytes == 850_000_000
+
+
+def test_paid_storage_is_never_refused(api, make_user, make_project):
+    project = make_project(make_user(plan="pro"))
+    pid = str(project.id)
+    post(api, "/api/hooks/storage", {"event_id": "s", "project_id": pid,
+                                     "bytes_used": 20 * 10**9})
+    check = post(api, "/api/hooks/storage/check", {"project_id": pid,
+                                                   "additional_bytes": 10**9})
+    assert check.json()["allowed"] is True
+
+
+def test_storage_check_rejects_bad_sizes(api, make_user, make_project):
+    project = make_project(make_user())
+    r = post(api, "/api/hooks/storage/check", {"project_id": str(project.id),
+                                               "additional_bytes": -5})
+    assert r.status_code == 400
+
+
+# Usage summary ------------------------------------------------------------------------------
+
+
+def test_usage_summary_needs_a_signed_in_user(api):
+    r = api.get("/api/billing/usage")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+
+
+def test_usage_summary_has_the_prd_shape(engine, client_for, make_user, make_project):
+    user = make_user(plan="pro")
+    make_project(user)
+    make_project(user)
+    _set_month_usage(engine, user, 202 * 3600)
+    body = client_for(user).get("/api/billing/usage").json()
+    assert body["plan"] == "pro"
+    assert body["period"]["start"].endswith("-01T00:00:00Z")
+    assert body["period"]["end"].endswith("T23:59:59Z")
+    assert body["limits"] == {"compute_hours": 200, "storage_gb": 10, "max_projects": 20}
+    assert body["usage"]["compute_hours"] == 202.0
+    assert body["usage"]["compute_percent"] == 101
+    assert body["usage"]["project_count"] == 2
+    assert body["usage"]["storage_gb"] == 0.0 and body["usage"]["storage_percent"] == 0
+    this_month = body["history"][0]
+    assert this_month["compute_hours"] == 202.0
+    assert this_month["overage_cents"] == 20 and this_month["overage_cost"] == 0.2
+    assert this_month["overage_explanation"] == "2 h overage"
