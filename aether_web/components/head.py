@@ -10,7 +10,7 @@ import reflex as rx
 
 from aether_web.settings import Settings, get_settings
 
-SOCIAL_IMAGE = "/social-preview.png"  # 1200x630, in assets/
+SOCIAL_IMAGE = "/social-preview.jpg"  # 1200x630, in assets/
 SENTRY_LOADER = "https://js.sentry-cdn.com/{key}.min.js"
 
 # Plausible's queue stub, so events sent before its script has loaded are not lost.
@@ -35,6 +35,14 @@ FUNNEL_EVENTS = """
   }, true);
 })();
 """
+
+
+# Links inside running text must not be told apart by colour alone (WCAG 1.4.1): underline them.
+# Navigation, buttons and cards keep Radix's hover underline.
+TEXT_LINK_STYLE = (
+    "p > a.rt-Link, li > a.rt-Link, td > a.rt-Link, .rt-Text > a.rt-Link "
+    "{ text-decoration-line: underline; text-underline-offset: 2px; }"
+)
 
 
 def sentry_public_key(dsn: str) -> str:
@@ -76,6 +84,7 @@ def head_components(settings: Settings | None = None) -> list[rx.Component]:
     return [
         rx.el.link(rel="icon", href="/favicon.ico", sizes="any"),
         rx.el.meta(name="theme-color", content="#6e56cf"),
+        rx.el.style(TEXT_LINK_STYLE),
         *plausible_components(settings),
         *sentry_components(settings),
     ]
