@@ -151,7 +151,7 @@ class BillingState(AuthState):
         except AetherError as exc:
             self.error = exc.message
             return None
-        return rx.redirect(url, is_external=True)
+        return rx.redirect(url)  # another host: the browser leaves the app in this tab
 
     @rx.event
     def manage(self):
@@ -166,7 +166,7 @@ class BillingState(AuthState):
         except AetherError as exc:
             self.error = exc.message
             return None
-        return rx.redirect(url, is_external=True)
+        return rx.redirect(url)  # another host: the browser leaves the app in this tab
 
 
 def checkout_notice() -> rx.Component:
