@@ -1,0 +1,267 @@
+"""Start/stop through the VM provider, the free cap, deletion, and the scheduled upkeep."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlmodel import Session, select
+
+from aether_web.db import transaction
+from aether_web.errors import LimitReached, NotFound
+from aether_web.integrations.vm_provider import (
+    SimulatedProvider,
+    VMProviderError,
+    set_vm_provider,
+)
+from aether_web.models import DriftReport, Project, UsageMonthly, UsageRecord
+from aether_web.services import usage, vms
+
+T0 = datetime(2024, 1, 31, 22, 0, tzinfo=UTC)
+
+
+class SpyProvider(SimulatedProvider):
+    """The simulation, remembering every stop, optionally failing."""
+
+    def __init__(self, fail: bool = False):
+        self.stops: list[str] = []
+        self.fail = fail
+
+    def stop(self, *, machine_id: str) -> None:
+        if self.fail:
+            raise VMProviderError("provider down")
+        self.stops.append(machine_id)
+
+
+@pytest.fixture
+def spy():
+    provider = SpyProvider()
+    set_vm_provider(provider)
+    yield provider
+    set_vm_provider(None)
+
+
+def runs(engine, project_id=None):
+    with Session(engine) as s:
+        query = select(UsageRecord).order_by(UsageRecord.started_at)
+        if project_id:
+            query = query.where(UsageRecord.project_id == project_id)
+        return s.exec(query).all()
+
+
+def start(engine, user, project, now=T0):
+    with transaction(engine) as s:
+        return vms.start_project(s, user_id=user.id, project_id=project.id, now=now)
+
+
+def test_start_then_stop_records_one_run_split_across_months(engine, spy, make_user,
+                                                               make_project):
+    user = make_user()
+    project = make_project(user)
+    started = start(engine, user, project)
+    assert started.vm_state == "running" and started.machine_id.startswith("sim-")
+    with transaction(engine) as s:
+        vms.stop_project(s, user_id=user.id, project_id=project.id, now=T0 + timedelta(hours=3))
+    [run] = runs(engine)
+    assert (run.started_at, run.ended_at, run.end_reason) == (
+        T0, T0 + timedelta(hours=3), "user_stopped")
+    assert spy.stops == [started.machine_id]
+    with Session(engine) as s:
+        months = {m.month: m.compute_seconds for m in s.exec(select(UsageMonthly)).all()}
+        assert s.get(Project, project.id).vm_state == "stopped"
+    assert months == {date(2024, 1, 1): 7200, date(2024, 2, 1): 3600}
+
+
+def test_starting_a_running_vm_does_not_open_a_second_run(engine, spy, make_user, make_project):
+    user = make_user()
+    project = make_project(user)
+    start(engine, user, project)
+    start(engine, user, project, now=T0 + timedelta(minutes=5))
+    assert len(runs(engine)) == 1
+
+
+def test_someone_elses_project_cannot_be_started(engine, spy, make_user, make_project):
+    project = make_project(make_user())
+    with pytest.raises(NotFound), transaction(engine) as s:
+        vms.start_project(s, user_id=make_user().id, project_id=project.id, now=T0)
+    assert runs(engine) == []
+
+
+def test_free_user_at_the_cap_cannot_start(engine, spy, make_user, make_project):
+    user = make_user()
+    project = make_project(user)
+    with transaction(engine) as s:
+        s.add(UsageMonthly(user_id=user.id, month=date(2024, 1, 1), compute_seconds=180000))
+    with pytest.raises(LimitReached) as refused, transaction(engine) as s:
+        vms.start_project(s, user_id=user.id, project_id=project.id, now=T0)
+    assert refused.value.code == "compute_limit_reached"
+    assert runs(engine) == []
+
+
+def test_a_running_free_vm_is_stopped_when_the_cap_is_reached(engine, spy, make_user,
+                                                               make_project):
+    user = make_user()
+    project = make_project(user)
+    other = make_project(make_user(plan="pro"))
+    with transaction(engine) as s:
+        s.add(UsageMonthly(user_id=user.id, month=date(2024, 1, 1),
+                           compute_seconds=180000 - 600))
+    started = start(engine, user, project)
+    start(engine, _owner(engine, other), other)
+    with transaction(engine) as s:
+        assert vms.enforce_free_caps(s, now=T0 + timedelta(minutes=5)) == []
+    with transaction(engine) as s:
+        assert vms.enforce_free_caps(s, now=T0 + timedelta(minutes=10)) == [project.id]
+    run = runs(engine, project.id)[0]
+    assert run.ended_at == T0 + timedelta(minutes=10)
+    assert run.end_reason == "compute_limit_reached"
+    assert spy.stops == [started.machine_id]
+    # The paid user's VM keeps running.
+    assert runs(engine, other.id)[0].ended_at is None
+    with transaction(engine) as s:
+        assert usage.compute_seconds_used(s, user_id=user.id, now=T0 + timedelta(hours=1)) \
+            == 180000
+
+
+def _owner(engine, project):
+    from aether_web.models import Profile
+
+    with Session(engine) as s:
+        return s.get(Profile, project.user_id)
+
+
+def test_a_vm_the_provider_cannot_stop_keeps_its_run_open(engine, make_user, make_project):
+    user = make_user()
+    project = make_project(user)
+    provider = SpyProvider(fail=True)
+    set_vm_provider(provider)
+    try:
+        with transaction(engine) as s:
+            s.add(UsageMonthly(user_id=user.id, month=date(2024, 1, 1), compute_seconds=180000))
+            s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="sim-x",
+                              started_at=T0, last_heartbeat_at=T0))
+        with transaction(engine) as s:
+            assert vms.enforce_free_caps(s, now=T0 + timedelta(minutes=1)) == []
+        assert runs(engine)[0].ended_at is None
+    finally:
+        set_vm_provider(None)
+
+
+def test_deleting_a_project_stops_its_vm_and_its_billing(engine, spy, make_user, make_project):
+    from aether_web.services.projects import delete_project
+
+    user = make_user()
+    project = make_project(user)
+    started = start(engine, user, project)
+    with transaction(engine) as s:
+        vms.stop_for_deletion(s, user_id=user.id, project_id=project.id,
+                              now=T0 + timedelta(minutes=30))
+        delete_project(s, user_id=user.id, project_id=project.id)
+    [run] = runs(engine)
+    assert run.ended_at == T0 + timedelta(minutes=30) and run.end_reason == "project_deleted"
+    assert spy.stops == [started.machine_id]
+
+
+def test_simulated_heartbeats_keep_a_live_vm_running_but_not_a_dead_one(
+        engine, spy, make_user, make_project):
+    user = make_user()
+    alive, dead = make_project(user), make_project(user)
+    start(engine, user, alive, now=T0)
+    start(engine, user, dead, now=T0 - timedelta(hours=2))
+    with transaction(engine) as s:
+        assert vms.simulated_heartbeats(s, now=T0 + timedelta(minutes=1)) == 1
+    with transaction(engine) as s:
+        closed = usage.close_orphaned_runs(s, now=T0 + timedelta(minutes=10))
+    assert [r.project_id for r in closed] == [dead.id]
+    dead_run = runs(engine, dead.id)[0]
+    # Closed at its last heartbeat (its start), not when the job ran.
+    assert dead_run.ended_at == T0 - timedelta(hours=2)
+    assert dead_run.end_reason == "heartbeat_lost"
+    assert runs(engine, alive.id)[0].last_heartbeat_at == T0 + timedelta(minutes=1)
+
+
+def test_a_crashed_run_is_closed_at_its_last_heartbeat_within_the_hour(
+        engine, make_user, make_project):
+    user = make_user()
+    project = make_project(user)
+    with transaction(engine) as s:
+        usage.record_started(s, event_id="a", project_id=project.id, machine_id="m", now=T0)
+        usage.record_heartbeat(s, event_id="b", project_id=project.id, machine_id="m",
+                               now=T0 + timedelta(minutes=7))
+    with transaction(engine) as s:
+        assert usage.close_orphaned_runs(s, now=T0 + timedelta(minutes=20)) == []
+    with transaction(engine) as s:
+        [closed] = usage.close_orphaned_runs(s, now=T0 + timedelta(minutes=23))
+    assert closed.ended_at == T0 + timedelta(minutes=7)
+    assert usage.HEARTBEAT_TIMEOUT + timedelta(minutes=5) < timedelta(hours=1)
+
+
+def test_rebuild_reports_and_corrects_drift(engine, make_user, make_project):
+    user = make_user()
+    project = make_project(user)
+    with transaction(engine) as s:
+        usage.record_started(s, event_id="a", project_id=project.id, machine_id="m", now=T0)
+        usage.record_stopped(s, event_id="b", project_id=project.id, machine_id="m",
+                             now=T0 + timedelta(minutes=30))
+    with transaction(engine) as s:
+        assert usage.rebuild_monthly(s, now=T0) == []
+        row = s.exec(select(UsageMonthly)).one()
+        row.compute_seconds = 99
+        s.add(row)
+    with transaction(engine) as s:
+        [report] = usage.rebuild_monthly(s, now=T0)
+    assert (report.cached_compute_seconds, report.actual_compute_seconds) == (99, 1800)
+    with Session(engine) as s:
+        assert s.exec(select(UsageMonthly)).one().compute_seconds == 1800
+        assert len(s.exec(select(DriftReport)).all()) == 1
+
+
+def test_storage_accrues_gb_hours_per_month_at_the_size_of_the_time(
+        engine, make_user, make_project):
+    user = make_user()
+    project = make_project(user)
+    with transaction(engine) as s:
+        usage.record_storage(s, event_id="s1", project_id=project.id, bytes_used=2 * 10**9,
+                             now=T0)
+    with transaction(engine) as s:  # 2 GB for 3 h: 2 h in January, 1 h in February
+        usage.accrue_storage(s, now=T0 + timedelta(hours=3))
+    with transaction(engine) as s:  # then 1 GB for 1 h
+        usage.record_storage(s, event_id="s2", project_id=project.id, bytes_used=10**9,
+                             now=T0 + timedelta(hours=3))
+        usage.accrue_storage(s, now=T0 + timedelta(hours=4))
+    with transaction(engine) as s:  # a repeat of the hourly job adds nothing
+        assert usage.accrue_storage(s, now=T0 + timedelta(hours=4)) == 0
+    with Session(engine) as s:
+        months = {m.month: m.storage_gb_hours for m in s.exec(select(UsageMonthly)).all()}
+    assert months == {date(2024, 1, 1): Decimal("4.0000"), date(2024, 2, 1): Decimal("3.0000")}
+
+
+def test_a_deleted_project_accrues_no_storage_after_deletion(engine, make_user, make_project):
+    user = make_user()
+    project = make_project(user)
+    with transaction(engine) as s:
+        usage.record_storage(s, event_id="s1", project_id=project.id, bytes_used=10**9,
+                             now=T0)
+        p = s.get(Project, project.id)
+        p.deleted_at = T0 + timedelta(hours=1)
+    with transaction(engine) as s:
+        usage.accrue_storage(s, now=T0 + timedelta(hours=5))
+    with Session(engine) as s:
+        assert s.exec(select(UsageMonthly)).one().storage_gb_hours == Decimal("1.0000")
+
+
+def test_jobs_are_registered_and_run_by_hand(engine, spy, make_user, make_project):
+    from aether_web.jobs.registry import all_jobs
+    from aether_web.jobs.runner import run_job
+    from aether_web.jobs.status import job_statuses
+
+    names = {"close_orphaned_runs", "reconcile_vms", "accrue_storage", "rebuild_usage_monthly",
+             "enforce_free_caps", "simulated_vm_heartbeats", "purge_hook_events"}
+    assert names <= set(all_jobs())
+    for name in sorted(names):
+        outcome = run_job(name)
+        assert outcome.status == "succeeded", (name, outcome.detail)
+    with Session(engine) as s:
+        statuses = job_statuses(s)
+    assert all(statuses[n]["last_success_at"] for n in names)
