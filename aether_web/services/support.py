@@ -1,0 +1,282 @@
+"""The support console's questions: who is this user, what did they use, what were they billed,
+which webhooks failed, how are the jobs doing. Every answer is plain JSON-ready data (strings,
+numbers, lists), shared by /admin and /api/admin/.
+
+Callers check that the acting user is an admin (`require_admin`) before anything else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from aether_web.billing.plans import SECONDS_PER_HOUR, get_plan
+from aether_web.errors import Forbidden, InvalidInput, NotFound
+from aether_web.models import Profile, Project, UsageMonthly, UsageRecord
+
+MAX_ROWS = 50
+
+
+def require_admin(user: Profile) -> Profile:
+    """The user, if they are an admin; Forbidden otherwise."""
+    if not user.is_admin:
+        raise Forbidden("Only support staff can use the support console.", code="forbidden")
+    return user
+
+
+def _iso(value: datetime | date | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def _hours(seconds: int | None) -> str:
+    return f"{Decimal(seconds or 0) / SECONDS_PER_HOUR:.2f}"
+
+
+def _money(cents: int | None) -> str:
+    try:
+        from aether_web.billing.pricing import format_cents
+    except ImportError:  # pragma: no cover - the pricing rules ship with billing
+        return f"{cents or 0} cents"
+    return format_cents(cents or 0)
+
+
+def _user_id(value: str | uuid.UUID) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError as exc:
+        raise InvalidInput("That is not a user id.", code="invalid_user_id") from exc
+
+
+def profile_row(profile: Profile) -> dict[str, str]:
+    """One user as a search result."""
+    return {
+        "id": str(profile.id),
+        "email": profile.email,
+        "name": profile.name or "",
+        "plan": profile.plan,
+        "created_at": _iso(profile.created_at),
+        "is_admin": "yes" if profile.is_admin else "no",
+    }
+
+
+def find_users(session: Session, *, query: str, limit: int = 20) -> list[dict[str, str]]:
+    """Users whose email contains `query` (case-insensitive), exact matches first."""
+    text = query.strip().lower()
+    if len(text) < 2:
+        raise InvalidInput("Type at least two characters of the email.", code="query_too_short")
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = session.exec(
+        select(Profile)
+        .where(sa.func.lower(Profile.email).like(f"%{escaped}%", escape="\\"))
+        .order_by(sa.case((sa.func.lower(Profile.email) == text, 0), else_=1), Profile.email)
+        .limit(limit)
+    ).all()
+    return [profile_row(p) for p in rows]
+
+
+def _usage_runs(session: Session, user_id: uuid.UUID) -> list[dict[str, str]]:
+    rows = session.exec(
+        select(UsageRecord, Project.name)
+        .join(Project, Project.id == UsageRecord.project_id, isouter=True)
+        .where(UsageRecord.user_id == user_id)
+        .order_by(UsageRecord.started_at.desc())
+        .limit(MAX_ROWS)
+    ).all()
+    return [
+        {
+            "id": str(run.id),
+            "project": name or str(run.project_id),
+            "machine_id": run.machine_id,
+            "started_at": _iso(run.started_at),
+            "ended_at": _iso(run.ended_at) or "running",
+            "hours": _hours(run.duration_seconds) if run.duration_seconds is not None else "",
+            "end_reason": run.end_reason or "",
+        }
+        for run, name in rows
+    ]
+
+
+def _monthly_totals(session: Session, user_id: uuid.UUID, plan_key: str) -> list[dict[str, str]]:
+    rows = session.exec(
+        select(UsageMonthly).where(UsageMonthly.user_id == user_id)
+        .order_by(UsageMonthly.month.desc()).limit(24)
+    ).all()
+    plan = get_plan(plan_key)
+    out = []
+    for row in rows:
+        entry = {
+            "month": row.month.strftime("%Y-%m"),
+            "compute_hours": _hours(row.compute_seconds),
+            "storage_gb_hours": f"{Decimal(row.storage_gb_hours or 0):.2f}",
+            "overage_at_current_plan": "",
+        }
+        try:
+            from aether_web.billing.pricing import overage_for_month
+        except ImportError:  # pragma: no cover
+            pass
+        else:
+            charge = overage_for_month(plan, compute_seconds=row.compute_seconds,
+                                       storage_gb_hours=Decimal(row.storage_gb_hours or 0))
+            entry["overage_at_current_plan"] = (
+                f"{_money(charge.total_cents)} {charge.explanation()}".strip())
+        out.append(entry)
+    return out
+
+
+def _overage_reports(session: Session, user_id: uuid.UUID) -> list[dict[str, str]]:
+    try:
+        from aether_web.models import OverageReport
+    except ImportError:  # pragma: no cover - billing tables ship with the Stripe integration
+        return []
+    rows = session.exec(
+        select(OverageReport).where(OverageReport.user_id == user_id)
+        .order_by(OverageReport.month.desc(), OverageReport.meter).limit(MAX_ROWS)
+    ).all()
+    return [
+        {
+            "month": r.month.strftime("%Y-%m"), "meter": r.meter, "plan": r.plan,
+            "units": str(r.units), "amount": _money(r.cents), "status": r.status,
+            "attempts": str(r.attempts), "sent_at": _iso(r.sent_at),
+            "last_error": (r.last_error or "")[-300:],
+        }
+        for r in rows
+    ]
+
+
+def _invoices(session: Session, user_id: uuid.UUID) -> list[dict[str, str]]:
+    try:
+        from aether_web.models import InvoiceRecord
+    except ImportError:  # pragma: no cover
+        return []
+    rows = session.exec(
+        select(InvoiceRecord).where(InvoiceRecord.user_id == user_id)
+        .order_by(InvoiceRecord.invoice_created.desc()).limit(MAX_ROWS)
+    ).all()
+    return [
+        {
+            "id": r.stripe_invoice_id, "number": r.number or "", "status": r.status,
+            "total": _money(r.total_cents), "paid": _money(r.amount_paid_cents),
+            "due": _money(r.amount_due_cents), "period_start": _iso(r.period_start),
+            "period_end": _iso(r.period_end), "created": _iso(r.invoice_created),
+            "paid_at": _iso(r.paid_at), "url": r.hosted_invoice_url or "",
+        }
+        for r in rows
+    ]
+
+
+def drift_rows(session: Session, *, user_id: uuid.UUID | None = None,
+               limit: int = MAX_ROWS) -> list[dict[str, str]]:
+    """Drift found by the daily rebuild, newest first (of one user when given)."""
+    try:
+        from aether_web.models import DriftReport
+    except ImportError:  # pragma: no cover - metering tables ship with the usage ledger
+        return []
+    query = select(DriftReport).order_by(DriftReport.detected_at.desc(), DriftReport.id.desc())
+    if user_id is not None:
+        query = query.where(DriftReport.user_id == user_id)
+    return [
+        {
+            "user_id": str(r.user_id), "month": r.month.strftime("%Y-%m"),
+            "cached_hours": _hours(r.cached_compute_seconds),
+            "actual_hours": _hours(r.actual_compute_seconds),
+            "difference_hours": _hours(r.actual_compute_seconds - r.cached_compute_seconds),
+            "detected_at": _iso(r.detected_at),
+        }
+        for r in session.exec(query.limit(limit)).all()
+    ]
+
+
+def last_drift_report(session: Session) -> list[dict[str, str]]:
+    """The latest drift report: every difference found by the newest rebuild that found any."""
+    rows = drift_rows(session, limit=MAX_ROWS)
+    if not rows:
+        return []
+    newest = rows[0]["detected_at"][:10]
+    return [r for r in rows if r["detected_at"][:10] == newest]
+
+
+def user_overview(session: Session, *, user_id: str | uuid.UUID) -> dict[str, Any]:
+    """Everything support needs to answer "why was I charged this?" for one user."""
+    uid = _user_id(user_id)
+    profile = session.get(Profile, uid)
+    if profile is None:
+        raise NotFound("No user with that id.", code="user_not_found")
+    projects = session.exec(select(sa.func.count()).select_from(Project)
+                            .where(Project.user_id == uid)).one()
+    plan = get_plan(profile.plan)
+    return {
+        "user": {
+            **profile_row(profile),
+            "plan_name": plan.name,
+            "stripe_customer_id": profile.stripe_customer_id or "",
+            "stripe_subscription_id": profile.stripe_subscription_id or "",
+            "subscription_status": profile.subscription_status or "",
+            "past_due_since": _iso(profile.past_due_since),
+            "grace_ends_at": _iso(profile.grace_ends_at),
+            "projects": str(projects),
+        },
+        "usage_runs": _usage_runs(session, uid),
+        "monthly_totals": _monthly_totals(session, uid, profile.plan),
+        "overage_reports": _overage_reports(session, uid),
+        "invoices": _invoices(session, uid),
+        "drift": drift_rows(session, user_id=uid),
+    }
+
+
+def failed_webhook_events(session: Session, *, limit: int = MAX_ROWS) -> list[dict[str, str]]:
+    """Stored Stripe events whose processing failed, newest first, with the last error."""
+    try:
+        from aether_web.models import StripeEvent
+    except ImportError:  # pragma: no cover
+        return []
+    rows = session.exec(
+        select(StripeEvent).where(StripeEvent.status == "failed")
+        .order_by(StripeEvent.received_at.desc()).limit(limit)
+    ).all()
+    return [
+        {
+            "id": r.id, "type": r.type, "attempts": str(r.attempts),
+            "received_at": _iso(r.received_at),
+            "error": ((r.last_error or "").strip().splitlines() or [""])[-1][:300],
+        }
+        for r in rows
+    ]
+
+
+def replay_webhook_event(event_id: str) -> dict[str, Any]:
+    """Process a stored Stripe event again through the Stripe integration's replay."""
+    from aether_web.integrations.stripe import get_gateway
+    from aether_web.services.stripe_events import replay_event
+
+    delivery = replay_event(event_id, gateway=get_gateway())
+    return {"event_id": event_id, "status": delivery.event_status,
+            "ok": delivery.http_status == 200}
+
+
+def job_rows(session: Session) -> list[dict[str, str]]:
+    """Each scheduled job: its last run and outcome, last success and whether it is overdue."""
+    from aether_web.jobs.registry import all_jobs
+    from aether_web.jobs.status import job_statuses
+    from aether_web.models import JobRun
+
+    jobs = all_jobs()
+    out = []
+    for name, status in job_statuses(session).items():
+        last = session.exec(
+            select(JobRun).where(JobRun.job_name == name).order_by(JobRun.started_at.desc())
+        ).first()
+        out.append({
+            "name": name,
+            "description": jobs[name].description if name in jobs else "",
+            "last_run_at": status.get("last_run_at") or "",
+            "last_status": status.get("last_status") or "never ran",
+            "last_detail": (last.detail if last else "")[:300],
+            "last_success_at": status.get("last_success_at") or "",
+            "overdue": "yes" if status.get("overdue") else "no",
+        })
+    return out
