@@ -6,7 +6,9 @@ import reflex as rx
 
 from aether_web import routes
 from aether_web.components.native_form import native_form
+from aether_web.components.usage_meter import header_usage
 from aether_web.state.auth import AuthState
+from aether_web.state.usage import UsageState
 
 
 def logo() -> rx.Component:
@@ -104,6 +106,7 @@ def app_header(*extra: rx.Component) -> rx.Component:
             rx.cond(AuthState.is_admin, rx.link("Support", href=routes.ADMIN)),
             rx.spacer(),
             *extra,
+            header_usage(UsageState),
             rx.badge(AuthState.plan.upper(), id="plan-badge", variant="soft"),
             rx.text(AuthState.user_email, size="2", color_scheme="gray", id="user-email"),
             logout_form(),

@@ -13,6 +13,7 @@ from aether_web.errors import AetherError, LimitReached, Unauthenticated
 from aether_web.models import Project
 from aether_web.services import projects as project_service
 from aether_web.state.auth import AuthState
+from aether_web.state.usage import UsageState
 
 
 def project_view(project: Project) -> dict[str, str]:
@@ -82,7 +83,7 @@ class DashboardState(AuthState):
             self.form_error = exc.message
             return None
         self.new_name = ""
-        return rx.toast.success(f'Project "{created.name}" created.')
+        return [rx.toast.success(f'Project "{created.name}" created.'), UsageState.refresh]
 
     @rx.event
     def close_limit(self) -> None:
@@ -102,11 +103,12 @@ class DashboardState(AuthState):
 
     @rx.event
     def rename_project(self, form_data: dict):
+        name = str(form_data.get("name", self.rename_name))
         try:
             with transaction() as session:
                 project_service.rename_project(
                     session, user_id=self._user_id(session), project_id=self.rename_id,
-                    name=str(form_data.get("name", self.rename_name)))
+                    name=name)
                 self._reload(session)
         except Unauthenticated:
             return self._login_redirect()
@@ -126,19 +128,24 @@ class DashboardState(AuthState):
 
     @rx.event
     def delete_project(self):
+        # Optimistic: the card goes at once; stopping its VM can take a moment.
+        project_id, name = self.delete_id, self.delete_name
+        self.delete_id = ""
+        self.projects = [p for p in self.projects if p["id"] != project_id]
+        yield
         try:
             with transaction() as session:
                 user_id = self._user_id(session)
-                _stop_before_delete(session, user_id, self.delete_id)
-                project_service.delete_project(session, user_id=user_id, project_id=self.delete_id)
-                self._reload(session)
+                _stop_before_delete(session, user_id, project_id)
+                project_service.delete_project(session, user_id=user_id, project_id=project_id)
         except Unauthenticated:
-            return self._login_redirect()
+            yield self._login_redirect()
+            return
         except AetherError as exc:
-            self.delete_id = ""
-            return rx.toast.error(exc.message)
-        name, self.delete_id = self.delete_name, ""
-        return rx.toast.success(f'Project "{name}" deleted.')
+            yield [rx.toast.error(f'"{name}" was not deleted: {exc.message}'),
+                   DashboardState.load]
+            return
+        yield [rx.toast.success(f'Project "{name}" deleted.'), UsageState.refresh]
 
 
 def _stop_before_delete(session, user_id: uuid.UUID, project_id: str) -> None:

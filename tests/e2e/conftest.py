@@ -97,15 +97,21 @@ def page(browser, server):
 
 @pytest.fixture
 def signup(server):
-    """Sign up through the real form; returns the new user's email."""
+    """Sign up through the real form and close the first-visit welcome (unless
+    `keep_welcome`); returns the new user's email."""
 
-    def do(pg, email: str | None = None, password: str = PASSWORD) -> str:
+    def do(pg, email: str | None = None, password: str = PASSWORD, *,
+           keep_welcome: bool = False) -> str:
         email = email or f"e2e-{uuid.uuid4().hex[:10]}@example.com"
         pg.goto("/signup")
         pg.fill("#email", email)
         pg.fill("#password", password)
         pg.click("#submit")
         pg.wait_for_url(re.compile(r"/dashboard"))
+        if not keep_welcome:
+            # Every new user is welcomed once on the dashboard; dismissing it is remembered.
+            pg.locator("#welcome-dismiss").click()
+            pg.locator("#welcome-dialog").wait_for(state="detached")
         return email
 
     return do

@@ -1,0 +1,132 @@
+"""What every signed-in page can show above its content: the usage warning from 80% of a
+limit, the past-due banner, the "limit reached" dialog, and the welcome on a first visit."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from aether_web import routes
+from aether_web.state.usage import UsageState
+
+
+def usage_warning() -> rx.Component:
+    """Amber from 80% of any limit, red at a limit."""
+    return rx.cond(
+        UsageState.alert_level != "ok",
+        rx.callout(
+            rx.hstack(
+                rx.text(UsageState.alert_message, id="usage-warning-text"),
+                rx.link(rx.button("See usage", variant="soft", size="1",
+                                  color_scheme=rx.cond(UsageState.alert_level == "limit",
+                                                       "red", "amber")),
+                        href=routes.BILLING),
+                rx.cond(UsageState.plan == "free",
+                        rx.link(rx.button("Upgrade", size="1", id="usage-warning-upgrade"),
+                                href=routes.BILLING + "?upgrade=1")),
+                align="center", spacing="3", wrap="wrap",
+            ),
+            icon="triangle_alert",
+            color_scheme=rx.cond(UsageState.alert_level == "limit", "red", "amber"),
+            role="status",
+            id="usage-warning",
+            data_level=UsageState.alert_level,
+            width="100%",
+        ),
+    )
+
+
+def past_due_banner() -> rx.Component:
+    """A failed payment: keep the plan until the grace period ends; fix the card now."""
+    return rx.cond(
+        UsageState.account_past_due,
+        rx.callout(
+            rx.hstack(
+                rx.text("We couldn't charge your card. Your plan stays active until ",
+                        UsageState.account_grace_ends,
+                        "; update your payment method to keep it."),
+                rx.button("Update payment method", on_click=UsageState.update_payment_method,
+                          color_scheme="red", size="1", id="app-update-payment-method"),
+                align="center", spacing="3", wrap="wrap",
+            ),
+            icon="credit_card",
+            color_scheme="red",
+            role="alert",
+            id="app-past-due-banner",
+            width="100%",
+        ),
+    )
+
+
+def limit_dialog() -> rx.Component:
+    """A limit stopped an action: say which, and offer the upgrade."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("You've reached your plan's limit"),
+            rx.alert_dialog.description(UsageState.limit_text, id="app-limit-message"),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button("Not now", variant="soft", color_scheme="gray",
+                              on_click=UsageState.close_limit)),
+                rx.link(rx.button("Upgrade", id="app-limit-upgrade"),
+                        href=routes.BILLING + "?upgrade=1"),
+                justify="end",
+                spacing="3",
+                margin_top="1rem",
+            ),
+            id="app-limit-dialog",
+        ),
+        open=UsageState.limit_open,
+    )
+
+
+def _tour_step(icon: str, title: str, text: str) -> rx.Component:
+    return rx.hstack(
+        rx.icon(icon, size=20, aria_hidden="true", flex_shrink="0"),
+        rx.vstack(rx.text(title, weight="bold"), rx.text(text, size="2", color_scheme="gray"),
+                  spacing="0"),
+        align="start",
+        spacing="3",
+    )
+
+
+def welcome_dialog() -> rx.Component:
+    """A new user's first visit: a short tour and the docs."""
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Welcome to aether"),
+            rx.dialog.description("Three things to know before you start:", size="2",
+                                  margin_bottom="1rem"),
+            rx.vstack(
+                _tour_step("folder-plus", "Create a project",
+                           "Each project gets its own VM. Name one to start."),
+                _tour_step("play", "Start it when you work",
+                           "Compute hours count only while a VM runs. Stop it when you're done."),
+                _tour_step("gauge", "Watch your usage",
+                           "The bar at the top shows this month's hours; Billing has the "
+                           "details and your plan."),
+                spacing="4",
+            ),
+            rx.hstack(
+                rx.link("Read the docs", href=routes.DOCS, id="welcome-docs"),
+                rx.spacer(),
+                rx.button("Start building", id="welcome-dismiss",
+                          on_click=UsageState.dismiss_welcome),
+                align="center",
+                margin_top="1.5rem",
+                width="100%",
+            ),
+            id="welcome-dialog",
+            max_width="28rem",
+        ),
+        open=UsageState.welcome_open,
+        on_open_change=UsageState.welcome_open_change,
+    )
+
+
+def app_banners(*, welcome: bool = True) -> rx.Component:
+    """The banners and app-wide dialogs; `welcome` also checks for a first visit."""
+    children = [usage_warning(), past_due_banner(), limit_dialog()]
+    if welcome:
+        children.append(rx.box(welcome_dialog(), on_mount=UsageState.check_welcome,
+                               display="contents"))
+    return rx.vstack(*children, width="100%", spacing="3", id="app-banners")

@@ -1,0 +1,212 @@
+"""The usage sections of /billing: bars, the daily chart, overage and the next invoice,
+history by month, and the plan dialog. State comes in from the page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import reflex as rx
+
+from aether_web.billing.plans import PLANS, Plan
+from aether_web.components.plans import plan_card
+from aether_web.components.usage_meter import usage_bar
+from aether_web.state.billing_usage import BillingUsageState as S
+
+
+def usage_section() -> rx.Component:
+    """This month's usage: compute, storage and projects against the plan."""
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("This month's usage", size="5", as_="h2"),
+                rx.spacer(),
+                rx.text(S.period_label, size="2", color_scheme="gray", id="usage-period"),
+                width="100%", align="baseline", wrap="wrap",
+            ),
+            usage_bar(S.compute, "usage-compute"),
+            usage_bar(S.storage, "usage-storage"),
+            usage_bar(S.projects_bar, "usage-projects"),
+            spacing="4",
+            width="100%",
+        ),
+        width="100%",
+        id="usage-section",
+    )
+
+
+def cost_section() -> rx.Component:
+    """Paid plans: overage so far this period and the next invoice (Stripe's preview)."""
+    return rx.cond(
+        S.is_paid,
+        rx.grid(
+            rx.card(
+                rx.vstack(
+                    rx.text("Overage so far this month", size="2", color_scheme="gray"),
+                    rx.heading(S.overage_so_far, size="6", as_="p", id="overage-so-far"),
+                    rx.text(rx.cond(S.overage_explanation != "", S.overage_explanation,
+                                    "Nothing over your plan yet."),
+                            size="2", color_scheme="gray", id="overage-explanation"),
+                    spacing="1",
+                ),
+            ),
+            rx.card(
+                rx.vstack(
+                    rx.text("Next invoice", size="2", color_scheme="gray"),
+                    rx.match(
+                        S.next_invoice_state,
+                        ("ready", rx.vstack(
+                            rx.heading(S.next_invoice_total, size="6", as_="p",
+                                       id="next-invoice-total"),
+                            rx.text("Due ", S.next_invoice_date,
+                                    " · plan for next month plus this month's overage",
+                                    size="2", color_scheme="gray"),
+                            spacing="1")),
+                        ("unavailable", rx.text(
+                            "We couldn't get a preview right now. Try again in a minute.",
+                            size="2", color_scheme="gray", id="next-invoice-unavailable")),
+                        rx.skeleton(rx.box(height="2.5rem", width="8rem"), loading=True),
+                    ),
+                    spacing="1",
+                ),
+            ),
+            columns=rx.breakpoints(initial="1", sm="2"),
+            spacing="4",
+            width="100%",
+            id="cost-section",
+        ),
+    )
+
+
+def daily_chart() -> rx.Component:
+    """Compute hours per day of this month."""
+    return rx.card(
+        rx.vstack(
+            rx.heading("Compute per day", size="5", as_="h2"),
+            rx.cond(
+                S.daily_loaded,
+                rx.cond(
+                    S.has_usage,
+                    rx.box(
+                        rx.recharts.bar_chart(
+                            rx.recharts.cartesian_grid(stroke_dasharray="3 3",
+                                                       vertical=False),
+                            rx.recharts.x_axis(data_key="day", interval=1, font_size=12),
+                            rx.recharts.y_axis(unit=" h", width=56, font_size=12,
+                                               allow_decimals=True),
+                            rx.recharts.tooltip(),
+                            rx.recharts.bar(data_key="hours", name="Compute hours",
+                                            fill="var(--accent-9)", is_animation_active=False),
+                            data=S.daily,
+                            width="100%",
+                            height=220,
+                        ),
+                        width="100%",
+                        id="daily-chart",
+                        role="img",
+                        aria_label="Bar chart of compute hours per day this month",
+                    ),
+                    _empty_usage(),
+                ),
+                rx.skeleton(rx.box(height="220px", width="100%"), loading=True),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _empty_usage() -> rx.Component:
+    return rx.vstack(
+        rx.icon("chart-column", size=32, aria_hidden="true"),
+        rx.text("Start building to see usage", weight="bold"),
+        rx.text("Start a project's VM and its hours show up here, day by day.", size="2",
+                color_scheme="gray"),
+        align="center",
+        padding="2rem",
+        width="100%",
+        id="usage-empty",
+    )
+
+
+def _history_row(row: dict) -> rx.Component:
+    return rx.table.row(
+        rx.table.row_header_cell(row["month"]),
+        rx.table.cell(row["hours"], class_name="history-hours"),
+        rx.table.cell(row["storage"]),
+        rx.table.cell(rx.hstack(
+            rx.text(row["cost"], class_name="history-cost"),
+            rx.text(row["explanation"], size="1", color_scheme="gray",
+                    class_name="history-explanation"),
+            spacing="2", align="baseline")),
+        class_name="history-row",
+        data_month=row["key"],
+    )
+
+
+def history_section() -> rx.Component:
+    """Usage by month, newest first, with what any overage cost and why."""
+    return rx.vstack(
+        rx.heading("Usage history", size="5", as_="h2"),
+        rx.cond(
+            S.has_usage,
+            rx.table.root(
+                rx.table.header(rx.table.row(
+                    rx.table.column_header_cell("Month"),
+                    rx.table.column_header_cell("Compute"),
+                    rx.table.column_header_cell("Storage"),
+                    rx.table.column_header_cell("Overage"))),
+                rx.table.body(rx.foreach(S.history, _history_row)),
+                width="100%",
+                id="usage-history",
+            ),
+            rx.text("No usage yet. Start building to see usage.", color_scheme="gray",
+                    id="history-empty"),
+        ),
+        width="100%",
+        spacing="3",
+    )
+
+
+def plans_dialog(
+    *, open_var, current_plan, on_open_change, on_close, action_for: Callable[[Plan], rx.Component],
+) -> rx.Component:
+    """The plans side by side from the catalogue, the current one marked, each with the
+    caller's action (Checkout, or the Portal for a subscriber)."""
+
+    def card(plan: Plan) -> rx.Component:
+        return rx.box(
+            plan_card(plan, rx.cond(
+                current_plan == plan.key,
+                rx.button("Your current plan", disabled=True, variant="soft", width="100%",
+                          id=f"current-{plan.key}"),
+                action_for(plan))),
+            rx.cond(current_plan == plan.key,
+                    rx.badge("Current plan", variant="solid", color_scheme="grass",
+                             position="absolute", top="-0.6rem", left="1rem",
+                             class_name="current-plan-marker")),
+            position="relative",
+            height="100%",
+        )
+
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.hstack(
+                rx.dialog.title("Choose a plan", margin="0"),
+                rx.spacer(),
+                rx.icon_button(rx.icon("x", size=16), variant="ghost", color_scheme="gray",
+                               aria_label="Close", on_click=on_close, id="close-plan-chooser"),
+                width="100%", align="center",
+            ),
+            rx.dialog.description(
+                "Pro and Team keep running past their hours and bill the extra as overage. "
+                "You can change or cancel any time.",
+                size="2", color_scheme="gray", margin_bottom="1.25rem"),
+            rx.grid(*[card(plan) for plan in PLANS.values()],
+                    columns=rx.breakpoints(initial="1", md="3"), spacing="4", width="100%"),
+            max_width="60rem",
+            id="plan-chooser",
+        ),
+        open=open_var,
+        on_open_change=on_open_change,
+    )

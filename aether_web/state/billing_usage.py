@@ -1,0 +1,82 @@
+"""The usage half of /billing: this month's bars, the daily chart, history, overage so far
+and the next invoice. Numbers first (one fast query set), then the chart and Stripe's preview
+in the background so a slow Stripe never holds the page."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from aether_web.billing.plans import SECONDS_PER_HOUR, get_plan
+from aether_web.billing.pricing import format_cents
+from aether_web.components.usage_view import has_any_usage, history_rows
+from aether_web.db import transaction
+from aether_web.errors import Unauthenticated
+from aether_web.integrations.stripe import get_gateway
+from aether_web.services.daily_usage import daily_compute
+from aether_web.services.upcoming_invoice import upcoming_invoice
+from aether_web.state.usage import UsageState
+
+
+class BillingUsageState(UsageState):
+    """What /billing shows of usage and cost."""
+
+    period_label: str = ""
+    history: list[dict[str, str]] = []
+    has_usage: bool = False
+    is_paid: bool = False
+    overage_so_far: str = "$0.00"
+    overage_explanation: str = ""
+    daily: list[dict] = []
+    daily_loaded: bool = False
+    next_invoice_state: str = "none"  # none | loading | ready | unavailable
+    next_invoice_total: str = ""
+    next_invoice_date: str = ""
+
+    @rx.event
+    def load_usage_page(self):
+        """On load of /billing: bars, history and overage now; chart and preview next."""
+        try:
+            with transaction() as session:
+                summary = self._load_usage(session)
+        except Unauthenticated:
+            return None  # BillingState.load sends the visitor to log in
+        plan = get_plan(summary["plan"])
+        self.is_paid = plan.overage
+        start, end = summary["period"]["start"][:10], summary["period"]["end"][:10]
+        self.period_label = f"{start} to {end} (UTC)"
+        self.history = history_rows(summary)
+        self.has_usage = has_any_usage(summary)
+        current = summary["history"][0] if summary["history"] else {}
+        self.overage_so_far = current.get("overage_display", "$0.00")
+        self.overage_explanation = current.get("overage_explanation", "")
+        self.next_invoice_state = "loading" if self.is_paid else "none"
+        self.daily_loaded = False
+        return BillingUsageState.load_details
+
+    @rx.event(background=True)
+    async def load_details(self):
+        """The daily chart, then the next invoice from Stripe (which may take a moment)."""
+        async with self:
+            try:
+                with transaction() as session:
+                    user_id = self._user_id(session)
+                    days = daily_compute(session, user_id=user_id)
+            except Unauthenticated:
+                return
+            self.daily = [{"day": d.day, "date": d.strftime("%b %-d"),
+                           "hours": round(seconds / SECONDS_PER_HOUR, 2)} for d, seconds in days]
+            self.daily_loaded = True
+            is_paid = self.is_paid
+        if not is_paid:
+            return
+        with transaction() as session:
+            preview = upcoming_invoice(session, user_id=user_id, gateway=get_gateway())
+        async with self:
+            if preview is None:
+                self.next_invoice_state = "unavailable"
+                return
+            self.next_invoice_total = format_cents(preview.amount_due_cents)
+            self.next_invoice_date = (preview.next_payment_at.strftime("%B %-d, %Y")
+                                      if preview.next_payment_at else "")
+            self.next_invoice_state = "ready"
+

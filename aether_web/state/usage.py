@@ -1,0 +1,115 @@
+"""The signed-in user's usage, plan alerts and app-wide dialogs, shared by every app page.
+
+Loaded when the header mounts; pages that change usage (create a project, start a VM) call
+`UsageState.refresh` or `UsageState.show_limit` from their own handlers.
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from aether_web.components.usage_view import usage_alert, usage_bars
+from aether_web.db import transaction
+from aether_web.errors import AetherError, Unauthenticated
+from aether_web.integrations.stripe import get_gateway
+from aether_web.services import billing as billing_service
+from aether_web.services import onboarding
+from aether_web.services.usage_summary import usage_summary
+from aether_web.state.auth import AuthState
+
+EMPTY_BAR = {"label": "", "used": "", "limit": "", "text": "", "percent": "0",
+             "percent_text": "", "width": "0", "level": "ok", "color": "grass"}
+
+
+class UsageState(AuthState):
+    """This month's usage as bars, the most pressing alert, past-due and the dialogs."""
+
+    usage_loaded: bool = False
+    compute: dict[str, str] = EMPTY_BAR
+    storage: dict[str, str] = EMPTY_BAR
+    projects_bar: dict[str, str] = EMPTY_BAR
+    alert_level: str = "ok"
+    alert_message: str = ""
+    account_past_due: bool = False
+    account_grace_ends: str = ""
+    limit_open: bool = False
+    limit_text: str = ""
+    welcome_open: bool = False
+    app_error: str = ""
+
+    def _load_usage(self, session) -> dict:
+        """Fill the bars, the alert and past-due; returns the summary for pages that show more."""
+        user = self._user(session)
+        self._remember(user)
+        summary = usage_summary(session, user_id=user.id)
+        bars = usage_bars(summary)
+        self.compute, self.storage, self.projects_bar = (
+            bars["compute"], bars["storage"], bars["projects"])
+        alert = usage_alert(summary, bars)
+        self.alert_level, self.alert_message = alert["level"], alert["message"]
+        account = billing_service.billing_summary(session, user_id=user.id)
+        self.account_past_due = account.past_due
+        self.account_grace_ends = (account.grace_ends_at.strftime("%B %-d")
+                                   if account.grace_ends_at else "")
+        self.usage_loaded = True
+        return summary
+
+    @rx.event
+    def refresh(self):
+        """Reload the usage (header bar, banners); quietly nothing when signed out."""
+        try:
+            with transaction() as session:
+                self._load_usage(session)
+        except Unauthenticated:
+            self.usage_loaded = False
+
+    @rx.event
+    def check_welcome(self):
+        """On the dashboard: open the welcome on a user's first visit."""
+        try:
+            with transaction() as session:
+                self.welcome_open = onboarding.needs_welcome(self._user(session))
+        except Unauthenticated:
+            self.welcome_open = False
+
+    @rx.event
+    def dismiss_welcome(self):
+        """Close the welcome and remember it, so it never shows again."""
+        self.welcome_open = False
+        try:
+            with transaction() as session:
+                onboarding.mark_welcomed(session, user_id=self._user_id(session))
+        except Unauthenticated:
+            return self._login_redirect()
+        return None
+
+    @rx.event
+    def welcome_open_change(self, is_open: bool):
+        if not is_open:
+            return UsageState.dismiss_welcome
+        return None
+
+    @rx.event
+    def show_limit(self, message: str):
+        """Open the app-wide "limit reached" dialog (an upgrade call to action), then reload."""
+        self.limit_text = message
+        self.limit_open = True
+        return UsageState.refresh
+
+    @rx.event
+    def close_limit(self) -> None:
+        self.limit_open = False
+
+    @rx.event
+    def update_payment_method(self):
+        """The Customer Portal, where a failed card is replaced and the invoice retried."""
+        self.app_error = ""
+        try:
+            with transaction() as session:
+                url = billing_service.open_portal(session, user_id=self._user_id(session),
+                                                  gateway=get_gateway())
+        except Unauthenticated:
+            return self._login_redirect()
+        except AetherError as exc:
+            return rx.toast.error(exc.message)
+        return rx.redirect(url)  # Stripe's page, in this tab
