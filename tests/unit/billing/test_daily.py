@@ -72,3 +72,20 @@ def test_days_add_up_to_the_month_split_for_random_runs():
     series = daily_compute_seconds(runs, month=month, now=now)
     expected = sum(split_seconds_by_month(s, e).get(month, 0) for s, e in runs)
     assert sum(series.values()) == expected
+
+
+def test_each_day_equals_splitting_each_run_by_day():
+    rng = random.Random(11)
+    month = date(2026, 3, 1)
+    runs = []
+    for _ in range(200):
+        start = at(2026, 2, 27) + timedelta(seconds=rng.randrange(0, 36 * 86400),
+                                            microseconds=rng.randrange(0, 1_000_000))
+        runs.append((start, start + timedelta(seconds=rng.randrange(0, 3 * 86400))))
+    now = at(2026, 3, 20, 7, 30)
+    expected = dict.fromkeys(days_of_month(month), 0)
+    for start, end in runs:
+        for day, seconds in split_seconds_by_day(max(start, at(2026, 3, 1)),
+                                                 min(end, now)).items():
+            expected[day] += seconds
+    assert daily_compute_seconds(runs, month=month, now=now) == expected
