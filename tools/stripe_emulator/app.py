@@ -149,6 +149,12 @@ def _lifespan(dispatcher: Dispatcher) -> Callable[[Starlette], Any]:
     return lifespan
 
 
+async def _no_favicon(_request):
+    from starlette.responses import Response
+
+    return Response(status_code=204)
+
+
 def create_app(
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
@@ -168,6 +174,8 @@ def create_app(
     routes = [Route(path, _api_endpoint(fn, method), methods=[method])
               for method, path, fn in load_all()]
     routes += control.routes() + pages.routes()
+    # Browsers ask every host for a favicon; an empty answer keeps their consoles clean.
+    routes.append(Route("/favicon.ico", _no_favicon, methods=["GET"]))
     app = Starlette(
         routes=routes,
         exception_handlers={404: _not_found, 405: _not_found},

@@ -127,8 +127,8 @@ async def checkout_pay(request: Request) -> Response:
                                      form.get("email") or None)
         except StripeError as exc:
             state.store.save()
-            return _page("Checkout", _checkout_body(state.store, session, exc.message),
-                         exc.status)
+            # Like Stripe's page, a decline is shown on a page that loaded fine (200).
+            return _page("Checkout", _checkout_body(state.store, session, exc.message))
         state.store.save()
         return RedirectResponse(session["success_url"], status_code=303)
 
@@ -248,7 +248,7 @@ async def portal_action(request: Request) -> Response:
             action[0](state.ctx(), portal["customer"], form)
         except StripeError as exc:
             return _page("Billing portal",
-                         _portal_body(state.store, portal, None, exc.message), exc.status)
+                         _portal_body(state.store, portal, None, exc.message))
         finally:
             state.store.save()
         return RedirectResponse(f"/portal/{portal['id']}?notice={action[1]}", status_code=303)
