@@ -1,5 +1,8 @@
-"""What every signed-in page can show above its content: the usage warning from 80% of a
-limit, the past-due banner, the "limit reached" dialog, and the welcome on a first visit."""
+"""What signed-in pages show above their content: the usage warning from 80% of a limit (red
+at a limit, with the upgrade), the past-due banner, and the welcome on a first visit.
+
+A limit that stops an action (creating a project, starting a VM) opens the dashboard's limit
+dialog, whose Upgrade leads to the plans on /billing."""
 
 from __future__ import annotations
 
@@ -57,28 +60,6 @@ def past_due_banner() -> rx.Component:
     )
 
 
-def limit_dialog() -> rx.Component:
-    """A limit stopped an action: say which, and offer the upgrade."""
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("You've reached your plan's limit"),
-            rx.alert_dialog.description(UsageState.limit_text, id="app-limit-message"),
-            rx.hstack(
-                rx.alert_dialog.cancel(
-                    rx.button("Not now", variant="soft", color_scheme="gray",
-                              on_click=UsageState.close_limit)),
-                rx.link(rx.button("Upgrade", id="app-limit-upgrade"),
-                        href=routes.BILLING + "?upgrade=1"),
-                justify="end",
-                spacing="3",
-                margin_top="1rem",
-            ),
-            id="app-limit-dialog",
-        ),
-        open=UsageState.limit_open,
-    )
-
-
 def _tour_step(icon: str, title: str, text: str) -> rx.Component:
     return rx.hstack(
         rx.icon(icon, size=20, aria_hidden="true", flex_shrink="0"),
@@ -123,9 +104,10 @@ def welcome_dialog() -> rx.Component:
     )
 
 
-def app_banners(*, welcome: bool = True) -> rx.Component:
-    """The banners and app-wide dialogs; `welcome` also checks for a first visit."""
-    children = [usage_warning(), past_due_banner(), limit_dialog()]
+def app_banners(*, welcome: bool = True, past_due: bool = True) -> rx.Component:
+    """The banners and app-wide dialogs; `welcome` also checks for a first visit; `past_due`
+    is off where the page has its own past-due banner."""
+    children = [usage_warning(), *([past_due_banner()] if past_due else [])]
     if welcome:
         children.append(rx.box(welcome_dialog(), on_mount=UsageState.check_welcome,
                                display="contents"))

@@ -1,7 +1,7 @@
-"""The signed-in user's usage, plan alerts and app-wide dialogs, shared by every app page.
+"""The signed-in user's usage, plan alerts and the welcome, shared by every app page.
 
-Loaded when the header mounts; pages that change usage (create a project, start a VM) call
-`UsageState.refresh` or `UsageState.show_limit` from their own handlers.
+Loaded when the header mounts; pages that change usage (create a project, start a VM) return
+`UsageState.refresh` from their own handlers.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ EMPTY_BAR = {"label": "", "used": "", "limit": "", "text": "", "percent": "0",
 
 
 class UsageState(AuthState):
-    """This month's usage as bars, the most pressing alert, past-due and the dialogs."""
+    """This month's usage as bars, the most pressing alert, past-due and the welcome."""
 
     usage_loaded: bool = False
     compute: dict[str, str] = EMPTY_BAR
@@ -32,8 +32,6 @@ class UsageState(AuthState):
     alert_message: str = ""
     account_past_due: bool = False
     account_grace_ends: str = ""
-    limit_open: bool = False
-    limit_text: str = ""
     welcome_open: bool = False
     app_error: str = ""
 
@@ -88,17 +86,6 @@ class UsageState(AuthState):
         if not is_open:
             return UsageState.dismiss_welcome
         return None
-
-    @rx.event
-    def show_limit(self, message: str):
-        """Open the app-wide "limit reached" dialog (an upgrade call to action), then reload."""
-        self.limit_text = message
-        self.limit_open = True
-        return UsageState.refresh
-
-    @rx.event
-    def close_limit(self) -> None:
-        self.limit_open = False
 
     @rx.event
     def update_payment_method(self):
