@@ -11,6 +11,7 @@ import reflex as rx
 
 from aether_web.db import transaction
 from aether_web.errors import AetherError, LimitReached, Unauthenticated
+from aether_web.observability import log
 from aether_web.pages.dashboard import DashboardState
 from aether_web.services import vms
 
@@ -48,6 +49,9 @@ class VMControlsState(DashboardState):
             dashboard.limit_open = True
         except AetherError as exc:
             failure = exc.message
+        except Exception:
+            log.exception("could not %s the VM of project %s", action, project_id)
+            failure = "Something went wrong on our side. Please try again."
         try:
             await asyncio.to_thread(self._reload_dashboard, dashboard)
         finally:
