@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -47,11 +48,12 @@ def project_uuid(n: int) -> str:
 
 PGBENCH_SCRIPT = """\
 \\set n :client_id + 1
+\\set r random(1, 2000000000)
 SELECT 1;
 BEGIN;
 SELECT id, user_id, machine_id, vm_state FROM projects
   WHERE id = ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid FOR UPDATE;
-SELECT event_id, status_code, response FROM hook_events WHERE event_id = md5(random()::text);
+SELECT event_id, status_code, response FROM hook_events WHERE event_id = 'pgb-' || :r;
 SELECT now();
 SELECT id, started_at, last_heartbeat_at, machine_id FROM usage_records
   WHERE project_id = ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid
@@ -139,21 +141,27 @@ def hook_load(url: str, clients: int, seconds: float) -> tuple[int, list[float],
 
 
 def pgbench(db_url: str, clients: int, seconds: int) -> dict[str, float]:
-    """pgbench with the hook's statements; returns tps and mean latency (ms)."""
-    libpq = db_url.replace("postgresql+psycopg://", "postgresql://")
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
-        f.write(PGBENCH_SCRIPT)
-        script = f.name
-    try:
-        out = subprocess.run(
-            ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients),
-             "-T", str(seconds), "-f", script, libpq],
-            capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
-    finally:
-        os.unlink(script)
+    """pgbench with the hook's statements; returns tps and p50/p99 latency (ms) from its
+    per-transaction log."""
+    libpq, _, query = db_url.replace("postgresql+psycopg://", "postgresql://").partition("?")
+    env = dict(os.environ)
+    if "synchronous_commit" in query:
+        env["PGOPTIONS"] = "-c synchronous_commit=off"
+    workdir = Path(tempfile.mkdtemp(prefix="aether-pgbench-"))
+    script = workdir / "hook.sql"
+    script.write_text(PGBENCH_SCRIPT)
+    out = subprocess.run(
+        ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients),
+         "-T", str(seconds), "-f", str(script), "-l", "--log-prefix", str(workdir / "tx"),
+         libpq],
+        capture_output=True, text=True, timeout=seconds + 60, check=True, env=env).stdout
     tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
-    latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))
-    return {"tps": tps, "latency_ms": latency}
+    # Each log line: client_id transaction_no time_us script_no epoch epoch_us.
+    latencies = [int(line.split()[2]) / 1_000_000
+                 for log in workdir.glob("tx*") for line in log.read_text().splitlines()]
+    shutil.rmtree(workdir, ignore_errors=True)
+    return {"tps": tps, "p50_ms": percentile(latencies, 50) * 1000,
+            "p99_ms": percentile(latencies, 99) * 1000}
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -166,11 +174,16 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--synchronous-commit", choices=["on", "off"], default="on",
+                        help="off takes the disk's commit latency out of both measurements "
+                             "(for the app and for pgbench), leaving the work per request")
     parser.add_argument("--admin-url", default=os.environ.get("AETHER_BENCH_ADMIN_URL",
                                                               DEFAULT_ADMIN_URL))
     args = parser.parse_args(argv)
 
     db_url = fresh_database(args.admin_url)
+    if args.synchronous_commit == "off":
+        db_url += "?options=-c%20synchronous_commit%3Doff"
     logs = Path(tempfile.mkdtemp(prefix="aether-bench-"))
     stack = LocalStack(db_url=db_url, with_stripe=False, web_dir=str(ROOT / ".web-bench"),
                        log_dir=logs, extra_env={"AETHER_HOOK_SECRETS": SECRET,
@@ -191,11 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     ratio = rate / bench["tps"]
     p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
     print()
-    print(f"clients: {args.clients}, {args.seconds} s each, loopback, PostgreSQL")
+    print(f"clients: {args.clients}, {args.seconds} s each, loopback, PostgreSQL, "
+          f"synchronous_commit={args.synchronous_commit}")
     print(f"hooks   : {rate:9.1f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
           f"mean {statistics.mean(latencies) * 1000:6.2f} ms  ({count} ok, {errors} errors)")
-    print(f"pgbench : {bench['tps']:9.1f} tx/s   mean {bench['latency_ms']:6.2f} ms "
-          "(same statements, prepared)")
+    print(f"pgbench : {bench['tps']:9.1f} tx/s   p50 {bench['p50_ms']:6.2f} ms  "
+          f"p99 {bench['p99_ms']:6.2f} ms  (same statements, prepared)")
     print(f"ratio   : {ratio:.2f} of pgbench (goal >= 0.50)   p99 goal < 50 ms: "
           f"{'met' if p99 < 50 else 'missed'}")
     return 0
