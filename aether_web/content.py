@@ -164,7 +164,13 @@ def render_doc(slug: str, text: str) -> Doc:
     title, body = _split_title(fill_placeholders(text))
     title = title or slug.replace("-", " ").capitalize()
     return Doc(slug=slug, title=title, summary=_first_paragraph(body),
-               html=_renderer().render(body))
+               html=_keyboard_scrollable(_renderer().render(body)))
+
+
+def _keyboard_scrollable(html: str) -> str:
+    """Code blocks and tables may scroll sideways: make them focusable so a keyboard can too.
+    (Raw HTML is escaped by the renderer, so these tags only come from Markdown.)"""
+    return html.replace("<pre>", '<pre tabindex="0">').replace("<table>", '<table tabindex="0">')
 
 
 def load_docs(directory: Path = SITE_DOCS) -> list[Doc]:

@@ -117,7 +117,7 @@ def test_public_pages_have_no_serious_accessibility_violations(page, width):
         pytest.fail(f"{AXE} is missing: `make test-deps` installs axe-core")
     page.set_viewport_size({"width": width, "height": 900})
     problems = {}
-    for path in ["/", "/pricing", "/docs", DOC_PATHS[0], "/legal/privacy", "/signup"]:
+    for path in PUBLIC_PATHS:
         _open(page, path)
         found = _serious_violations(page)
         if found:

@@ -117,6 +117,11 @@ def test_render_doc_title_summary_links_and_anchors():
     assert "The title" not in doc.html
 
 
+def test_code_blocks_and_tables_can_be_scrolled_by_keyboard():
+    doc = render_doc("x", "# T\n\n```\nlong line\n```\n\n| a |\n|---|\n| 1 |\n")
+    assert '<pre tabindex="0">' in doc.html and '<table tabindex="0">' in doc.html
+
+
 def test_markdown_html_is_escaped():
     doc = render_doc("x", "# T\n\n<script>alert(1)</script>\n")
     assert "<script>" not in doc.html
