@@ -18,13 +18,11 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(BUN):
-	npm install --prefix .tools --no-save --no-audit --no-fund bun@1.4.5
-
-$(AXE):
+# One npm command for every tool: with --no-save, npm removes packages a later command omits.
+$(BUN) $(AXE):
 	npm install --prefix .tools --no-save --no-audit --no-fund bun@1.4.5 axe-core@4.10.3
 
-setup: $(VENV)/.installed $(BUN)
+setup: $(VENV)/.installed $(BUN) $(AXE)
 
 migrate: setup
 	$(PY) -m aether_web db upgrade
@@ -34,7 +32,7 @@ run: migrate
 	$(PY) -m tools.local_stack --port 3000
 
 ## Debian's chromium for the browser tests (never Playwright's own download).
-test-deps: setup $(AXE)
+test-deps: setup
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }

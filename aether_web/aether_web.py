@@ -11,6 +11,7 @@ import reflex as rx
 import aether_web.models
 import aether_web.pages
 from aether_web.api.app import api_transformer
+from aether_web.api.metrics import count_requests
 from aether_web.observability import configure_logging, init_sentry
 from aether_web.settings import get_settings
 
@@ -32,7 +33,8 @@ def _head() -> list[rx.Component]:
 
 
 app = rx.App(
-    api_transformer=api_transformer(),
+    # Our /api/ routes in front of Reflex, and every response counted for /api/metrics.
+    api_transformer=[api_transformer(), count_requests],
     head_components=_head(),
     stylesheets=["/styles.css"],
 )

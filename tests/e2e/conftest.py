@@ -47,7 +47,8 @@ def server():
     tmp = Path(tempfile.mkdtemp(prefix="aether-e2e-"))
     stack = LocalStack(
         db_url=f"sqlite:///{tmp / 'e2e.db'}",
-        web_dir=str(ROOT / ".web-e2e"),
+        # AETHER_E2E_WEB_DIR gives parallel runs their own build directory.
+        web_dir=os.environ.get("AETHER_E2E_WEB_DIR", str(ROOT / ".web-e2e")),
         log_dir=tmp / "logs",
         extra_env={"AETHER_GRACE_PERIOD_DAYS": "7"},
     )
