@@ -19,17 +19,19 @@ def usage_warning() -> rx.Component:
         rx.callout(
             rx.hstack(
                 rx.text(UsageState.alert_message, id="usage-warning-text"),
-                rx.link(rx.button("See usage", variant="soft", size="1",
+                rx.link(rx.button("See usage", variant="soft", size="1", high_contrast=True,
                                   color_scheme=rx.cond(UsageState.alert_level == "limit",
-                                                       "red", "amber")),
-                        href=routes.BILLING),
+                                                       "red", "amber"), tab_index=-1),
+                        href=routes.BILLING, underline="none"),
                 rx.cond(UsageState.plan == "free",
-                        rx.link(rx.button("Upgrade", size="1", id="usage-warning-upgrade"),
-                                href=routes.BILLING + "?upgrade=1")),
+                        rx.link(rx.button("Upgrade", size="1", tab_index=-1),
+                                href=routes.BILLING + "?upgrade=1", underline="none",
+                                id="usage-warning-upgrade")),
                 align="center", spacing="3", wrap="wrap",
             ),
             icon="triangle_alert",
             color_scheme=rx.cond(UsageState.alert_level == "limit", "red", "amber"),
+            high_contrast=True,
             role="status",
             id="usage-warning",
             data_level=UsageState.alert_level,
@@ -111,4 +113,4 @@ def app_banners(*, welcome: bool = True, past_due: bool = True) -> rx.Component:
     if welcome:
         children.append(rx.box(welcome_dialog(), on_mount=UsageState.check_welcome,
                                display="contents"))
-    return rx.vstack(*children, width="100%", spacing="3", id="app-banners")
+    return rx.fragment(*children)

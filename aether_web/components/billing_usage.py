@@ -12,6 +12,30 @@ from aether_web.components.plans import plan_card
 from aether_web.components.usage_meter import usage_bar
 from aether_web.state.billing_usage import BillingUsageState as S
 
+CELL = {"padding": "0.6rem 0.75rem", "textAlign": "left", "whiteSpace": "nowrap",
+        "borderBottom": "1px solid var(--gray-a5)", "fontSize": "var(--font-size-2)"}
+
+
+def data_table(headers: list[str], body: rx.Component, *, table_id: str,
+               label: str) -> rx.Component:
+    """A plain table that scrolls sideways on narrow screens; the scrolling region can be
+    reached with the keyboard (Tab, then the arrow keys)."""
+    return rx.box(
+        rx.el.table(
+            rx.el.thead(rx.el.tr(*[rx.el.th(h, scope="col", style={**CELL, "fontWeight": 600})
+                                   for h in headers])),
+            rx.el.tbody(body),
+            id=table_id,
+            style={"width": "100%", "borderCollapse": "collapse",
+                   "& td, & th[scope=row]": CELL},
+        ),
+        overflow_x="auto",
+        width="100%",
+        tab_index=0,
+        role="region",
+        aria_label=label,
+    )
+
 
 def usage_section() -> rx.Component:
     """This month's usage: compute, storage and projects against the plan."""
@@ -130,15 +154,16 @@ def _empty_usage() -> rx.Component:
 
 
 def _history_row(row: dict) -> rx.Component:
-    return rx.table.row(
-        rx.table.row_header_cell(row["month"]),
-        rx.table.cell(row["hours"], class_name="history-hours"),
-        rx.table.cell(row["storage"]),
-        rx.table.cell(rx.hstack(
-            rx.text(row["cost"], class_name="history-cost"),
-            rx.text(row["explanation"], size="1", color_scheme="gray",
-                    class_name="history-explanation"),
-            spacing="2", align="baseline")),
+    return rx.el.tr(
+        rx.el.th(row["month"], scope="row", style={"fontWeight": 500}),
+        rx.el.td(row["hours"], class_name="history-hours"),
+        rx.el.td(row["storage"]),
+        rx.el.td(
+            rx.el.span(row["cost"], class_name="history-cost"),
+            rx.el.span(" "),
+            rx.el.span(row["explanation"], class_name="history-explanation",
+                       style={"color": "var(--gray-11)", "fontSize": "var(--font-size-1)"}),
+        ),
         class_name="history-row",
         data_month=row["key"],
     )
@@ -150,16 +175,9 @@ def history_section() -> rx.Component:
         rx.heading("Usage history", size="5", as_="h2"),
         rx.cond(
             S.has_usage,
-            rx.table.root(
-                rx.table.header(rx.table.row(
-                    rx.table.column_header_cell("Month"),
-                    rx.table.column_header_cell("Compute"),
-                    rx.table.column_header_cell("Storage"),
-                    rx.table.column_header_cell("Overage"))),
-                rx.table.body(rx.foreach(S.history, _history_row)),
-                width="100%",
-                id="usage-history",
-            ),
+            data_table(["Month", "Compute", "Storage", "Overage"],
+                       rx.foreach(S.history, _history_row), table_id="usage-history",
+                       label="Usage history by month"),
             rx.text("No usage yet. Start building to see usage.", color_scheme="gray",
                     id="history-empty"),
         ),
@@ -187,6 +205,7 @@ def plans_dialog(
                              class_name="current-plan-marker")),
             position="relative",
             height="100%",
+            style={"& > .rt-Card": {"height": "100%"}},
         )
 
     return rx.dialog.root(

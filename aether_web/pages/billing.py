@@ -1,7 +1,10 @@
-"""/billing: the plan, the subscription, upgrades through Checkout, the Portal, invoices.
+"""/billing: the plan, this month's usage and cost, history, upgrades through Checkout, the
+Portal, invoices.
 
-Built from small pieces (`plan_card`, `plan_chooser`, `past_due_banner`, `checkout_notice`,
-`invoices_table`) so usage bars and charts can be added next to them.
+Built from small pieces (`plan_card`, `plans_dialog`, `past_due_banner`, `checkout_notice`,
+`invoices_table`, and the usage sections of `components.billing_usage`, whose state is
+`BillingUsageState`). The usage numbers load first; the chart and Stripe's invoice preview
+follow in the background.
 """
 
 from __future__ import annotations
@@ -11,14 +14,24 @@ import asyncio
 import reflex as rx
 
 from aether_web import routes
-from aether_web.billing.plans import PAID_PLANS, get_plan
+from aether_web.billing.plans import Plan
 from aether_web.billing.pricing import format_cents
+from aether_web.components.app_banners import app_banners
+from aether_web.components.billing_usage import (
+    cost_section,
+    daily_chart,
+    data_table,
+    history_section,
+    plans_dialog,
+    usage_section,
+)
 from aether_web.components.layout import app_page, skeleton_rows
 from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
 from aether_web.services import billing as billing_service
 from aether_web.state.auth import AuthState
+from aether_web.state.billing_usage import BillingUsageState
 
 # After Checkout, the webhook usually lands within a second; wait this long at most.
 CONFIRM_POLLS = 20
@@ -59,6 +72,7 @@ class BillingState(AuthState):
     notice_kind: str = "info"  # info | success | warning
     confirming: bool = False
     chooser_open: bool = False
+    checkout_plan: str = ""  # the plan whose Checkout is being opened
     error: str = ""
     busy: bool = False
 
@@ -101,7 +115,8 @@ class BillingState(AuthState):
                 self.notice_kind, self.notice = "info", "Payment received. Confirming your plan…"
                 self.confirming = True
                 return BillingState.confirm_upgrade
-        self.chooser_open = params.get("upgrade") == "1" and not self.has_subscription
+        self.checkout_plan = ""
+        self.chooser_open = params.get("upgrade") == "1"
         return None
 
     def _say_upgraded(self) -> None:
@@ -122,7 +137,7 @@ class BillingState(AuthState):
                     return
                 if self.plan != "free":
                     self._say_upgraded()
-                    return
+                    return BillingUsageState.load_usage_page
         async with self:
             self.confirming = False
             self.notice_kind = "info"
@@ -138,20 +153,30 @@ class BillingState(AuthState):
         self.chooser_open = False
 
     @rx.event
+    def chooser_open_change(self, is_open: bool) -> None:
+        self.chooser_open = is_open
+
+    @rx.event
     def upgrade(self, plan_key: str):
         """Start Checkout for Pro or Team (the same service as the API)."""
         self.error = ""
+        self.checkout_plan = plan_key  # the button shows progress while Stripe answers
+        yield
         try:
             with transaction() as session:
                 url = billing_service.start_checkout(
                     session, user_id=self._user_id(session), plan_key=plan_key,
                     gateway=get_gateway())
         except Unauthenticated:
-            return self._login_redirect()
+            self.checkout_plan = ""
+            yield self._login_redirect()
+            return
         except AetherError as exc:
+            self.checkout_plan = ""
+            self.chooser_open = False
             self.error = exc.message
-            return None
-        return rx.redirect(url)  # another host: the browser leaves the app in this tab
+            return
+        yield rx.redirect(url)  # another host: the browser leaves the app in this tab
 
     @rx.event
     def manage(self):
@@ -221,9 +246,15 @@ def plan_card() -> rx.Component:
                 spacing="1",
             ),
             rx.spacer(),
+            rx.link(rx.button("View invoices", variant="ghost", tab_index=-1),
+                    href="#invoices-section", id="view-invoices", underline="none"),
             rx.cond(BillingState.has_subscription,
-                    rx.button("Manage subscription", on_click=BillingState.manage,
-                              variant="soft", id="manage-subscription"),
+                    rx.hstack(
+                        rx.button("Compare plans", on_click=BillingState.open_chooser,
+                                  variant="soft", color_scheme="gray", id="compare-plans"),
+                        rx.button("Manage subscription", on_click=BillingState.manage,
+                                  variant="soft", id="manage-subscription"),
+                        spacing="3"),
                     rx.button("Upgrade", on_click=BillingState.open_chooser,
                               id="open-plan-chooser")),
             align="center", width="100%", wrap="wrap", spacing="4",
@@ -232,52 +263,38 @@ def plan_card() -> rx.Component:
     )
 
 
-def plan_option(plan_key: str) -> rx.Component:
-    plan = get_plan(plan_key)
-    projects = "Unlimited projects" if plan.max_projects is None else \
-        f"{plan.max_projects} projects"
-    return rx.card(
-        rx.vstack(
-            rx.heading(plan.name, size="5", as_="h3"),
-            rx.text(format_cents(plan.monthly_price_cents), " / month", weight="bold"),
-            rx.text(plan.tagline, size="2", color_scheme="gray"),
-            rx.el.ul(
-                rx.el.li(f"{plan.compute_hours} compute hours a month"),
-                rx.el.li(f"{plan.storage_gb} GB storage"),
-                rx.el.li(projects),
-                rx.el.li("Overage: $0.10 per extra hour, $0.50 per extra GB-month"),
-                style={"paddingLeft": "1.2rem", "fontSize": "var(--font-size-2)"},
-            ),
-            rx.button(f"Upgrade to {plan.name}", on_click=BillingState.upgrade(plan.key),
-                      id=f"upgrade-{plan.key}", width="100%"),
-            spacing="2",
-        ),
-        flex="1", min_width="16rem",
+def plan_action(plan: Plan) -> rx.Component:
+    """A plan's button in the dialog: Checkout for a new subscriber, the Portal otherwise."""
+    if not plan.overage:
+        return rx.button("Downgrade in the portal", on_click=BillingState.manage,
+                         variant="soft", color_scheme="gray", width="100%",
+                         id=f"switch-{plan.key}")
+    return rx.cond(
+        BillingState.has_subscription,
+        rx.button(f"Switch to {plan.name} in the portal", on_click=BillingState.manage,
+                  variant="soft", width="100%", id=f"switch-{plan.key}"),
+        rx.button(f"Upgrade to {plan.name}", on_click=BillingState.upgrade(plan.key),
+                  loading=BillingState.checkout_plan == plan.key,
+                  disabled=BillingState.checkout_plan != "",
+                  width="100%", id=f"upgrade-{plan.key}"),
     )
 
 
 def plan_chooser() -> rx.Component:
-    return rx.cond(
-        BillingState.chooser_open & ~BillingState.has_subscription,
-        rx.vstack(
-            rx.hstack(rx.heading("Choose a plan", size="5", as_="h2"), rx.spacer(),
-                      rx.button("Close", variant="ghost", on_click=BillingState.close_chooser),
-                      width="100%", align="center"),
-            rx.hstack(*[plan_option(p.key) for p in PAID_PLANS], spacing="4", wrap="wrap",
-                      width="100%"),
-            width="100%", spacing="3", id="plan-chooser",
-        ),
-    )
+    return plans_dialog(open_var=BillingState.chooser_open, current_plan=BillingState.plan,
+                        on_open_change=BillingState.chooser_open_change,
+                        on_close=BillingState.close_chooser, action_for=plan_action)
 
 
 def invoice_table_row(row: dict) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(row["date"]),
-        rx.table.cell(row["number"]),
-        rx.table.cell(row["total"]),
-        rx.table.cell(row["status"]),
-        rx.table.cell(rx.cond(row["url"] != "",
-                              rx.link("View", href=row["url"], is_external=True))),
+    return rx.el.tr(
+        rx.el.td(row["date"]),
+        rx.el.td(row["number"]),
+        rx.el.td(row["total"]),
+        rx.el.td(row["status"]),
+        rx.el.td(rx.cond(row["url"] != "",
+                         rx.link("View", href=row["url"], is_external=True,
+                                 aria_label="View invoice " + row["number"]))),
     )
 
 
@@ -286,21 +303,18 @@ def invoices_table() -> rx.Component:
         rx.heading("Invoices", size="5", as_="h2"),
         rx.cond(
             BillingState.invoices.length() > 0,
-            rx.table.root(
-                rx.table.header(rx.table.row(
-                    rx.table.column_header_cell("Date"), rx.table.column_header_cell("Number"),
-                    rx.table.column_header_cell("Total"), rx.table.column_header_cell("Status"),
-                    rx.table.column_header_cell(""))),
-                rx.table.body(rx.foreach(BillingState.invoices, invoice_table_row)),
-                width="100%", id="invoices",
-            ),
-            rx.text("No invoices yet.", color_scheme="gray", id="no-invoices"),
+            data_table(["Date", "Number", "Amount", "Status", "Invoice"],
+                       rx.foreach(BillingState.invoices, invoice_table_row),
+                       table_id="invoices", label="Invoices"),
+            rx.text("No invoices yet. They appear here after your first payment.",
+                    color_scheme="gray", id="no-invoices"),
         ),
-        width="100%", spacing="3",
+        width="100%", spacing="3", id="invoices-section",
     )
 
 
-@rx.page(route=routes.BILLING, title="Billing · aether", on_load=BillingState.load)
+@rx.page(route=routes.BILLING, title="Billing · aether",
+         on_load=[BillingState.load, BillingUsageState.load_usage_page])
 def billing_page() -> rx.Component:
     return app_page(
         rx.vstack(
@@ -308,12 +322,15 @@ def billing_page() -> rx.Component:
             checkout_notice(),
             error_notice(),
             past_due_banner(),
-            rx.cond(
-                BillingState.loaded,
-                rx.vstack(plan_card(), plan_chooser(), invoices_table(), width="100%",
-                          spacing="5"),
-                skeleton_rows(),
-            ),
+            app_banners(welcome=False, past_due=False),
+            rx.cond(BillingState.loaded, plan_card(), skeleton_rows(1, "5.5rem")),
+            rx.cond(BillingUsageState.usage_loaded,
+                    rx.vstack(usage_section(), cost_section(), width="100%", spacing="4"),
+                    skeleton_rows(1, "12rem")),
+            daily_chart(),
+            rx.cond(BillingUsageState.usage_loaded, history_section(), skeleton_rows(2)),
+            rx.cond(BillingState.loaded, invoices_table(), skeleton_rows(2)),
             spacing="5", width="100%",
         ),
+        plan_chooser(),
     )

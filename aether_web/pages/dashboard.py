@@ -311,8 +311,8 @@ def _dashboard_extras() -> list[rx.Component]:
 @rx.page(route=routes.DASHBOARD, title="Projects · aether", on_load=DashboardState.load)
 def dashboard() -> rx.Component:
     return app_page(
-        *_dashboard_extras(),
         rx.vstack(
+            *_dashboard_extras(),
             rx.heading("Projects", size="7", as_="h1"),
             create_form(),
             rx.cond(DashboardState.form_error != "",
