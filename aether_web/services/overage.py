@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import sentry_sdk
 import sqlalchemy as sa
@@ -29,6 +30,7 @@ from aether_web.billing.periods import (
     month_of,
     month_start,
     previous_month,
+    seconds_in_month,
 )
 from aether_web.billing.plans import get_plan
 from aether_web.billing.pricing import overage_for_month
@@ -41,14 +43,21 @@ from aether_web.integrations.stripe import (
     StripeGatewayError,
     StripeUnavailable,
 )
-from aether_web.models import MeterReconciliation, OverageReport, Profile, UsageMonthly
+from aether_web.models import (
+    MeterReconciliation,
+    OverageReport,
+    Profile,
+    UsageMonthly,
+    UsageRecord,
+)
 from aether_web.observability import log
+from aether_web.services.usage import accrue_storage, actual_compute_by_user
 
 METER_BY_KIND = {"compute": COMPUTE_METER, "storage": STORAGE_METER}
 # Stripe accepts meter events up to 35 days old; we stop a little before.
 STRIPE_PAST_WINDOW = timedelta(days=34)
-# After a month ends, wait this long (runs crossing midnight are split and closed) and no
-# longer: Stripe finalizes the period's invoice about an hour after it ends.
+# After a month ends, wait this long (a running VM has heartbeated past midnight, silent ones
+# are known) and no longer: Stripe finalizes the period's invoice about an hour after it ends.
 REPORT_DELAY = timedelta(minutes=10)
 MAX_SEND_ATTEMPTS = 10
 LIVE_STATUSES = ("active", "trialing", "past_due")
@@ -76,22 +85,54 @@ def report_timestamp(month: date, now: datetime) -> int:
     return int(min(month_last_second(month), now).timestamp())
 
 
+def billable_compute_seconds(session: Session, *, month: date,
+                             now: datetime) -> dict[uuid.UUID, int]:
+    """Each user's compute seconds inside `month`, from the runs themselves.
+
+    Closed runs count their seconds in the month. A run still open counts up to its last sign
+    of life: a VM still heartbeating after the month ended ran through the month's end, and
+    one that went silent counts only to its last heartbeat, where the orphan job closes it.
+    So a run that crosses midnight is billed in full without waiting for it to stop, and
+    nothing is counted that the runs don't show.
+    """
+    totals = actual_compute_by_user(session, month=month)
+    end = month_end(month)
+    open_runs = session.exec(
+        select(UsageRecord.user_id, UsageRecord.started_at, UsageRecord.last_heartbeat_at)
+        .where(UsageRecord.ended_at.is_(None), UsageRecord.started_at < end)
+    ).all()
+    for user_id, started, last_heartbeat in open_runs:
+        alive_until = min(max(last_heartbeat or started, started), now, end)
+        seconds = seconds_in_month(started, alive_until, month)
+        if seconds > 0:
+            totals[user_id] = totals.get(user_id, 0) + seconds
+    return totals
+
+
 def plan_reports(session: Session, *, month: date, now: datetime) -> int:
     """Record (pending) the overage of every paying user for `month`. Rows that exist stay
-    as they are, so a month is never reported twice. Returns how many rows were added."""
-    rows = session.exec(
-        select(Profile, UsageMonthly)
-        .join(UsageMonthly, UsageMonthly.user_id == Profile.id)
-        .where(UsageMonthly.month == month, Profile.plan.in_(("pro", "team")),
-               Profile.stripe_customer_id.is_not(None),
-               Profile.subscription_status.in_(LIVE_STATUSES))
+    as they are, so a month is never reported twice. Returns how many rows were added.
+
+    Storage is accrued up to now first, so the month's last partial hour is in the totals.
+    """
+    accrue_storage(session, now=now)
+    compute = billable_compute_seconds(session, month=month, now=now)
+    storage = {row.user_id: row.storage_gb_hours for row in session.exec(
+        select(UsageMonthly).where(UsageMonthly.month == month)).all()}
+    users = set(compute) | set(storage)
+    if not users:
+        return 0
+    profiles = session.exec(
+        select(Profile).where(Profile.id.in_(users), Profile.plan.in_(("pro", "team")),
+                              Profile.stripe_customer_id.is_not(None),
+                              Profile.subscription_status.in_(LIVE_STATUSES))
     ).all()
     added = 0
     timestamp = report_timestamp(month, now)
-    for profile, usage in rows:
+    for profile in profiles:
         plan = get_plan(profile.plan)
-        charge = overage_for_month(plan, compute_seconds=int(usage.compute_seconds),
-                                   storage_gb_hours=usage.storage_gb_hours)
+        charge = overage_for_month(plan, compute_seconds=compute.get(profile.id, 0),
+                                   storage_gb_hours=storage.get(profile.id, Decimal(0)))
         for kind, units in (("compute", charge.compute_units), ("storage", charge.storage_units)):
             if units <= 0:
                 continue

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from sqlmodel import Session, select
 
-from aether_web.billing.periods import month_key, month_of
+from aether_web.billing.periods import month_key, month_of, month_start
 from aether_web.billing.plans import PRO
 from aether_web.billing.pricing import overage_for_month
 from aether_web.db import db_now
-from aether_web.models import MeterReconciliation, OverageReport, UsageMonthly
+from aether_web.models import (
+    MeterReconciliation,
+    OverageReport,
+    Project,
+    UsageMonthly,
+    UsageRecord,
+)
 from aether_web.services import overage
 from tests.integration.stripe_support import Bed, bed, billing_bed
 
@@ -28,6 +35,14 @@ def _pro_user_with_usage(bed: Bed, make_user, client_for, engine):
     bed.settle()
     with Session(engine) as s:
         month = month_of(db_now(s))
+        # The runs are what is billed; usage_monthly is their cache (storage accrues there).
+        project = Project(user_id=user.id, name="busy")
+        s.add(project)
+        s.flush()
+        start = month_start(month)
+        s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="m1",
+                          started_at=start, ended_at=start + timedelta(seconds=COMPUTE),
+                          duration_seconds=COMPUTE, end_reason="stopped"))
         s.add(UsageMonthly(user_id=user.id, month=month, compute_seconds=COMPUTE,
                            storage_gb_hours=STORAGE))
         s.commit()
@@ -142,3 +157,28 @@ def test_months_that_cannot_be_reported_are_refused(bed: Bed, engine) -> None:
     old = this_month.replace(year=this_month.year - 1)
     with pytest.raises(InvalidInput, match="too old"):
         overage.report_overage(month=old, gateway=bed.gateway)
+
+
+def test_runs_open_at_midnight_are_billed_to_the_months_end(engine, make_user, make_project):
+    """A VM still running after the month ended counts through midnight; a silent one counts to
+    its last heartbeat; neither waits for the run to stop."""
+    from datetime import UTC, datetime
+
+    user = make_user(plan="pro")
+    alive, silent, closed = (make_project(user, name=n) for n in ("alive", "silent", "closed"))
+    month = datetime(2026, 10, 1, tzinfo=UTC).date()
+    midnight = datetime(2026, 11, 1, tzinfo=UTC)
+    with Session(engine) as s:
+        s.add(UsageRecord(project_id=alive.id, user_id=user.id, machine_id="a",
+                          started_at=midnight - timedelta(hours=2),
+                          last_heartbeat_at=midnight + timedelta(minutes=5)))
+        s.add(UsageRecord(project_id=silent.id, user_id=user.id, machine_id="b",
+                          started_at=midnight - timedelta(hours=3),
+                          last_heartbeat_at=midnight - timedelta(hours=1)))
+        s.add(UsageRecord(project_id=closed.id, user_id=user.id, machine_id="c",
+                          started_at=midnight - timedelta(hours=1),
+                          ended_at=midnight + timedelta(hours=1), duration_seconds=7200))
+        s.commit()
+        totals = overage.billable_compute_seconds(
+            s, month=month, now=midnight + timedelta(minutes=10))
+    assert totals == {user.id: 2 * 3600 + 2 * 3600 + 3600}
