@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from aether_web.billing.limits import usage_level, usage_percent
@@ -33,6 +34,19 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _reported_overage_cents(session: Session, *, user_id: uuid.UUID) -> dict:
+    """Per month, the overage cents sent (or queued) to Stripe's meters for this user."""
+    try:
+        from aether_web.models import OverageReport
+    except ImportError:  # billing tables absent: nothing has been reported
+        return {}
+    rows = session.exec(
+        select(OverageReport.month, sa.func.sum(OverageReport.cents))
+        .where(OverageReport.user_id == user_id).group_by(OverageReport.month)
+    ).all()
+    return {month: int(cents or 0) for month, cents in rows}
+
+
 def usage_summary(session: Session, *, user_id: uuid.UUID, now: datetime | None = None) -> dict:
     """Plan, this UTC month's period, limits, usage with percentages and levels, and up to 12
     months of history with each month's overage cost (priced on the current plan).
@@ -56,20 +70,24 @@ def usage_summary(session: Session, *, user_id: uuid.UUID, now: datetime | None 
     ).all()
     by_month = {row.month: row for row in rows}
     by_month.setdefault(month, None)
+    billed = _reported_overage_cents(session, user_id=user_id)
     history = []
     for key in sorted(by_month, reverse=True)[:HISTORY_MONTHS]:
         row = by_month[key]
         seconds = compute_seconds if key == month else int(row.compute_seconds if row else 0)
         gb_hours = Decimal(row.storage_gb_hours) if row else Decimal(0)
         charge = overage_for_month(plan, compute_seconds=seconds, storage_gb_hours=gb_hours)
+        # A month already reported to Stripe shows exactly what Stripe was sent to invoice.
+        cents = billed.get(key, charge.total_cents)
         history.append({
             "month": month_key(key),
             "compute_hours": _floor(Decimal(seconds) / SECONDS_PER_HOUR),
             "storage_gb": _floor(gb_hours / STORAGE_GB_HOURS_PER_GB_MONTH),
-            "overage_cost": charge.total_cents / 100,
-            "overage_cents": charge.total_cents,
-            "overage_display": format_cents(charge.total_cents),
+            "overage_cost": cents / 100,
+            "overage_cents": cents,
+            "overage_display": format_cents(cents),
             "overage_explanation": charge.explanation(),
+            "overage_reported": key in billed,
         })
     return {
         "plan": plan.key,

@@ -73,6 +73,15 @@ def test_period_close_invoice_equals_flat_plus_overage(
                      if line["pricing"]["unit_amount_decimal"] == "1")
     assert metered == [charge.storage_cents, charge.compute_cents]
 
+    # What the dashboard shows for the month is what Stripe invoiced, to the cent.
+    from aether_web.services.usage_summary import usage_summary
+
+    with Session(engine) as s:
+        summary = usage_summary(s, user_id=profile.id)
+    row = next(h for h in summary["history"] if h["month"] == month_key(month))
+    assert row["overage_reported"] is True
+    assert row["overage_cents"] == sum(metered) == invoice["total"] - PRO.monthly_price_cents
+
     with Session(engine, expire_on_commit=False) as s:
         rows = overage.reconcile_month(s, month=month, gateway=bed.gateway)
         s.commit()
