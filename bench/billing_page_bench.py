@@ -12,6 +12,7 @@ from navigation start to the compute numbers being visible; and the same for a s
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -110,14 +111,24 @@ VISIBLE_HEADING = """() => {
 
 
 def measure(browser, base: str, token: str | None, path: str, ready: str) -> float:
-    """Seconds from navigation start to `ready` being true, read from the browser's clock."""
+    """Seconds from navigation start to `ready` being true, read from the browser's clock;
+    infinity (counted as a failure) when it never becomes true within 30 s."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
     try:
         if token:
             context.add_cookies([{"name": "aether_session", "value": token, "url": base}])
         page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(path, wait_until="commit")
-        page.wait_for_function(ready, polling="raf", timeout=30_000)
+        try:
+            page.wait_for_function(ready, polling="raf", timeout=30_000)
+        except PlaywrightTimeout:
+            print(f"  {path}: not visible after 30 s at {page.url}; console errors: {errors}",
+                  flush=True)
+            return float("inf")
         return page.evaluate("() => performance.now()") / 1000
     finally:
         context.close()
@@ -169,14 +180,17 @@ def main() -> int:
 
     print(f"\n{args.runs} loads each, fresh browser context per load, seconds from navigation "
           "start to visible\n")
-    print(f"{'user':<8}{'page':<34}{'p50':>8}{'p75':>8}{'max':>8}")
+    print(f"machine load average while running: {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs\n")
+    print(f"{'user':<8}{'page':<34}{'p50':>8}{'p75':>8}{'max':>8}{'failed':>8}")
     ok = True
     for name, pages in results.items():
         for label, key in (("/billing (usage numbers)", "billing"),
                            ("/legal/terms (static)", "static")):
             values = pages[key]
+            failed = sum(1 for v in values if v == float("inf"))
             print(f"{name:<8}{label:<34}{statistics.median(values):>8.3f}"
-                  f"{pct(values, 0.75):>8.3f}{max(values):>8.3f}")
+                  f"{pct(values, 0.75):>8.3f}{max(values):>8.3f}{failed:>8}")
         ratio = pct(pages["billing"], 0.75) / pct(pages["static"], 0.75)
         print(f"{'':<8}{'billing p75 / static p75':<34}{ratio:>8.2f}")
         ok = ok and pct(pages["billing"], 0.75) < GOAL_SECONDS

@@ -4,6 +4,8 @@ in the background so a slow Stripe never holds the page."""
 
 from __future__ import annotations
 
+import asyncio
+
 import reflex as rx
 
 from aether_web.billing.plans import SECONDS_PER_HOUR, get_plan
@@ -13,7 +15,7 @@ from aether_web.db import transaction
 from aether_web.errors import Unauthenticated
 from aether_web.integrations.stripe import get_gateway
 from aether_web.services.daily_usage import daily_compute
-from aether_web.services.upcoming_invoice import upcoming_invoice
+from aether_web.services.upcoming_invoice import UpcomingInvoice, upcoming_invoice
 from aether_web.state.usage import UsageState
 
 
@@ -55,22 +57,25 @@ class BillingUsageState(UsageState):
 
     @rx.event(background=True)
     async def load_details(self):
-        """The daily chart, then the next invoice from Stripe (which may take a moment)."""
+        """The daily chart, then the next invoice from Stripe (which may take a moment).
+
+        The queries and Stripe's answer are awaited in a worker thread, outside the state
+        lock, so neither holds up other events of this page or of other users.
+        """
         async with self:
             try:
                 with transaction() as session:
                     user_id = self._user_id(session)
-                    days = daily_compute(session, user_id=user_id)
             except Unauthenticated:
                 return
-            self.daily = [{"day": d.day, "date": d.strftime("%b %-d"),
-                           "hours": round(seconds / SECONDS_PER_HOUR, 2)} for d, seconds in days]
-            self.daily_loaded = True
             is_paid = self.is_paid
+        days = await asyncio.to_thread(_daily_rows, user_id)
+        async with self:
+            self.daily = days
+            self.daily_loaded = True
         if not is_paid:
             return
-        with transaction() as session:
-            preview = upcoming_invoice(session, user_id=user_id, gateway=get_gateway())
+        preview = await asyncio.to_thread(_preview, user_id)
         async with self:
             if preview is None:
                 self.next_invoice_state = "unavailable"
@@ -80,3 +85,14 @@ class BillingUsageState(UsageState):
                                       if preview.next_payment_at else "")
             self.next_invoice_state = "ready"
 
+
+def _daily_rows(user_id) -> list[dict]:
+    with transaction() as session:
+        days = daily_compute(session, user_id=user_id)
+    return [{"day": d.day, "date": d.strftime("%b %-d"),
+             "hours": round(seconds / SECONDS_PER_HOUR, 2)} for d, seconds in days]
+
+
+def _preview(user_id) -> UpcomingInvoice | None:
+    with transaction() as session:
+        return upcoming_invoice(session, user_id=user_id, gateway=get_gateway())
