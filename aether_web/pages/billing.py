@@ -314,7 +314,8 @@ def invoices_table() -> rx.Component:
 
 
 @rx.page(route=routes.BILLING, title="Billing · aether",
-         on_load=[BillingState.load, BillingUsageState.load_usage_page])
+         # The usage numbers first: they are what people come to this page for.
+         on_load=[BillingUsageState.load_usage_page, BillingState.load])
 def billing_page() -> rx.Component:
     return app_page(
         rx.vstack(
