@@ -196,6 +196,34 @@ def test_history_and_invoices_after_a_period_closes(page, server, signup):
     assert "You can keep going" in page.inner_text("#usage-warning")
 
 
+def test_a_failed_payment_shows_the_past_due_banner_leading_to_the_portal(page, server, signup):
+    email = signup(page)
+    page.goto("/billing?upgrade=1")
+    page.click("#upgrade-pro")
+    page.wait_for_url(re.compile(r"/checkout/cs_test_"))
+    page.fill("#card-number", GOOD_CARD)
+    page.click("#pay")
+    page.locator("#billing-notice").filter(has_text="You're on Pro now").wait_for()
+    user = _profile(server, email)
+    httpx.post(f"{server.stripe_url}/_emulator/customers/{user.stripe_customer_id}/card",
+               json={"card": "4000000000000002"}).raise_for_status()
+    httpx.post(f"{server.stripe_url}/_emulator/subscriptions/{user.stripe_subscription_id}"
+               "/close_period", json={}).raise_for_status()
+
+    for _ in range(40):  # the payment_failed webhook lands within moments
+        if _profile(server, email).past_due_since is not None:
+            break
+        page.wait_for_timeout(250)
+    page.goto("/dashboard")
+    banner = page.locator("#app-past-due-banner")
+    banner.wait_for()
+    assert "We couldn't charge your card" in banner.inner_text()
+    assert page.inner_text("#plan-badge") == "PRO"  # kept through the grace period
+    page.click("#app-update-payment-method")
+    page.wait_for_url(re.compile(r"/portal/bps_"))
+    assert page.locator("#card-number").is_visible()
+
+
 AXE = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
 
 
