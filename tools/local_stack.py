@@ -36,6 +36,7 @@ def reflex_env() -> dict[str, str]:
     tools_bin = ROOT / ".tools" / "node_modules" / ".bin"
     env["PATH"] = f"{tools_bin}{os.pathsep}{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+    env.setdefault("PYTHONUNBUFFERED", "1")  # logs reach the log file as they happen
     env.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
     env.setdefault("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org/")
     return env
