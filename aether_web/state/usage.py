@@ -33,7 +33,6 @@ class UsageState(AuthState):
     account_past_due: bool = False
     account_grace_ends: str = ""
     welcome_open: bool = False
-    app_error: str = ""
 
     def _load_usage(self, session) -> dict:
         """Fill the bars, the alert and past-due; returns the summary for pages that show more."""
@@ -90,7 +89,6 @@ class UsageState(AuthState):
     @rx.event
     def update_payment_method(self):
         """The Customer Portal, where a failed card is replaced and the invoice retried."""
-        self.app_error = ""
         try:
             with transaction() as session:
                 url = billing_service.open_portal(session, user_id=self._user_id(session),
