@@ -75,15 +75,14 @@ def cost_section() -> rx.Component:
             ),
             rx.card(
                 rx.vstack(
-                    rx.text("Next invoice", size="2", color_scheme="gray"),
+                    rx.text("Next invoice (estimate)", size="2", color_scheme="gray"),
                     rx.match(
                         S.next_invoice_state,
                         ("ready", rx.vstack(
                             rx.heading(S.next_invoice_total, size="6", as_="p",
                                        id="next-invoice-total"),
-                            rx.text("Due ", S.next_invoice_date,
-                                    " · plan for next month plus this month's overage",
-                                    size="2", color_scheme="gray"),
+                            rx.text("Due ", S.next_invoice_date, " · ", S.next_invoice_detail,
+                                    size="2", color_scheme="gray", id="next-invoice-detail"),
                             spacing="1")),
                         ("unavailable", rx.text(
                             "We couldn't get a preview right now. Try again in a minute.",

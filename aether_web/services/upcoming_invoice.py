@@ -1,4 +1,9 @@
-"""What the next invoice will be, from Stripe's invoice preview (flat price + overage so far)."""
+"""What the next invoice will be, from Stripe's invoice preview.
+
+The preview holds the plan's price for the next period and whatever usage the meters have
+received for this one. Overage is sent to the meters once a month has ended
+(`services.overage`), so mid-month the preview's metered lines are empty and the page adds
+the overage counted so far itself (`estimate_cents`)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,12 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from aether_web.integrations.stripe import StripeGateway, StripeGatewayError, StripeUnavailable
+from aether_web.integrations.stripe import (
+    METERS,
+    StripeGateway,
+    StripeGatewayError,
+    StripeUnavailable,
+)
 from aether_web.models import Profile
 from aether_web.services.billing import has_live_subscription
 
@@ -19,8 +29,15 @@ class UpcomingInvoice:
 
     total_cents: int
     amount_due_cents: int
+    # The part of it that is metered usage already reported for this period.
+    metered_cents: int
     currency: str
     next_payment_at: datetime | None
+
+    def estimate_cents(self, overage_so_far_cents: int) -> int:
+        """The next invoice with this period's overage counted so far in place of what the
+        meters have received (the same usage, reported when the month ends)."""
+        return self.amount_due_cents - self.metered_cents + max(0, overage_so_far_cents)
 
 
 def upcoming_invoice(
@@ -35,14 +52,19 @@ def upcoming_invoice(
         preview = gateway.call(
             "invoice preview", gateway.client.v1.invoices.create_preview,
             params={"customer": profile.stripe_customer_id,
-                    "subscription": profile.stripe_subscription_id})
+                    "subscription": profile.stripe_subscription_id}).to_dict()
+        metered_prices = set(gateway.price_ids_by_lookup_key(list(METERS)).values())
     except (StripeUnavailable, StripeGatewayError):
         return None
-    attempt = getattr(preview, "next_payment_attempt", None) or getattr(
-        preview, "period_end", None)
+    lines = (preview.get("lines") or {}).get("data") or []
+    metered = sum(int(line.get("amount") or 0) for line in lines
+                  if ((line.get("pricing") or {}).get("price_details") or {}).get("price")
+                  in metered_prices)
+    attempt = preview.get("next_payment_attempt") or preview.get("period_end")
     return UpcomingInvoice(
-        total_cents=int(preview.total or 0),
-        amount_due_cents=int(preview.amount_due or 0),
-        currency=preview.currency or "usd",
+        total_cents=int(preview.get("total") or 0),
+        amount_due_cents=int(preview.get("amount_due") or 0),
+        metered_cents=metered,
+        currency=preview.get("currency") or "usd",
         next_payment_at=datetime.fromtimestamp(attempt, UTC) if attempt else None,
     )

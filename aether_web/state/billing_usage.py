@@ -33,6 +33,9 @@ class BillingUsageState(UsageState):
     next_invoice_state: str = "none"  # none | loading | ready | unavailable
     next_invoice_total: str = ""
     next_invoice_date: str = ""
+    next_invoice_detail: str = ""
+    _overage_cents: int = 0
+    _plan_name: str = ""
 
     @rx.event
     def load_usage_page(self):
@@ -50,6 +53,8 @@ class BillingUsageState(UsageState):
         self.has_usage = has_any_usage(summary)
         current = summary["history"][0] if summary["history"] else {}
         self.overage_so_far = current.get("overage_display", "$0.00")
+        self._overage_cents = int(current.get("overage_cents", 0))
+        self._plan_name = plan.name
         self.overage_explanation = current.get("overage_explanation", "")
         self.next_invoice_state = "loading" if self.is_paid else "none"
         self.daily_loaded = False
@@ -80,7 +85,11 @@ class BillingUsageState(UsageState):
             if preview is None:
                 self.next_invoice_state = "unavailable"
                 return
-            self.next_invoice_total = format_cents(preview.amount_due_cents)
+            self.next_invoice_total = format_cents(preview.estimate_cents(self._overage_cents))
+            plan_part = format_cents(preview.amount_due_cents - preview.metered_cents)
+            self.next_invoice_detail = (
+                f"{plan_part} for {self._plan_name} next month (Stripe's preview) + "
+                f"{format_cents(self._overage_cents)} overage so far this month")
             self.next_invoice_date = (preview.next_payment_at.strftime("%B %-d, %Y")
                                       if preview.next_payment_at else "")
             self.next_invoice_state = "ready"

@@ -191,7 +191,9 @@ def test_history_and_invoices_after_a_period_closes(page, server, signup):
     assert page.inner_text("#overage-explanation") == "2 h overage"
     next_total = page.locator("#next-invoice-total")
     next_total.wait_for()
-    assert re.fullmatch(r"\$\d+\.\d\d", next_total.inner_text())
+    # Pro for the next period from Stripe's preview, plus the 2 h counted so far.
+    assert next_total.inner_text() == "$20.20"
+    assert "$0.20 overage so far" in page.inner_text("#next-invoice-detail")
     assert page.get_attribute("#usage-compute", "data-level") == "limit"
     assert "You can keep going" in page.inner_text("#usage-warning")
 

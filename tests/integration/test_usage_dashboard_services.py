@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session
 
-from aether_web.integrations.stripe import StripeUnavailable
+from aether_web.integrations.stripe import COMPUTE_METER, StripeUnavailable
 from aether_web.models import UsageRecord
 from aether_web.services.daily_usage import daily_compute
 from aether_web.services.upcoming_invoice import upcoming_invoice
@@ -97,5 +97,17 @@ def test_preview_shows_the_next_invoice_of_a_subscriber(bed: Bed, make_user, cli
         preview = upcoming_invoice(s, user_id=profile.id, gateway=bed.gateway)
     assert preview is not None
     assert preview.total_cents == 2000  # the next month's Pro price, no overage yet
+    assert preview.metered_cents == 0
+    assert preview.estimate_cents(20) == 2020  # plus the overage counted so far
     assert preview.next_payment_at is not None
     assert preview.next_payment_at > datetime.now(UTC) - timedelta(minutes=1)
+
+    # Once usage of this period is on the meters, the estimate counts it once, not twice.
+    bed.gateway.send_meter_event(event_name=COMPUTE_METER, identifier="dash-test-1",
+                                 customer_id=profile.stripe_customer_id, value=50,
+                                 timestamp=int(datetime.now(UTC).timestamp()))
+    with Session(bed.engine) as s:
+        preview = upcoming_invoice(s, user_id=profile.id, gateway=bed.gateway)
+    assert preview is not None
+    assert preview.amount_due_cents == 2050 and preview.metered_cents == 50
+    assert preview.estimate_cents(50) == 2050
