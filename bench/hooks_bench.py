@@ -1,15 +1,32 @@
 """Signed usage hooks against the prod server on PostgreSQL, side by side with pgbench.
 
-    .venv/bin/python -m bench.hooks_bench [--seconds 15] [--clients 8]
+    .venv/bin/python -m bench.hooks_bench [flags]
+
+Flags (defaults in brackets):
+  --seconds N            length of each measured run, hooks and pgbench alike [15]
+  --clients N            concurrent clients: wrk connections and pgbench clients [8]
+  --rounds N             rounds of (hooks, then pgbench); the table shows the median [3]
+  --workers N            granian workers of the prod server (GRANIAN_WORKERS) [3]
+  --redis-url URL        Redis for Reflex's state manager, as in production; "none" runs
+                         without it (one worker) [redis://127.0.0.1:6379]
+  --synchronous-commit   on|off: off takes the disk's commit latency out of both sides [on]
+  --admin-url URL        PostgreSQL superuser URL (or AETHER_BENCH_ADMIN_URL); the bench
+                         (re)creates its own database `aether_bench` on that server
+                         [postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Starts the prod build (`reflex run --env prod --single-port`) on a free loopback port against
-a PostgreSQL database of its own, seeds one running VM per client, then for the same time:
-1. sends signed `POST /api/hooks/vm/heartbeat` requests (the hook every running VM sends each
-   minute) from `--clients` threads, each with its own project, and measures each request;
-2. runs pgbench with the same number of clients on a script of the statements that hook runs
-   (the pool's liveness check, lock the project, look up the event id, read the clock, find the
-   open run, move its heartbeat, remember the event, commit).
-Prints both rates, their ratio and the latencies. Goal: ratio >= 0.5, p99 < 50 ms.
+that database, with Redis and `--workers` granian workers (how production runs), and seeds one
+Pro user with one project per client, each with a running VM (an open run). Then each round:
+1. wrk (a C load generator) sends signed `POST /api/hooks/vm/heartbeat` requests over
+   `--clients` keep-alive connections, one thread and one project per connection. The requests
+   are generated and signed just before the run, each with a unique event_id; every answer must
+   be 200 with outcome "heartbeat". Latency percentiles come from wrk's own histogram.
+2. pgbench, with the server idle, runs the statements that hook runs (printed below, and
+   checked against the statements the hook itself sends) with the same number of clients, one
+   project per client, `-M prepared` (psycopg prepares a statement after 5 runs on a connection).
+The two never run at the same time. A short wrk run of GET /api/health (no database) gives the
+HTTP stack's own ceiling. Goal: hooks >= 0.5 of the pgbench rate and hook p99 < 50 ms.
+Loopback only; bounded by about rounds * (2 * seconds + 10) s after the server is up.
 """
 
 from __future__ import annotations
@@ -23,12 +40,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import uuid
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,35 +53,101 @@ from tools.local_stack import LocalStack  # noqa: E402
 
 SECRET = "bench-hook-secret-0123456789"
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
 DB_NAME = "aether_bench"
+HOOK_PATH = "/api/hooks/vm/heartbeat"
+# Requests generated per wrk connection and second: above what one connection can do (that
+# would need < 0.4 ms per request); running out would repeat event_ids, which wrk reports.
+REQUESTS_PER_CONNECTION_SECOND = 2500
 
 
 def project_uuid(n: int) -> str:
     return f"00000000-0000-0000-0000-{n:012d}"
 
 
+# What the heartbeat hook sends to PostgreSQL for one request, in order (see
+# usage.record_heartbeat; `hook_statements` below checks these against the real thing). Client
+# n uses project n, like wrk connection n.
 PGBENCH_SCRIPT = """\
 \\set n :client_id + 1
 \\set r random(1, 2000000000)
 SELECT 1;
 BEGIN;
-SELECT id, user_id, machine_id, vm_state FROM projects
-  WHERE id = ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid FOR UPDATE;
-SELECT event_id, status_code, response FROM hook_events WHERE event_id = 'pgb-' || :r;
+SELECT projects.id FROM projects
+  WHERE projects.id = ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid FOR UPDATE;
+SELECT hook_events.status_code, hook_events.response FROM hook_events
+  WHERE hook_events.event_id = 'pgb-' || :r;
 SELECT now();
-SELECT id, started_at, last_heartbeat_at, machine_id FROM usage_records
+UPDATE usage_records SET last_heartbeat_at = CASE
+    WHEN coalesce(last_heartbeat_at, started_at) > date_trunc('second', now())
+    THEN coalesce(last_heartbeat_at, started_at) ELSE date_trunc('second', now()) END
   WHERE project_id = ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid
-  AND ended_at IS NULL;
-UPDATE usage_records SET last_heartbeat_at = date_trunc('second', now())
-  WHERE project_id = ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid
-  AND ended_at IS NULL;
+    AND ended_at IS NULL AND (machine_id = 'bench-m' || :n OR machine_id = ''
+    OR 'bench-m' || :n = '')
+  RETURNING id;
 INSERT INTO hook_events (event_id, kind, project_id, machine_id, outcome, received_at,
-  status_code, response)
+    status_code, response)
   VALUES (gen_random_uuid()::text, 'heartbeat',
-  ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid, 'bench-m' || :n,
-  'heartbeat', date_trunc('second', now()), 200,
-  '{"recorded": true, "outcome": "heartbeat", "run_id": "x"}');
+    ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid, 'bench-m' || :n,
+    'heartbeat', date_trunc('second', now()), 200,
+    '{"recorded": true, "outcome": "heartbeat", "run_id": "00000000-0000-0000-0000-000000000000"}');
 COMMIT;
+"""
+
+WRK_SCRIPT = r"""
+-- args: <dir of reqs-<thread>.txt files> <path> <expect substring or "">
+local threads, counter = {}, 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local dir, path, method = args[1], args[2], args[3]
+  expect = args[4] or ""
+  reqs, i, bad, wrapped = {}, 0, 0, 0
+  local f = assert(io.open(dir .. "/reqs-" .. id .. ".txt", "r"))
+  for line in f:lines() do
+    if method == "GET" then
+      reqs[#reqs + 1] = wrk.format("GET", path)
+    else
+      local body, sig = line:match("^(.-)\t(.*)$")
+      reqs[#reqs + 1] = wrk.format("POST", path, {["Content-Type"] = "application/json",
+                                                 ["Aether-Signature"] = sig}, body)
+    end
+  end
+  f:close()
+end
+
+function request()
+  i = i + 1
+  if i > #reqs then i, wrapped = 1, wrapped + 1 end
+  return reqs[i]
+end
+
+function response(status, headers, body)
+  if status ~= 200 or (expect ~= "" and not body:find(expect, 1, true)) then
+    bad = bad + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local bad_total, wrapped_total = 0, 0
+  for _, t in ipairs(threads) do
+    bad_total = bad_total + t:get("bad")
+    wrapped_total = wrapped_total + t:get("wrapped")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, ' ..
+    '"p99_us": %d, "max_us": %d, "mean_us": %.1f, "bad": %d, "wrapped": %d, ' ..
+    '"socket_errors": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean, bad_total, wrapped_total,
+    e.connect + e.read + e.write + e.timeout))
+end
 """
 
 
@@ -102,73 +182,106 @@ def seed(db_url: str, clients: int) -> None:
     engine.dispose()
 
 
-def hook_load(url: str, clients: int, seconds: float, *, health_only: bool = False
-              ) -> tuple[int, list[float], int]:
-    """Signed heartbeats from `clients` threads for `seconds`: (ok count, latencies, errors).
-    With `health_only`, GET /api/health instead: the ceiling of the HTTP stack and this
-    load generator on this machine, with no database work."""
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    start = threading.Barrier(clients + 1)
-    stop_at: list[float] = [0.0]
+def hook_statements(db_url: str) -> tuple[list[str], bool]:
+    """The SQL one heartbeat sends, captured from the app's own engine and service, and
+    whether that engine pings each connection at checkout (an extra round trip)."""
+    from aether_web.db import make_engine, transaction
+    from aether_web.services import usage
 
-    def worker(i: int) -> None:
-        n = i + 1
-        with httpx.Client(base_url=url, timeout=10) as client:
-            client.get("/api/health")
-            start.wait()
-            while time.perf_counter() < stop_at[0]:
-                body = json.dumps({"event_id": uuid.uuid4().hex, "project_id": project_uuid(n),
-                                   "machine_id": f"bench-m{n}"}).encode()
-                headers = {"Aether-Signature": sign(body, SECRET),
-                           "Content-Type": "application/json"}
-                t0 = time.perf_counter()
-                if health_only:
-                    r = client.get("/api/health")
-                else:
-                    r = client.post("/api/hooks/vm/heartbeat", content=body, headers=headers)
-                elapsed = time.perf_counter() - t0
-                if r.status_code == 200 and (health_only
-                                             or r.json().get("outcome") == "heartbeat"):
-                    latencies[i].append(elapsed)
-                else:
-                    errors[i] += 1
+    engine = make_engine(db_url)
+    seen: list[str] = []
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    stop_at[0] = time.perf_counter() + seconds + 3600  # placeholder until everyone is ready
-    start.wait()
-    began = time.perf_counter()
-    stop_at[0] = began + seconds
-    for t in threads:
-        t.join()
-    flat = [x for part in latencies for x in part]
-    return len(flat), flat, sum(errors)
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _capture(_conn, _cursor, statement, _params, _context, _many):
+        seen.append(" ".join(statement.split()))
+
+    @sa.event.listens_for(engine, "commit")
+    def _commit(_conn):
+        seen.append("COMMIT")
+
+    try:
+        with transaction(engine) as session:
+            usage.record_heartbeat(session, event_id=f"capture-{uuid.uuid4().hex}",
+                                   project_id=project_uuid(1), machine_id="bench-m1")
+    finally:
+        pre_ping = bool(getattr(engine.pool, "_pre_ping", False))
+        engine.dispose()
+    return ["BEGIN", *seen], pre_ping
+
+
+def script_statements() -> list[str]:
+    """The statements of PGBENCH_SCRIPT (meta-commands left out)."""
+    body = "\n".join(line for line in PGBENCH_SCRIPT.splitlines() if not line.startswith("\\"))
+    return [" ".join(s.split()) for s in body.split(";") if s.strip()]
+
+
+def write_requests(workdir: Path, clients: int, seconds: float, *, health: bool) -> None:
+    """Per wrk thread n (one connection, project n): signed heartbeat bodies, each with a new
+    event_id and the current time in its signature."""
+    count = 1 if health else int(seconds * REQUESTS_PER_CONNECTION_SECOND)
+    for n in range(1, clients + 1):
+        lines = []
+        pid, mid = project_uuid(n), f"bench-m{n}"
+        for _ in range(count):
+            body = json.dumps({"event_id": uuid.uuid4().hex, "project_id": pid,
+                               "machine_id": mid}, separators=(",", ":")).encode()
+            lines.append(body.decode() + "\t" + sign(body, SECRET))
+        (workdir / f"reqs-{n}.txt").write_text("\n".join(lines) + "\n")
+
+
+def wrk(url: str, clients: int, seconds: float, *, health: bool = False) -> dict[str, float]:
+    """One wrk run: rate, latency percentiles (ms) and failures."""
+    workdir = Path(tempfile.mkdtemp(prefix="aether-wrk-"))
+    try:
+        write_requests(workdir, clients, seconds, health=health)
+        script = workdir / "hooks.lua"
+        script.write_text(WRK_SCRIPT)
+        path, method, expect = (("/api/health", "GET", "") if health
+                                else (HOOK_PATH, "POST", '"outcome":"heartbeat"'))
+        out = subprocess.run(
+            ["wrk", "-t", str(clients), "-c", str(clients), "-d", f"{seconds}s",
+             "--timeout", "10s", "-s", str(script), url, "--", str(workdir), path, method,
+             expect],
+            capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    match = re.search(r"WRK_RESULT (\{.*\})", out)
+    if match is None:
+        raise RuntimeError(f"wrk printed no result:\n{out}")
+    raw = json.loads(match.group(1))
+    ok = raw["requests"] - raw["bad"]
+    return {"rate": ok / (raw["duration_us"] / 1e6), "p50_ms": raw["p50_us"] / 1000,
+            "p99_ms": raw["p99_us"] / 1000, "mean_ms": raw["mean_us"] / 1000,
+            "requests": raw["requests"], "bad": raw["bad"] + raw["socket_errors"],
+            "wrapped": raw["wrapped"]}
 
 
 def pgbench(db_url: str, clients: int, seconds: int) -> dict[str, float]:
-    """pgbench with the hook's statements; returns tps and p50/p99 latency (ms) from its
+    """pgbench with the hook's statements; tps and p50/p99 latency (ms) from its
     per-transaction log."""
     libpq, _, query = db_url.replace("postgresql+psycopg://", "postgresql://").partition("?")
     env = dict(os.environ)
     if "synchronous_commit" in query:
         env["PGOPTIONS"] = "-c synchronous_commit=off"
     workdir = Path(tempfile.mkdtemp(prefix="aether-pgbench-"))
-    script = workdir / "hook.sql"
-    script.write_text(PGBENCH_SCRIPT)
-    out = subprocess.run(
-        ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients),
-         "-T", str(seconds), "-f", str(script), "-l", "--log-prefix", str(workdir / "tx"),
-         libpq],
-        capture_output=True, text=True, timeout=seconds + 60, check=True, env=env).stdout
-    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
-    # Each log line: client_id transaction_no time_us script_no epoch epoch_us.
-    latencies = [int(line.split()[2]) / 1_000_000
-                 for log in workdir.glob("tx*") for line in log.read_text().splitlines()]
-    shutil.rmtree(workdir, ignore_errors=True)
-    return {"tps": tps, "p50_ms": percentile(latencies, 50) * 1000,
-            "p99_ms": percentile(latencies, 99) * 1000}
+    try:
+        script = workdir / "hook.sql"
+        script.write_text(PGBENCH_SCRIPT)
+        out = subprocess.run(
+            ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients),
+             "-T", str(seconds), "-f", str(script), "-l", "--log-prefix", str(workdir / "tx"),
+             libpq],
+            capture_output=True, text=True, timeout=seconds + 60, check=True, env=env).stdout
+        # Each log line: client_id transaction_no time_us script_no epoch epoch_us.
+        latencies = [int(line.split()[2]) / 1_000_000
+                     for log in workdir.glob("tx*") for line in log.read_text().splitlines()]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    return {"rate": float(re.search(r"tps = ([\d.]+)", out).group(1)),
+            "p50_ms": percentile(latencies, 50) * 1000,
+            "p99_ms": percentile(latencies, 99) * 1000,
+            "bad": int(failed.group(1)) if failed else 0}
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -176,55 +289,101 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
+def server_processes(stack: LocalStack) -> int:
+    """Processes in the app server's process group (granian's supervisor plus its workers)."""
+    app = stack._procs[-1]
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == app.pid and \
+                        b"python" in (entry / "cmdline").read_bytes():
+                    count += 1
+            except (OSError, ProcessLookupError):
+                continue
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--synchronous-commit", choices=["on", "off"], default="on",
-                        help="off takes the disk's commit latency out of both measurements "
-                             "(for the app and for pgbench), leaving the work per request")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument("--synchronous-commit", choices=["on", "off"], default="on")
     parser.add_argument("--admin-url", default=os.environ.get("AETHER_BENCH_ADMIN_URL",
                                                               DEFAULT_ADMIN_URL))
     args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (Debian: apt-get install -y wrk)")
+        return 2
 
     db_url = fresh_database(args.admin_url)
     if args.synchronous_commit == "off":
         db_url += "?options=-c%20synchronous_commit%3Doff"
     logs = Path(tempfile.mkdtemp(prefix="aether-bench-"))
+    env = {"AETHER_HOOK_SECRETS": SECRET, "AETHER_SCHEDULER_ENABLED": "false"}
+    if args.redis_url != "none":
+        env.update({"REFLEX_REDIS_URL": args.redis_url, "GRANIAN_WORKERS": str(args.workers)})
     stack = LocalStack(db_url=db_url, with_stripe=False, web_dir=str(ROOT / ".web-bench"),
-                       log_dir=logs, extra_env={"AETHER_HOOK_SECRETS": SECRET,
-                                                "AETHER_SCHEDULER_ENABLED": "false"})
+                       log_dir=logs, extra_env=env)
     print(f"starting the prod server on PostgreSQL ({db_url}); logs in {logs}", flush=True)
-    stack.start()
+    hooks: list[dict[str, float]] = []
+    bench: list[dict[str, float]] = []
     try:
+        stack.start()
+        processes = server_processes(stack)
         seed(db_url, args.clients)
-        hook_load(stack.url, args.clients, 2)  # warm up connections and caches
-        count, latencies, errors = hook_load(stack.url, args.clients, args.seconds)
-        health_count, health_latencies, _ = hook_load(stack.url, args.clients, 5,
-                                                      health_only=True)
+        statements, pre_ping = hook_statements(db_url)
+        wrk(stack.url, args.clients, 3)  # warm up: connections, pools, prepared statements
+        health = wrk(stack.url, args.clients, 5, health=True)
+        for n in range(1, args.rounds + 1):
+            hooks.append(wrk(stack.url, args.clients, args.seconds))
+            bench.append(pgbench(db_url, args.clients, args.seconds))
+            print(f"round {n}: hooks {hooks[-1]['rate']:8.1f} req/s p50 "
+                  f"{hooks[-1]['p50_ms']:6.2f} p99 {hooks[-1]['p99_ms']:6.2f} ms "
+                  f"({hooks[-1]['bad']} failed) | pgbench {bench[-1]['rate']:8.1f} tx/s p50 "
+                  f"{bench[-1]['p50_ms']:6.2f} p99 {bench[-1]['p99_ms']:6.2f} ms "
+                  f"| ratio {hooks[-1]['rate'] / bench[-1]['rate']:.2f}", flush=True)
     finally:
         stack.stop()
-    if not latencies:
-        print(f"no successful hook requests ({errors} errors); see {logs}")
-        return 1
-    bench = pgbench(db_url, args.clients, args.seconds)
-    rate = count / args.seconds
-    ratio = rate / bench["tps"]
-    p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
+
+    def med(rows: list[dict[str, float]], key: str) -> float:
+        return statistics.median(row[key] for row in rows)
+
+    ratios = [h["rate"] / b["rate"] for h, b in zip(hooks, bench, strict=True)]
+    ratio, h_rate, h_p50, h_p99 = (statistics.median(ratios), med(hooks, "rate"),
+                                   med(hooks, "p50_ms"), med(hooks, "p99_ms"))
+    failures = sum(h["bad"] for h in hooks) + sum(b["bad"] for b in bench)
+    wrapped = sum(h["wrapped"] for h in hooks)
     print()
-    print(f"clients: {args.clients}, {args.seconds} s each, loopback, PostgreSQL, "
-          f"synchronous_commit={args.synchronous_commit}")
-    print(f"hooks   : {rate:9.1f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
-          f"mean {statistics.mean(latencies) * 1000:6.2f} ms  ({count} ok, {errors} errors)")
-    print(f"pgbench : {bench['tps']:9.1f} tx/s   p50 {bench['p50_ms']:6.2f} ms  "
-          f"p99 {bench['p99_ms']:6.2f} ms  (same statements, prepared)")
-    print(f"ceiling : {health_count / 5:9.1f} req/s  p50 "
-          f"{percentile(health_latencies, 50) * 1000:6.2f} ms  p99 "
-          f"{percentile(health_latencies, 99) * 1000:6.2f} ms  (GET /api/health, no database)")
-    print(f"ratio   : {ratio:.2f} of pgbench (goal >= 0.50)   p99 goal < 50 ms: "
-          f"{'met' if p99 < 50 else 'missed'}")
-    return 0
+    print("pgbench ran (-M prepared, -c/-j clients, client n = project n, random event_id):")
+    print("    " + PGBENCH_SCRIPT.replace("\n", "\n    ").rstrip())
+    print(f"the hook sent ({'with' if pre_ping else 'no'} pool pre-ping at checkout):")
+    for statement in statements:
+        print(f"    {statement}")
+    same = len(statements) + pre_ping == len(script_statements())
+    print(f"round trips per request: hook {len(statements) + pre_ping}, pgbench "
+          f"{len(script_statements())}{'' if same else '  (DIFFERENT: fix PGBENCH_SCRIPT)'}")
+    print()
+    print(f"{args.clients} clients, {args.seconds} s per run, {args.rounds} rounds (median), "
+          f"loopback, PostgreSQL, synchronous_commit={args.synchronous_commit}, "
+          f"server: {processes - 1 if processes > 1 else 1} granian worker(s)"
+          f"{', Redis' if args.redis_url != 'none' else ', no Redis'}; load: wrk")
+    print(f"{'':10}{'rate/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{'hooks':10}{h_rate:10.1f}{h_p50:9.2f}{h_p99:9.2f}   signed POST {HOOK_PATH}")
+    print(f"{'pgbench':10}{med(bench, 'rate'):10.1f}{med(bench, 'p50_ms'):9.2f}"
+          f"{med(bench, 'p99_ms'):9.2f}   same statements, prepared")
+    print(f"{'ceiling':10}{health['rate']:10.1f}{health['p50_ms']:9.2f}{health['p99_ms']:9.2f}"
+          "   GET /api/health, no database (one 5 s run)")
+    print(f"ratio     {ratio:.2f} of pgbench (goal >= 0.50: {'met' if ratio >= 0.5 else 'missed'})"
+          f"   hook p99 {h_p99:.1f} ms (goal < 50 ms: {'met' if h_p99 < 50 else 'missed'})")
+    if failures or wrapped:
+        print(f"INVALID: {failures} failed requests/transactions, {wrapped} repeated event_ids")
+        return 1
+    return 0 if ratio >= 0.5 and h_p99 < 50 else 3
 
 
 if __name__ == "__main__":
