@@ -113,7 +113,8 @@ def daily_chart() -> rx.Component:
                         rx.recharts.bar_chart(
                             rx.recharts.cartesian_grid(stroke_dasharray="3 3",
                                                        vertical=False),
-                            rx.recharts.x_axis(data_key="day", interval=1, font_size=12),
+                            rx.recharts.x_axis(data_key="day", interval="preserveStartEnd",
+                                               min_tick_gap=8, font_size=12),
                             rx.recharts.y_axis(unit=" h", width=56, font_size=12,
                                                allow_decimals=True),
                             rx.recharts.tooltip(),
