@@ -13,7 +13,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.e2e.conftest import CHROMIUM_ARGS, PASSWORD
+from tests.e2e.conftest import PASSWORD
 from tools.local_stack import ROOT, LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -57,9 +57,7 @@ def redis_stack():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def test_workers_share_sessions_and_run_each_tick_once(redis_stack):
-    from playwright.sync_api import sync_playwright
-
+def test_workers_share_sessions_and_run_each_tick_once(redis_stack, browser):
     stack, tmp = redis_stack
     deadline = time.monotonic() + 30
     log_text = ""
@@ -100,9 +98,9 @@ def test_workers_share_sessions_and_run_each_tick_once(redis_stack):
     finally:
         engine.dispose()
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(base_url=stack.url)
+    context = browser.new_context(base_url=stack.url)
+    try:
+        page = context.new_page()
         page.goto("/login")
         page.fill("#email", "workers@example.com")
         page.fill("#password", PASSWORD)
@@ -113,4 +111,5 @@ def test_workers_share_sessions_and_run_each_tick_once(redis_stack):
         page.locator(".project-name", has_text="shared-state").wait_for()
         page.reload()
         page.locator(".project-name", has_text="shared-state").wait_for()
-        browser.close()
+    finally:
+        context.close()
