@@ -70,27 +70,27 @@ def project_uuid(n: int) -> str:
 # n uses project n, like wrk connection n.
 PGBENCH_SCRIPT = """\
 \\set n :client_id + 1
-\\set r random(1, 2000000000)
-SELECT 1;
+\\set r random(1, 9000000000000000000)
 BEGIN;
-SELECT projects.id FROM projects
-  WHERE projects.id = ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid FOR UPDATE;
-SELECT hook_events.status_code, hook_events.response FROM hook_events
-  WHERE hook_events.event_id = 'pgb-' || :r;
-SELECT now();
-UPDATE usage_records SET last_heartbeat_at = CASE
+SELECT projects.id, hook_events.status_code, hook_events.response, now() AS now
+  FROM projects LEFT OUTER JOIN hook_events ON hook_events.event_id = 'pgb-' || :r
+  WHERE projects.id = ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid
+  FOR UPDATE OF projects;
+WITH moved AS (UPDATE usage_records SET last_heartbeat_at = CASE
     WHEN coalesce(last_heartbeat_at, started_at) > date_trunc('second', now())
     THEN coalesce(last_heartbeat_at, started_at) ELSE date_trunc('second', now()) END
   WHERE project_id = ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid
     AND ended_at IS NULL AND (machine_id = 'bench-m' || :n OR machine_id = ''
     OR 'bench-m' || :n = '')
-  RETURNING id;
+  RETURNING usage_records.id)
 INSERT INTO hook_events (event_id, kind, project_id, machine_id, outcome, received_at,
     status_code, response)
-  VALUES (gen_random_uuid()::text, 'heartbeat',
+  SELECT 'pgb-' || :r, 'heartbeat',
     ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid, 'bench-m' || :n,
     'heartbeat', date_trunc('second', now()), 200,
-    '{"recorded": true, "outcome": "heartbeat", "run_id": "00000000-0000-0000-0000-000000000000"}');
+    CAST('{"recorded": true, "outcome": "heartbeat", "run_id": "' || CAST(moved.id AS TEXT)
+      || '"}' AS JSON)
+  FROM moved RETURNING hook_events.response;
 COMMIT;
 """
 

@@ -160,6 +160,13 @@ def _endpoint(kind: str, handler: Callable) -> Callable:
             except sa.exc.IntegrityError:
                 # The same event_id was applied by a simultaneous request: answer as a repeat.
                 answer = await in_transaction(handler, data)
+            except sa.exc.DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # A pooled connection the database had dropped (connections are not pinged
+                # before use). Retrying is safe: had the hook been applied, the event_id makes
+                # the retry answer as a repeat.
+                answer = await in_transaction(handler, data)
             status = answer.status
             response = JSONResponse(answer.body, status_code=answer.status)
             if answer.repeat:

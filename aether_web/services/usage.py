@@ -15,9 +15,10 @@ Rules for runs (one open run per project, enforced by `uq_usage_records_open_run
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -224,48 +225,111 @@ def record_started(
                      machine_id=machine_id, outcome=outcome, at=now, body=body)
 
 
+def _heartbeat_statements() -> dict[str, Any]:
+    """The heartbeat's statements, built once (it is the most frequent hook). Parameters are
+    named hb_* so none is taken for a column to set."""
+    projects, events, runs = Project.__table__, HookEvent.__table__, UsageRecord.__table__
+    event_id = sa.bindparam("hb_event_id", type_=events.c.event_id.type)
+    pid = sa.bindparam("hb_project_id", type_=projects.c.id.type)
+    machine_id = sa.bindparam("hb_machine_id", type_=runs.c.machine_id.type)
+    now = sa.bindparam("hb_now", type_=runs.c.last_heartbeat_at.type)
+
+    def lock(*extra: Any) -> sa.Select:
+        # Lock the project row only (the event is an outer join). Should a simultaneous request
+        # with this event_id commit while we wait for the lock, our insert of the event fails
+        # and the caller retries, which then answers as a repeat.
+        return (sa.select(projects.c.id, events.c.status_code, events.c.response, *extra)
+                .select_from(projects.outerjoin(events, events.c.event_id == event_id))
+                .where(projects.c.id == pid)
+                .with_for_update(of=projects))
+
+    is_open = sa.and_(runs.c.project_id == pid, runs.c.ended_at.is_(None))
+    last = sa.func.coalesce(runs.c.last_heartbeat_at, runs.c.started_at)
+    move = (sa.update(runs)
+            .where(is_open, sa.or_(runs.c.machine_id == machine_id, runs.c.machine_id == "",
+                                   machine_id == ""))
+            .values(last_heartbeat_at=sa.case((last > now, last), else_=now))
+            .returning(runs.c.id))
+    # PostgreSQL: move the heartbeat and remember the answer in one statement; it returns no
+    # row when no run of this machine is open.
+    moved = move.cte("moved")
+    # The answer as the JSON text the app itself would store: {"recorded": true, ...}.
+    before_id, after_id = json.dumps({"recorded": True, "outcome": HEARTBEAT,
+                                      "run_id": "-"}).split("-")
+    answer = sa.cast(sa.literal_column(f"'{before_id}'", sa.Text) + sa.cast(moved.c.id, sa.Text)
+                     + sa.literal_column(f"'{after_id}'", sa.Text), events.c.response.type)
+    move_and_remember = (
+        sa.insert(events)
+        .from_select(
+            ["event_id", "kind", "project_id", "machine_id", "outcome", "received_at",
+             "status_code", "response"],
+            sa.select(event_id, sa.literal_column("'heartbeat'"), pid, machine_id,
+                      sa.literal_column(f"'{HEARTBEAT}'"),
+                      sa.bindparam("hb_now", type_=events.c.received_at.type),
+                      sa.literal_column("200"), answer)
+            .select_from(moved))
+        .returning(events.c.response))
+    return {
+        "lock": lock(),
+        # Transaction time, as db_now reads it.
+        "lock_and_clock": lock(sa.func.now().label("now")),
+        "move": move,
+        "move_and_remember": move_and_remember,
+        "open_run": sa.select(runs.c.id).where(is_open),
+        "remember": sa.insert(events),
+    }
+
+
+_HEARTBEAT = _heartbeat_statements()
+
+
 def record_heartbeat(
     session: Session, *, event_id: str, project_id: Any, machine_id: str,
     now: datetime | None = None,
 ) -> HookAnswer:
     """A VM is alive: move its run's last sign of life to now. Never opens a run.
 
-    The most frequent hook (every running VM, every minute), so it runs as a few plain
-    statements instead of loading ORM objects.
+    The most frequent hook (every running VM, every minute), so it runs as few prepared plain
+    statements as it can: one locks the project and reads the event's earlier answer and the
+    database clock; on PostgreSQL one more moves the heartbeat and remembers the answer.
     """
     pid = parse_project_id(project_id)
-    projects = Project.__table__
-    if session.execute(sa.select(projects.c.id).where(projects.c.id == pid)
-                       .with_for_update()).first() is None:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    clock_in_query = postgres and now is None
+    params: dict[str, Any] = {"hb_event_id": event_id, "hb_project_id": pid,
+                              "hb_machine_id": machine_id}
+    row = session.execute(_HEARTBEAT["lock_and_clock" if clock_in_query else "lock"],
+                          params).first()
+    if row is None:
         raise NotFound("No project has this id.", code="project_not_found")
-    events = HookEvent.__table__
-    seen = session.execute(sa.select(events.c.status_code, events.c.response)
-                           .where(events.c.event_id == event_id)).first()
-    if seen is not None:
-        return HookAnswer(seen.status_code, dict(seen.response), repeat=True)
-    now = _clock(session, now)
-    runs = UsageRecord.__table__
-    is_open = sa.and_(runs.c.project_id == pid, runs.c.ended_at.is_(None))
-    last = sa.func.coalesce(runs.c.last_heartbeat_at, runs.c.started_at)
-    moved = session.execute(
-        sa.update(runs)
-        .where(is_open, sa.or_(runs.c.machine_id == machine_id, runs.c.machine_id == "",
-                               sa.literal(machine_id) == ""))
-        .values(last_heartbeat_at=sa.case((last > now, last), else_=now))
-        .returning(runs.c.id)
-    ).first()
-    if moved is not None:
-        outcome, run_id = HEARTBEAT, moved.id
+    if row.status_code is not None:
+        return HookAnswer(row.status_code, dict(row.response), repeat=True)
+    now = (row.now.astimezone(UTC).replace(microsecond=0) if clock_in_query
+           else _clock(session, now))
+    params["hb_now"] = now
+
+    def remember(outcome: str, run_id: Any) -> HookAnswer:
+        body = {"recorded": outcome == HEARTBEAT, "outcome": outcome,
+                "run_id": str(run_id) if run_id is not None else None}
+        session.execute(_HEARTBEAT["remember"], {
+            "event_id": event_id, "kind": "heartbeat", "project_id": pid,
+            "machine_id": machine_id, "outcome": outcome, "received_at": now,
+            "status_code": 200, "response": body})
+        return HookAnswer(200, body)
+
+    if postgres:
+        stored = session.execute(_HEARTBEAT["move_and_remember"], params).first()
+        if stored is not None:
+            return HookAnswer(200, dict(stored.response))
     else:
-        other = session.execute(sa.select(runs.c.id).where(is_open)).first()
-        outcome = MACHINE_MISMATCH if other is not None else NO_OPEN_RUN
-        run_id = other.id if other is not None else None
-    body = {"recorded": outcome == HEARTBEAT, "outcome": outcome,
-            "run_id": str(run_id) if run_id is not None else None}
-    session.execute(sa.insert(events).values(
-        event_id=event_id, kind="heartbeat", project_id=pid, machine_id=machine_id,
-        outcome=outcome, received_at=now, status_code=200, response=body))
-    return HookAnswer(200, body)
+        moved = session.execute(_HEARTBEAT["move"], {  # an UPDATE takes no unused parameter
+            key: params[key] for key in ("hb_project_id", "hb_machine_id", "hb_now")}).first()
+        if moved is not None:
+            return remember(HEARTBEAT, moved.id)
+    other = session.execute(_HEARTBEAT["open_run"], params).first()
+    if other is not None:
+        return remember(MACHINE_MISMATCH, other.id)
+    return remember(NO_OPEN_RUN, None)
 
 
 def record_stopped(
