@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stripe-port", type=int, default=12111)
     parser.add_argument("--db-url", default=os.environ.get("REFLEX_DB_URL", "sqlite:///aether.db"))
     args = parser.parse_args(argv)
+    # Ctrl-C, or a TERM from a process manager, stops the app and the emulator together.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     (ROOT / "var").mkdir(exist_ok=True)
     stack = LocalStack(port=args.port, db_url=args.db_url, stripe_port=args.stripe_port,
                        stripe_state_file=str(ROOT / "var" / "stripe-emulator.json"))
