@@ -148,11 +148,12 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    tmp = Path(tempfile.mkdtemp(prefix="aether-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="aether-billing-bench-"))
     db_url = args.db_url or f"sqlite:///{tmp / 'bench.db'}"
-    stack = LocalStack(db_url=db_url, web_dir=str(ROOT / ".web-bench"), log_dir=tmp / "logs",
+    stack = LocalStack(db_url=db_url, web_dir=str(ROOT / ".web-billing-bench"), log_dir=tmp / "logs",
                        extra_env={"AETHER_SCHEDULER_ENABLED": "false"})
-    print(f"building and starting the prod server ({db_url}) ...", flush=True)
+    print(f"building and starting the prod server ({db_url}, logs in {tmp / 'logs'}) ...",
+          flush=True)
     stack.start()
     try:
         t0 = time.perf_counter()
