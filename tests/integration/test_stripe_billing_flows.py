@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
@@ -104,13 +105,11 @@ def test_cancel_in_portal_ends_on_free_and_keeps_projects(
     with Session(bed.engine) as s:
         assert len(list_projects(s, user_id=user.id)) == 5  # nothing deleted
     # ...but Free's cap holds: no sixth project, and no new one at all while over it.
-    import pytest as _pytest
-
     from aether_web.db import transaction
     from aether_web.errors import LimitReached
     from aether_web.services.projects import create_project
 
-    with _pytest.raises(LimitReached), transaction(bed.engine) as s:
+    with pytest.raises(LimitReached), transaction(bed.engine) as s:
         create_project(s, user_id=user.id, name="one-more")
     r = client.post("/api/billing/checkout", json={"plan": "team"})
     assert r.status_code == 200  # canceled: a new subscription can start
