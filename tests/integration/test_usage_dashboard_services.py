@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session
 
+from aether_web.billing.daily import daily_compute_seconds
 from aether_web.integrations.stripe import COMPUTE_METER, StripeUnavailable
 from aether_web.models import UsageRecord
-from aether_web.services.daily_usage import daily_compute
+from aether_web.services.daily_usage import daily_compute, month_runs
 from aether_web.services.upcoming_invoice import upcoming_invoice
 from tests.integration.stripe_support import Bed, bed, billing_bed
 
@@ -35,6 +37,8 @@ def test_daily_compute_counts_this_months_runs_per_day(engine, make_user, make_p
             _run(project, at(2026, 2, 28, 23), at(2026, 3, 1, 2)),  # 2 h in March
             _run(project, at(2026, 3, 4, 23, 30), at(2026, 3, 5, 0, 30)),  # across midnight
             _run(others, at(2026, 3, 4, 10), at(2026, 3, 4, 20)),  # someone else's
+            _run(project, at(2026, 3, 6, 10), at(2026, 3, 6, 11, 30)),  # within one day
+            _run(project, at(2026, 3, 6, 23), at(2026, 3, 7)),  # ends at midnight
         ])
         s.commit()
     with Session(engine) as s:
@@ -46,8 +50,29 @@ def test_daily_compute_counts_this_months_runs_per_day(engine, make_user, make_p
     assert series[date(2026, 3, 1)] == 7200
     assert series[date(2026, 3, 4)] == 1800 and series[date(2026, 3, 5)] == 1800
     assert series[date(2026, 3, 10)] == 3 * 3600
+    assert series[date(2026, 3, 6)] == 5400 + 3600 and series[date(2026, 3, 7)] == 0
     assert series[date(2026, 3, 11)] == 0
-    assert sum(series.values()) == 7200 + 3600 + 3 * 3600
+    assert sum(series.values()) == 7200 + 3600 + 9000 + 3 * 3600
+
+
+def test_daily_compute_in_sql_equals_splitting_every_run(engine, make_user, make_project):
+    user = make_user()
+    projects = [make_project(user) for _ in range(3)]
+    rng = random.Random(3)
+    now = at(2026, 3, 20, 15, 45, 10)
+    with Session(engine) as s:
+        for i in range(300):
+            start = at(2026, 2, 26) + timedelta(seconds=rng.randrange(0, 22 * 86400))
+            end = start + timedelta(seconds=rng.choice([60, 600, 5000, 40000, 200000]))
+            if end <= now:
+                s.add(_run(projects[i % 3], start, end))
+        s.add(_run(projects[0], at(2026, 3, 20, 15), None))
+        s.commit()
+    with Session(engine) as s:
+        fast = dict(daily_compute(s, user_id=user.id, now=now))
+        runs = month_runs(s, user_id=user.id, month=date(2026, 3, 1))
+    assert fast == daily_compute_seconds(runs, month=date(2026, 3, 1), now=now)
+    assert sum(fast.values()) > 0
 
 
 def test_daily_compute_reads_the_month_through_the_user_end_index(engine, make_user):
