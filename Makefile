@@ -10,7 +10,7 @@ export REFLEX_CHECK_LATEST_VERSION := false
 export NPM_CONFIG_REGISTRY ?= https://registry.npmjs.org/
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run test test-deps lint migrate clean
+.PHONY: setup run test test-deps lint migrate clean bench
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ lint: setup
 ## Every test: lint, unit + integration on SQLite, integration on PostgreSQL, end-to-end.
 test: test-deps
 	bash tools/run_tests.sh
+
+## The benchmarks (they print their figures): hooks vs pgbench, and /billing load times.
+bench: test-deps
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk
+	$(PY) -m bench.hooks_bench
+	$(PY) -m bench.billing_page_bench
 
 clean:
 	rm -rf .web .web-e2e .states var/log
