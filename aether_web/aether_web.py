@@ -12,6 +12,8 @@ import aether_web.models
 import aether_web.pages
 from aether_web.api.app import api_transformer
 from aether_web.api.metrics import count_requests
+from aether_web.components.head import head_components
+from aether_web.jobs.scheduler import start_scheduler
 from aether_web.observability import configure_logging, init_sentry
 from aether_web.settings import get_settings
 
@@ -24,18 +26,10 @@ for _module in pkgutil.iter_modules(aether_web.pages.__path__):
     importlib.import_module(f"aether_web.pages.{_module.name}")
 
 
-def _head() -> list[rx.Component]:
-    try:
-        from aether_web.components.head import head_components
-    except ImportError:
-        return []
-    return head_components()
-
-
 app = rx.App(
     # Our /api/ routes in front of Reflex, and every response counted for /api/metrics.
     api_transformer=[api_transformer(), count_requests],
-    head_components=_head(),
+    head_components=head_components(),
     stylesheets=["/styles.css"],
 )
 
@@ -43,11 +37,6 @@ app = rx.App(
 @contextlib.asynccontextmanager
 async def _scheduler_lifespan():
     """Start the scheduled jobs in this worker; each tick still runs once across workers."""
-    try:
-        from aether_web.jobs.scheduler import start_scheduler
-    except ImportError:
-        yield
-        return
     scheduler = start_scheduler() if settings.scheduler_enabled else None
     try:
         yield

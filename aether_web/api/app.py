@@ -6,23 +6,16 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 
-from aether_web.api import auth, health
+from aether_web.api import admin, auth, billing, health, hooks, metrics, usage, webhooks
 from aether_web.api.responses import handle_aether_error, handle_http_exception, handle_unexpected
 from aether_web.errors import AetherError
 
+ROUTE_MODULES = (health, auth, hooks, usage, billing, webhooks, admin, metrics)
+
 
 def all_routes() -> list[BaseRoute]:
-    """Every route module's routes. Each area adds its module here."""
-    modules = [health, auth]
-    for name in ("hooks", "usage", "billing", "webhooks", "admin", "metrics", "analytics"):
-        try:
-            module = __import__(f"aether_web.api.{name}", fromlist=["routes"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"aether_web.api.{name}":
-                raise
-            continue
-        modules.append(module)
-    return [route for module in modules for route in module.routes]
+    """Every route module's routes. Each area adds its module to ROUTE_MODULES."""
+    return [route for module in ROUTE_MODULES for route in module.routes]
 
 
 def create_api() -> Starlette:

@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from aether_web.db import transaction
+from aether_web.jobs.status import job_statuses
 from aether_web.observability import log
 
 
@@ -19,12 +20,7 @@ async def health(_request: Request) -> JSONResponse:
 def _readiness() -> dict:
     with transaction() as session:
         session.exec(sa.text("SELECT 1"))
-        try:
-            from aether_web.jobs.status import job_statuses
-        except ImportError:
-            jobs = {}
-        else:
-            jobs = job_statuses(session)
+        jobs = job_statuses(session)
     return {"status": "ready", "database": "ok", "jobs": jobs}
 
 
