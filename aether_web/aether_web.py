@@ -11,6 +11,7 @@ import reflex as rx
 import aether_web.models
 import aether_web.pages
 from aether_web.api.app import api_transformer
+from aether_web.api.heartbeat import heartbeat_fast_path
 from aether_web.api.metrics import count_requests
 from aether_web.components.head import head_components
 from aether_web.jobs.scheduler import start_scheduler
@@ -26,7 +27,16 @@ for _module in pkgutil.iter_modules(aether_web.pages.__path__):
     importlib.import_module(f"aether_web.pages.{_module.name}")
 
 
-app = rx.App(
+class AetherApp(rx.App):
+    """Reflex's app, with the heartbeat hook answered ahead of everything else (on
+    PostgreSQL): it is the request the orchestrator sends most, and it needs nothing of
+    Reflex's request handling."""
+
+    def __call__(self):
+        return heartbeat_fast_path(super().__call__())
+
+
+app = AetherApp(
     # Our /api/ routes in front of Reflex, and every response counted for /api/metrics.
     api_transformer=[api_transformer(), count_requests],
     head_components=head_components(),

@@ -50,11 +50,10 @@ def make_engine(url: str) -> sa.Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    # No liveness ping at checkout: it costs a round trip per transaction. Instead connections
-    # are replaced after 5 minutes, TCP keepalives notice a server that went away, and a
-    # transaction that still meets a dropped connection fails with `connection_invalidated`
-    # (SQLAlchemy then discards the pool's older connections; the hooks retry such a failure).
-    return create_engine(url, pool_pre_ping=False, pool_recycle=300, pool_size=10,
+    # Each checkout pings the connection, so a database restart costs no request; connections
+    # are also replaced after 5 minutes and TCP keepalives notice a server that went away. (The
+    # most frequent request, the heartbeat hook, has connections of its own: api/heartbeat.py.)
+    return create_engine(url, pool_pre_ping=True, pool_recycle=300, pool_size=10,
                          max_overflow=10,
                          connect_args={"keepalives": 1, "keepalives_idle": 30,
                                        "keepalives_interval": 10, "keepalives_count": 3})

@@ -14,7 +14,7 @@ HELP: dict[str, str] = {}
 def inc(name: str, amount: float = 1.0, /, **labels: str) -> None:
     """Add to counter `name` with the given labels (e.g. inc("aether_hook_requests_total",
     kind="started", status="200"))."""
-    key = (name, tuple(sorted((k, str(v)) for k, v in labels.items())))
+    key = (name, tuple(sorted(zip(labels, map(str, labels.values()), strict=True))))
     with _lock:
         _counters[key] += amount
 

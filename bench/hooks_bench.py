@@ -6,7 +6,8 @@ Flags (defaults in brackets):
   --seconds N            length of each measured run, hooks and pgbench alike [15]
   --clients N            concurrent clients: wrk connections and pgbench clients [8]
   --rounds N             rounds of (hooks, then pgbench); the table shows the median [3]
-  --workers N            granian workers of the prod server (GRANIAN_WORKERS) [3]
+  --workers N            backend workers of the prod server (uvicorn workers under
+                         gunicorn, as production runs them) [2]
   --redis-url URL        Redis for Reflex's state manager, as in production; "none" runs
                          without it (one worker) [redis://127.0.0.1:6379]
   --synchronous-commit   on|off: off takes the disk's commit latency out of both sides [on]
@@ -15,18 +16,22 @@ Flags (defaults in brackets):
                          [postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Starts the prod build (`reflex run --env prod --single-port`) on a free loopback port against
-that database, with Redis and `--workers` granian workers (how production runs), and seeds one
+that database, with Redis and `--workers` workers (how production runs), and seeds one
 Pro user with one project per client, each with a running VM (an open run). Then each round:
 1. wrk (a C load generator) sends signed `POST /api/hooks/vm/heartbeat` requests over
    `--clients` keep-alive connections, one thread and one project per connection. The requests
    are generated and signed just before the run, each with a unique event_id; every answer must
    be 200 with outcome "heartbeat". Latency percentiles come from wrk's own histogram.
-2. pgbench, with the server idle, runs the statements that hook runs (printed below, and
-   checked against the statements the hook itself sends) with the same number of clients, one
-   project per client, `-M prepared` (psycopg prepares a statement after 5 runs on a connection).
-The two never run at the same time. A short wrk run of GET /api/health (no database) gives the
-HTTP stack's own ceiling. Goal: hooks >= 0.5 of the pgbench rate and hook p99 < 50 ms.
-Loopback only; bounded by about rounds * (2 * seconds + 10) s after the server is up.
+2. pgbench, with the server idle, runs the statement that hook runs (usage.HEARTBEAT_SQL, the
+   very text the server prepares, with pgbench variables for its parameters; printed below)
+   with the same number of clients, one project per client, `-M prepared`, one statement per
+   transaction, as the hook's autocommit connection does.
+The two never run at the same time. PostgreSQL's own statistics (pg_stat_database) then show
+how many transactions the hooks ran per request: more than one means some requests did more
+than the statement pgbench measured, and the run is reported invalid. A short wrk run of
+GET /api/health (no database) gives the HTTP stack's own ceiling. Goal: hooks >= 0.5 of the
+pgbench rate and hook p99 < 50 ms. Loopback only; bounded by about
+rounds * (2 * seconds + 10) + 30 s after the server is up.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -49,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aether_web.api.hooks import sign  # noqa: E402
+from aether_web.services import usage  # noqa: E402
 from tools.local_stack import LocalStack  # noqa: E402
 
 SECRET = "bench-hook-secret-0123456789"
@@ -56,6 +63,8 @@ DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
 DB_NAME = "aether_bench"
 HOOK_PATH = "/api/hooks/vm/heartbeat"
+# Seconds until idle backends have published their statistics (PGSTAT_IDLE_INTERVAL is 10 s).
+STATS_DELAY = 11
 # Requests generated per wrk connection and second: above what one connection can do (that
 # would need < 0.4 ms per request); running out would repeat event_ids, which wrk reports.
 REQUESTS_PER_CONNECTION_SECOND = 2500
@@ -65,34 +74,27 @@ def project_uuid(n: int) -> str:
     return f"00000000-0000-0000-0000-{n:012d}"
 
 
-# What the heartbeat hook sends to PostgreSQL for one request, in order (see
-# usage.record_heartbeat; `hook_statements` below checks these against the real thing). Client
-# n uses project n, like wrk connection n.
-PGBENCH_SCRIPT = """\
-\\set n :client_id + 1
-\\set r random(1, 9000000000000000000)
-BEGIN;
-SELECT projects.id, hook_events.status_code, hook_events.response, now() AS now
-  FROM projects LEFT OUTER JOIN hook_events ON hook_events.event_id = 'pgb-' || :r
-  WHERE projects.id = ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid
-  FOR UPDATE OF projects;
-WITH moved AS (UPDATE usage_records SET last_heartbeat_at = CASE
-    WHEN coalesce(last_heartbeat_at, started_at) > date_trunc('second', now())
-    THEN coalesce(last_heartbeat_at, started_at) ELSE date_trunc('second', now()) END
-  WHERE project_id = ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid
-    AND ended_at IS NULL AND (machine_id = 'bench-m' || :n OR machine_id = ''
-    OR 'bench-m' || :n = '')
-  RETURNING usage_records.id)
-INSERT INTO hook_events (event_id, kind, project_id, machine_id, outcome, received_at,
-    status_code, response)
-  SELECT 'pgb-' || :r, 'heartbeat',
-    ('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))::uuid, 'bench-m' || :n,
-    'heartbeat', date_trunc('second', now()), 200,
-    CAST('{"recorded": true, "outcome": "heartbeat", "run_id": "' || CAST(moved.id AS TEXT)
-      || '"}' AS JSON)
-  FROM moved RETURNING hook_events.response;
-COMMIT;
-"""
+# Client n uses project n, like wrk connection n.
+PGBENCH_VARIABLES = {
+    ":project_id": "('00000000-0000-0000-0000-' || lpad(:n::text, 12, '0'))",
+    ":event_id": "('pgb-' || :r)",
+    ":machine_id": "('bench-m' || :n)",
+    ":at": "NULL",
+}
+
+
+def pgbench_script() -> str:
+    """The statement the heartbeat hook runs (usage.HEARTBEAT_SQL, the same text the server
+    sends), with pgbench variables for its parameters: client n heartbeats project n under a
+    random event_id, at the database's clock."""
+    statement = usage.HEARTBEAT_SQL
+    for name, expression in PGBENCH_VARIABLES.items():
+        statement = re.sub(re.escape(name) + r"\b", lambda _m, e=expression: e, statement)
+    if re.search(r"(?<!:):[a-z_]+\b(?!:)", statement.replace(":n", "").replace(":r", "")):
+        raise RuntimeError(f"a parameter is left in the pgbench script:\n{statement}")
+    return ("\\set n :client_id + 1\n\\set r random(1, 9000000000000000000)\n"
+            + statement + ";\n")
+
 
 WRK_SCRIPT = r"""
 -- args: <dir of reqs-<thread>.txt files> <path> <expect substring or "">
@@ -182,37 +184,18 @@ def seed(db_url: str, clients: int) -> None:
     engine.dispose()
 
 
-def hook_statements(db_url: str) -> tuple[list[str], bool]:
-    """The SQL one heartbeat sends, captured from the app's own engine and service, and
-    whether that engine pings each connection at checkout (an extra round trip)."""
-    from aether_web.db import make_engine, transaction
-    from aether_web.services import usage
-
-    engine = make_engine(db_url)
-    seen: list[str] = []
-
-    @sa.event.listens_for(engine, "before_cursor_execute")
-    def _capture(_conn, _cursor, statement, _params, _context, _many):
-        seen.append(" ".join(statement.split()))
-
-    @sa.event.listens_for(engine, "commit")
-    def _commit(_conn):
-        seen.append("COMMIT")
-
+def transactions(db_url: str) -> int:
+    """Transactions committed or rolled back in the bench database so far (PostgreSQL's
+    statistics, which it publishes within about a second)."""
+    engine = sa.create_engine(db_url)
     try:
-        with transaction(engine) as session:
-            usage.record_heartbeat(session, event_id=f"capture-{uuid.uuid4().hex}",
-                                   project_id=project_uuid(1), machine_id="bench-m1")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+            return int(conn.exec_driver_sql(
+                "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                "WHERE datname = current_database()").scalar_one())
     finally:
-        pre_ping = bool(getattr(engine.pool, "_pre_ping", False))
         engine.dispose()
-    return ["BEGIN", *seen], pre_ping
-
-
-def script_statements() -> list[str]:
-    """The statements of PGBENCH_SCRIPT (meta-commands left out)."""
-    body = "\n".join(line for line in PGBENCH_SCRIPT.splitlines() if not line.startswith("\\"))
-    return [" ".join(s.split()) for s in body.split(";") if s.strip()]
 
 
 def write_requests(workdir: Path, clients: int, seconds: float, *, health: bool) -> None:
@@ -266,7 +249,7 @@ def pgbench(db_url: str, clients: int, seconds: int) -> dict[str, float]:
     workdir = Path(tempfile.mkdtemp(prefix="aether-pgbench-"))
     try:
         script = workdir / "hook.sql"
-        script.write_text(PGBENCH_SCRIPT)
+        script.write_text(pgbench_script())
         out = subprocess.run(
             ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients),
              "-T", str(seconds), "-f", str(script), "-l", "--log-prefix", str(workdir / "tx"),
@@ -278,7 +261,9 @@ def pgbench(db_url: str, clients: int, seconds: int) -> dict[str, float]:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     failed = re.search(r"number of failed transactions: (\d+)", out)
+    processed = re.search(r"number of transactions actually processed: (\d+)", out)
     return {"rate": float(re.search(r"tps = ([\d.]+)", out).group(1)),
+            "transactions": int(processed.group(1)) + (int(failed.group(1)) if failed else 0),
             "p50_ms": percentile(latencies, 50) * 1000,
             "p99_ms": percentile(latencies, 99) * 1000,
             "bad": int(failed.group(1)) if failed else 0}
@@ -289,19 +274,20 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
-def server_processes(stack: LocalStack) -> int:
-    """Processes in the app server's process group (granian's supervisor plus its workers)."""
+def server_workers(stack: LocalStack) -> int:
+    """Backend workers running in the app server's process group: gunicorn's processes but
+    its arbiter."""
     app = stack._procs[-1]
     count = 0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 if os.getpgid(int(entry.name)) == app.pid and \
-                        b"python" in (entry / "cmdline").read_bytes():
+                        b"gunicorn" in (entry / "cmdline").read_bytes():
                     count += 1
             except (OSError, ProcessLookupError):
                 continue
-    return count
+    return max(count - 1, 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--synchronous-commit", choices=["on", "off"], default="on")
     parser.add_argument("--admin-url", default=os.environ.get("AETHER_BENCH_ADMIN_URL",
@@ -326,19 +312,21 @@ def main(argv: list[str] | None = None) -> int:
     logs = Path(tempfile.mkdtemp(prefix="aether-bench-"))
     env = {"AETHER_HOOK_SECRETS": SECRET, "AETHER_SCHEDULER_ENABLED": "false"}
     if args.redis_url != "none":
-        env.update({"REFLEX_REDIS_URL": args.redis_url, "GRANIAN_WORKERS": str(args.workers)})
+        env["REFLEX_REDIS_URL"] = args.redis_url
     stack = LocalStack(db_url=db_url, with_stripe=False, web_dir=str(ROOT / ".web-bench"),
-                       log_dir=logs, extra_env=env)
+                       log_dir=logs, extra_env=env,
+                       workers=args.workers if args.redis_url != "none" else 1)
     print(f"starting the prod server on PostgreSQL ({db_url}); logs in {logs}", flush=True)
     hooks: list[dict[str, float]] = []
     bench: list[dict[str, float]] = []
     try:
         stack.start()
-        processes = server_processes(stack)
+        workers = server_workers(stack)
         seed(db_url, args.clients)
-        statements, pre_ping = hook_statements(db_url)
         wrk(stack.url, args.clients, 3)  # warm up: connections, pools, prepared statements
         health = wrk(stack.url, args.clients, 5, health=True)
+        time.sleep(STATS_DELAY)
+        before = transactions(db_url)
         for n in range(1, args.rounds + 1):
             hooks.append(wrk(stack.url, args.clients, args.seconds))
             bench.append(pgbench(db_url, args.clients, args.seconds))
@@ -347,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"({hooks[-1]['bad']} failed) | pgbench {bench[-1]['rate']:8.1f} tx/s p50 "
                   f"{bench[-1]['p50_ms']:6.2f} p99 {bench[-1]['p99_ms']:6.2f} ms "
                   f"| ratio {hooks[-1]['rate'] / bench[-1]['rate']:.2f}", flush=True)
+        # Backends publish their statistics within PGSTAT_IDLE_INTERVAL of going idle.
+        time.sleep(STATS_DELAY)
+        hook_transactions = (transactions(db_url) - before
+                             - sum(int(b["transactions"]) for b in bench) - 1)
     finally:
         stack.stop()
 
@@ -360,17 +352,17 @@ def main(argv: list[str] | None = None) -> int:
     wrapped = sum(h["wrapped"] for h in hooks)
     print()
     print("pgbench ran (-M prepared, -c/-j clients, client n = project n, random event_id):")
-    print("    " + PGBENCH_SCRIPT.replace("\n", "\n    ").rstrip())
-    print(f"the hook sent ({'with' if pre_ping else 'no'} pool pre-ping at checkout):")
-    for statement in statements:
-        print(f"    {statement}")
-    same = len(statements) + pre_ping == len(script_statements())
-    print(f"round trips per request: hook {len(statements) + pre_ping}, pgbench "
-          f"{len(script_statements())}{'' if same else '  (DIFFERENT: fix PGBENCH_SCRIPT)'}")
+    print("    " + pgbench_script().replace("\n", "\n    ").rstrip())
+    print("the heartbeat hook sends the same statement (usage.HEARTBEAT_SQL) with its values "
+          "as parameters, prepared, on an autocommit connection.")
+    requests = sum(h["requests"] for h in hooks)
+    per_request = hook_transactions / requests
+    print(f"PostgreSQL transactions per hook request: {per_request:.3f} ({hook_transactions} "
+          f"for {requests} requests, from pg_stat_database; pgbench runs 1 per transaction)")
     print()
     print(f"{args.clients} clients, {args.seconds} s per run, {args.rounds} rounds (median), "
           f"loopback, PostgreSQL, synchronous_commit={args.synchronous_commit}, "
-          f"server: {processes - 1 if processes > 1 else 1} granian worker(s)"
+          f"server: {workers} uvicorn worker(s) under gunicorn"
           f"{', Redis' if args.redis_url != 'none' else ', no Redis'}; load: wrk")
     print(f"{'':10}{'rate/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
     print(f"{'hooks':10}{h_rate:10.1f}{h_p50:9.2f}{h_p99:9.2f}   signed POST {HOOK_PATH}")
@@ -380,6 +372,10 @@ def main(argv: list[str] | None = None) -> int:
           "   GET /api/health, no database (one 5 s run)")
     print(f"ratio     {ratio:.2f} of pgbench (goal >= 0.50: {'met' if ratio >= 0.5 else 'missed'})"
           f"   hook p99 {h_p99:.1f} ms (goal < 50 ms: {'met' if h_p99 < 50 else 'missed'})")
+    if per_request > 1.01:
+        print("INVALID: the hooks ran more than one transaction per request: they did not all "
+              "take the one-statement path that pgbench measures")
+        return 1
     if failures or wrapped:
         print(f"INVALID: {failures} failed requests/transactions, {wrapped} repeated event_ids")
         return 1

@@ -174,8 +174,11 @@ def api(engine):
     from starlette.testclient import TestClient
 
     from aether_web.api.app import api_transformer
+    from aether_web.api.heartbeat import heartbeat_fast_path
 
-    with TestClient(api_transformer(), raise_server_exceptions=False) as client:
+    # As the server runs it: on PostgreSQL the heartbeat hook takes its fast path.
+    with TestClient(heartbeat_fast_path(api_transformer()),
+                    raise_server_exceptions=False) as client:
         yield client
 
 

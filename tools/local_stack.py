@@ -42,6 +42,18 @@ def reflex_env() -> dict[str, str]:
     return env
 
 
+def server_env(workers: int = 1) -> dict[str, str]:
+    """How production serves the backend (`reflex run --env prod`; deploy/Dockerfile sets the
+    same): gunicorn with uvicorn workers, which use httptools and uvloop. For the usage hooks'
+    small requests they take about half the CPU per request of granian's ASGI workers
+    (bench/hooks_bench.py). More than one worker needs Redis for Reflex's state."""
+    return {
+        "REFLEX_USE_GRANIAN": "false",
+        "GUNICORN_CMD_ARGS": (f"--workers {workers} --worker-class uvicorn_worker.UvicornWorker "
+                              "--graceful-timeout 10"),
+    }
+
+
 class LocalStack:
     """The app's prod server plus the Stripe emulator, started and stopped together."""
 
@@ -56,6 +68,7 @@ class LocalStack:
         extra_env: dict[str, str] | None = None,
         stripe_state_file: str | None = None,
         with_stripe: bool = True,
+        workers: int = 1,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://localhost:{self.port}"
@@ -67,6 +80,7 @@ class LocalStack:
         self.log_dir = log_dir or (ROOT / "var" / "log")
         self.extra_env = extra_env or {}
         self.stripe_state_file = stripe_state_file
+        self.workers = workers
         self._procs: list[subprocess.Popen] = []
 
     def env(self) -> dict[str, str]:
@@ -80,6 +94,7 @@ class LocalStack:
         })
         if self.web_dir:
             env["REFLEX_WEB_WORKDIR"] = self.web_dir
+        env.update(server_env(self.workers))
         env.update(self.extra_env)
         return env
 

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -137,46 +137,64 @@ def _storage_check(s, d):
         additional_bytes=_field(d, "additional_bytes", int)))
 
 
+async def _apply(handler: Callable, data: dict) -> usage.HookAnswer:
+    """Run `handler(session, data)` in its own transaction, retrying the failures a retry
+    answers correctly."""
+    try:
+        return await in_transaction(handler, data)
+    except sa.exc.IntegrityError:
+        # The same event_id was applied by a simultaneous request: answer as a repeat.
+        return await in_transaction(handler, data)
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        # A pooled connection the database had dropped (connections are not pinged before
+        # use). Retrying is safe: had the hook been applied, the event_id makes the retry
+        # answer as a repeat.
+        return await in_transaction(handler, data)
+
+
+FastPath = Callable[[dict], Awaitable["usage.HookAnswer | None"]]
+
+
+async def answer_hook(kind: str, handler: Callable, body: bytes, signature: str | None, *,
+                      fast: FastPath | None = None) -> Response:
+    """The response to one hook request: size, signature, JSON, then the handler in a
+    transaction. `fast`, when given, is tried first; it answers None to leave the request to
+    the handler. Unexpected errors propagate to the caller."""
+    status = 500
+    try:
+        settings = get_settings()
+        if len(body) > MAX_BODY_BYTES:
+            status = 413
+            return error_response(413, "body_too_large", "The request body is too large.")
+        if not verify_signature(signature, body, settings.hook_secret_list,
+                                tolerance=settings.hook_tolerance_seconds):
+            status = 401
+            return error_response(
+                401, "invalid_signature",
+                "Missing or invalid Aether-Signature, or its timestamp is more than "
+                f"{settings.hook_tolerance_seconds} s away from now.")
+        data = _parse(body)
+        answer = await fast(data) if fast is not None else None
+        if answer is None:
+            answer = await _apply(handler, data)
+        status = answer.status
+        response = JSONResponse(answer.body, status_code=answer.status)
+        if answer.repeat:
+            response.headers["Aether-Repeat"] = "true"
+        return response
+    except AetherError as exc:
+        status = exc.status
+        return from_error(exc)
+    finally:
+        metrics.inc("aether_hook_requests_total", kind=kind, status=str(status))
+
+
 def _endpoint(kind: str, handler: Callable) -> Callable:
     async def endpoint(request: Request) -> Response:
-        status = 500
-        try:
-            body = await request.body()
-            settings = get_settings()
-            if len(body) > MAX_BODY_BYTES:
-                status = 413
-                return error_response(413, "body_too_large", "The request body is too large.")
-            if not verify_signature(request.headers.get(SIGNATURE_HEADER), body,
-                                    settings.hook_secret_list,
-                                    tolerance=settings.hook_tolerance_seconds):
-                status = 401
-                return error_response(
-                    401, "invalid_signature",
-                    "Missing or invalid Aether-Signature, or its timestamp is more than "
-                    f"{settings.hook_tolerance_seconds} s away from now.")
-            data = _parse(body)
-            try:
-                answer = await in_transaction(handler, data)
-            except sa.exc.IntegrityError:
-                # The same event_id was applied by a simultaneous request: answer as a repeat.
-                answer = await in_transaction(handler, data)
-            except sa.exc.DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                # A pooled connection the database had dropped (connections are not pinged
-                # before use). Retrying is safe: had the hook been applied, the event_id makes
-                # the retry answer as a repeat.
-                answer = await in_transaction(handler, data)
-            status = answer.status
-            response = JSONResponse(answer.body, status_code=answer.status)
-            if answer.repeat:
-                response.headers["Aether-Repeat"] = "true"
-            return response
-        except AetherError as exc:
-            status = exc.status
-            return from_error(exc)
-        finally:
-            metrics.inc("aether_hook_requests_total", kind=kind, status=str(status))
+        return await answer_hook(kind, handler, await request.body(),
+                                 request.headers.get(SIGNATURE_HEADER))
 
     return endpoint
 

@@ -15,7 +15,6 @@ Rules for runs (one open run per project, enforced by `uq_usage_records_open_run
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -250,37 +249,69 @@ def _heartbeat_statements() -> dict[str, Any]:
                                    machine_id == ""))
             .values(last_heartbeat_at=sa.case((last > now, last), else_=now))
             .returning(runs.c.id))
-    # PostgreSQL: move the heartbeat and remember the answer in one statement; it returns no
-    # row when no run of this machine is open.
-    moved = move.cte("moved")
-    # The answer as the JSON text the app itself would store: {"recorded": true, ...}.
-    before_id, after_id = json.dumps({"recorded": True, "outcome": HEARTBEAT,
-                                      "run_id": "-"}).split("-")
-    answer = sa.cast(sa.literal_column(f"'{before_id}'", sa.Text) + sa.cast(moved.c.id, sa.Text)
-                     + sa.literal_column(f"'{after_id}'", sa.Text), events.c.response.type)
-    move_and_remember = (
-        sa.insert(events)
-        .from_select(
-            ["event_id", "kind", "project_id", "machine_id", "outcome", "received_at",
-             "status_code", "response"],
-            sa.select(event_id, sa.literal_column("'heartbeat'"), pid, machine_id,
-                      sa.literal_column(f"'{HEARTBEAT}'"),
-                      sa.bindparam("hb_now", type_=events.c.received_at.type),
-                      sa.literal_column("200"), answer)
-            .select_from(moved))
-        .returning(events.c.response))
     return {
         "lock": lock(),
-        # Transaction time, as db_now reads it.
-        "lock_and_clock": lock(sa.func.now().label("now")),
         "move": move,
-        "move_and_remember": move_and_remember,
         "open_run": sa.select(runs.c.id).where(is_open),
         "remember": sa.insert(events),
     }
 
 
 _HEARTBEAT = _heartbeat_statements()
+
+# PostgreSQL: the whole common heartbeat in one statement, one round trip. It locks the project,
+# finds an earlier answer to the event, moves the open run's last heartbeat (never backwards)
+# and remembers the answer, all at one clock: `at`, or the transaction's time to the second
+# (as db_now reads it). It returns the project's id (NULL: no such project), the earlier answer
+# (a repeat changes nothing), and the run it moved (NULL: no run of this machine is open; the
+# caller then answers as record_heartbeat does). Should a simultaneous request with the same
+# event_id commit first, the insert fails and the caller retries, which answers as a repeat.
+# The API runs this same text on an async connection (api.heartbeat), and the benchmark
+# runs it through pgbench.
+HEARTBEAT_SQL = """\
+WITH project AS (
+    SELECT id FROM projects WHERE id = CAST(:project_id AS uuid) FOR UPDATE
+), earlier AS (
+    SELECT status_code, response FROM hook_events WHERE event_id = :event_id
+), clock AS (
+    SELECT coalesce(CAST(:at AS timestamptz), date_trunc('second', now())) AS at
+), moved AS (
+    UPDATE usage_records
+       SET last_heartbeat_at = greatest(coalesce(last_heartbeat_at, started_at),
+                                        (SELECT at FROM clock))
+     WHERE project_id = (SELECT id FROM project) AND ended_at IS NULL
+       AND (machine_id = :machine_id OR machine_id = '' OR :machine_id = '')
+       AND NOT EXISTS (SELECT 1 FROM earlier)
+    RETURNING id
+), remembered AS (
+    INSERT INTO hook_events (event_id, kind, project_id, machine_id, outcome, received_at,
+                             status_code, response)
+    SELECT :event_id, 'heartbeat', moved_project.id, :machine_id, 'heartbeat',
+           (SELECT at FROM clock), 200,
+           json_build_object('recorded', true, 'outcome', 'heartbeat',
+                             'run_id', CAST(moved.id AS text))
+      FROM moved, project AS moved_project
+    RETURNING event_id
+)
+SELECT (SELECT id FROM project) AS project_id,
+       (SELECT status_code FROM earlier) AS earlier_status,
+       (SELECT response FROM earlier) AS earlier_response,
+       (SELECT CAST(moved.id AS text) FROM moved, remembered) AS run_id"""
+_HEARTBEAT_TEXT = sa.text(HEARTBEAT_SQL)
+
+
+def heartbeat_answer(row: Any) -> HookAnswer | None:
+    """The answer of one HEARTBEAT_SQL result row `(project_id, earlier_status,
+    earlier_response, run_id)`; None when no run of this machine was open to move, which
+    record_heartbeat answers after a closer look."""
+    project_id, earlier_status, earlier_response, run_id = row
+    if project_id is None:
+        raise NotFound("No project has this id.", code="project_not_found")
+    if earlier_status is not None:
+        return HookAnswer(earlier_status, dict(earlier_response), repeat=True)
+    if run_id is None:
+        return None
+    return HookAnswer(200, {"recorded": True, "outcome": HEARTBEAT, "run_id": run_id})
 
 
 def record_heartbeat(
@@ -289,24 +320,27 @@ def record_heartbeat(
 ) -> HookAnswer:
     """A VM is alive: move its run's last sign of life to now. Never opens a run.
 
-    The most frequent hook (every running VM, every minute), so it runs as few prepared plain
-    statements as it can: one locks the project and reads the event's earlier answer and the
-    database clock; on PostgreSQL one more moves the heartbeat and remembers the answer.
+    The most frequent hook (every running VM, every minute). On PostgreSQL the common case is
+    one statement (HEARTBEAT_SQL); elsewhere, and when no run of this machine is open, plain
+    statements: lock the project, read the event's earlier answer, move, remember.
     """
     pid = parse_project_id(project_id)
-    postgres = session.get_bind().dialect.name == "postgresql"
-    clock_in_query = postgres and now is None
+    if session.get_bind().dialect.name == "postgresql":
+        at = None if now is None else (now if now.tzinfo else now.replace(tzinfo=UTC))
+        row = session.execute(_HEARTBEAT_TEXT, {
+            "project_id": str(pid), "event_id": event_id, "machine_id": machine_id,
+            "at": at.replace(microsecond=0) if at else None}).one()
+        answer = heartbeat_answer(row)
+        if answer is not None:
+            return answer
     params: dict[str, Any] = {"hb_event_id": event_id, "hb_project_id": pid,
                               "hb_machine_id": machine_id}
-    row = session.execute(_HEARTBEAT["lock_and_clock" if clock_in_query else "lock"],
-                          params).first()
+    row = session.execute(_HEARTBEAT["lock"], params).first()
     if row is None:
         raise NotFound("No project has this id.", code="project_not_found")
     if row.status_code is not None:
         return HookAnswer(row.status_code, dict(row.response), repeat=True)
-    now = (row.now.astimezone(UTC).replace(microsecond=0) if clock_in_query
-           else _clock(session, now))
-    params["hb_now"] = now
+    now = _clock(session, now)
 
     def remember(outcome: str, run_id: Any) -> HookAnswer:
         body = {"recorded": outcome == HEARTBEAT, "outcome": outcome,
@@ -317,15 +351,10 @@ def record_heartbeat(
             "status_code": 200, "response": body})
         return HookAnswer(200, body)
 
-    if postgres:
-        stored = session.execute(_HEARTBEAT["move_and_remember"], params).first()
-        if stored is not None:
-            return HookAnswer(200, dict(stored.response))
-    else:
-        moved = session.execute(_HEARTBEAT["move"], {  # an UPDATE takes no unused parameter
-            key: params[key] for key in ("hb_project_id", "hb_machine_id", "hb_now")}).first()
-        if moved is not None:
-            return remember(HEARTBEAT, moved.id)
+    moved = session.execute(_HEARTBEAT["move"], {
+        "hb_project_id": pid, "hb_machine_id": machine_id, "hb_now": now}).first()
+    if moved is not None:
+        return remember(HEARTBEAT, moved.id)
     other = session.execute(_HEARTBEAT["open_run"], params).first()
     if other is not None:
         return remember(MACHINE_MISMATCH, other.id)

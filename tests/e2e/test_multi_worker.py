@@ -45,7 +45,8 @@ def redis_stack():
         web_dir=str(ROOT / ".web-e2e-workers"),
         log_dir=tmp / "logs",
         extra_env={"REFLEX_REDIS_URL": "redis://127.0.0.1:6379",
-                   "GRANIAN_WORKERS": str(WORKERS), "AETHER_SCHEDULER_ENABLED": "true"},
+                   "AETHER_SCHEDULER_ENABLED": "true"},
+        workers=WORKERS,
     )
     try:
         stack.start()

@@ -28,11 +28,12 @@ SECRET = "test-hook-secret-0001"
 @pytest.fixture
 def server(engine):
     from aether_web.api.app import api_transformer
+    from aether_web.api.heartbeat import heartbeat_fast_path
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(api_transformer(), log_level="warning",
+    srv = uvicorn.Server(uvicorn.Config(heartbeat_fast_path(api_transformer()), log_level="warning",
                                         lifespan="off", access_log=False))
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

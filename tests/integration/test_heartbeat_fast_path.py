@@ -1,0 +1,180 @@
+"""The heartbeat hook's fast path on PostgreSQL (aether_web/api/heartbeat.py): the same answers
+as the regular handler, one statement for the common case, and the regular handler for the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from aether_web.api.hooks import sign
+from aether_web.db import transaction
+from aether_web.models import HookEvent, UsageRecord
+from aether_web.services import usage
+
+SECRET = "test-hook-secret-0001"
+HEARTBEAT = "/api/hooks/vm/heartbeat"
+
+
+def post(api, body, *, raw=None, signature=None):
+    data = raw if raw is not None else json.dumps(body).encode()
+    return api.post(HEARTBEAT, content=data, headers={
+        "Aether-Signature": signature if signature is not None else sign(data, SECRET),
+        "Content-Type": "application/json"})
+
+
+def open_run(engine, make_user, make_project, machine="m1"):
+    user = make_user(plan="pro")
+    project = make_project(user)
+    with transaction(engine) as s:
+        usage.record_started(s, event_id=uuid.uuid4().hex, project_id=project.id,
+                             machine_id=machine, machine_type="shared-cpu-1x")
+    return project
+
+
+def beat(project, machine="m1", event_id=None):
+    return {"event_id": event_id or uuid.uuid4().hex, "project_id": str(project.id),
+            "machine_id": machine}
+
+
+def test_on_sqlite_every_request_goes_to_the_app(monkeypatch):
+    from aether_web.api import heartbeat
+
+    async def app(scope, receive, send):  # pragma: no cover - never called here
+        raise AssertionError
+
+    monkeypatch.setattr(heartbeat, "database_url", lambda: "sqlite:///x.db")
+    assert heartbeat.heartbeat_fast_path(app) is app
+    monkeypatch.setattr(heartbeat, "database_url",
+                        lambda: "postgresql+psycopg://u@h:5432/d?options=-c%20x%3Dy")
+    assert heartbeat.heartbeat_fast_path(app) is not app
+    assert heartbeat.dsn("postgresql+psycopg://u:p@h:5432/d?options=-c%20x%3Dy") == \
+        "postgresql://u:p@h:5432/d?options=-c+x%3Dy"
+
+
+postgres = pytest.mark.postgres
+
+
+@postgres
+def test_common_heartbeat_never_uses_the_regular_handler(api, engine, make_user, make_project,
+                                                         monkeypatch):
+    project = open_run(engine, make_user, make_project)
+    with Session(engine) as s:
+        run = s.exec(select(UsageRecord)).one()
+
+    def regular(*_args, **_kwargs):
+        raise AssertionError("the regular handler ran")
+
+    monkeypatch.setattr(usage, "record_heartbeat", regular)
+    body = beat(project)
+    r = post(api, body)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"recorded": True, "outcome": "heartbeat", "run_id": str(run.id)}
+    assert "Aether-Repeat" not in r.headers
+    with Session(engine) as s:
+        stored = s.get(HookEvent, body["event_id"])
+        moved = s.get(UsageRecord, run.id)
+    assert stored is not None and stored.outcome == "heartbeat" and stored.status_code == 200
+    assert stored.response == r.json()
+    assert moved.last_heartbeat_at >= run.last_heartbeat_at
+
+    # A repeat returns the first answer, marked as a repeat, and changes nothing.
+    with transaction(engine) as s:
+        s.execute(sa.update(UsageRecord).where(UsageRecord.id == run.id).values(
+            last_heartbeat_at=sa.func.now() - sa.text("interval '1 hour'")))
+    with Session(engine) as s:
+        before = s.get(UsageRecord, run.id).last_heartbeat_at
+    again = post(api, body)
+    assert again.status_code == 200 and again.json() == r.json()
+    assert again.headers["Aether-Repeat"] == "true"
+    with Session(engine) as s:
+        assert s.get(UsageRecord, run.id).last_heartbeat_at == before
+        assert len(s.exec(select(HookEvent)).all()) == 2  # the start and this heartbeat
+
+
+@postgres
+def test_what_the_statement_does_not_settle_gets_the_regular_answers(api, engine, make_user,
+                                                                     make_project):
+    project = open_run(engine, make_user, make_project, machine="m1")
+    with Session(engine) as s:
+        run = s.exec(select(UsageRecord)).one()
+    other = post(api, beat(project, machine="m2"))
+    assert other.status_code == 200
+    assert other.json() == {"recorded": False, "outcome": "machine_mismatch",
+                            "run_id": str(run.id)}
+
+    idle = make_project(make_user())
+    none = post(api, beat(idle))
+    assert none.status_code == 200
+    assert none.json() == {"recorded": False, "outcome": "no_open_run", "run_id": None}
+    with Session(engine) as s:
+        assert s.exec(select(UsageRecord).where(UsageRecord.project_id == idle.id)).all() == []
+
+    unknown = post(api, {"event_id": "e", "project_id": str(uuid.uuid4()), "machine_id": "m"})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "project_not_found"
+
+
+@postgres
+@pytest.mark.parametrize(("raw", "signature", "status", "code"), [
+    (b'{"event_id": "e1", "project_id": "P", "machine_id": "m1"}', None, 401,
+     "invalid_signature"),
+    (b"{not json", "sign", 400, "malformed_json"),
+    (b'{"event_id": "e1", "project_id": "nope", "machine_id": "m1"}', "sign", 400,
+     "invalid_project_id"),
+    (b'{"event_id": "", "project_id": "P", "machine_id": "m1"}', "sign", 400, "invalid_body"),
+    (b'{"event_id": "e1", "project_id": "P", "machine_id": "m1", "pad": "'
+     + b"x" * 70_000 + b'"}', "sign", 413, "body_too_large"),
+])
+def test_bad_requests_get_clear_errors_and_change_nothing(api, engine, make_user, make_project,
+                                                          raw, signature, status, code):
+    project = open_run(engine, make_user, make_project)
+    raw = raw.replace(b'"P"', f'"{project.id}"'.encode())
+    header = sign(raw, SECRET) if signature == "sign" else "t=1,v1=00"
+    r = post(api, None, raw=raw, signature=header)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code
+    with Session(engine) as s:
+        assert [e.kind for e in s.exec(select(HookEvent)).all()] == ["started"]
+
+
+@postgres
+def test_a_dropped_connection_falls_back_and_the_pool_recovers(api, engine, make_user,
+                                                               make_project):
+    project = open_run(engine, make_user, make_project)
+    assert post(api, beat(project)).status_code == 200
+    # The database drops the fast path's connections (a restart, a failover).
+    with engine.connect() as conn:
+        killed = conn.execute(sa.text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND application_name = 'aether-heartbeat'")).scalar_one()
+    assert killed >= 1
+    answers = [post(api, beat(project)) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert all(a.json()["outcome"] == "heartbeat" for a in answers)
+    with Session(engine) as s:
+        assert len(s.exec(select(HookEvent).where(HookEvent.kind == "heartbeat")).all()) == 4
+
+
+@postgres
+def test_simultaneous_repeats_of_one_event_are_applied_once(api, engine, make_user,
+                                                            make_project):
+    project = open_run(engine, make_user, make_project)
+    body = beat(project)
+    different = [beat(project) for _ in range(10)]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda b: post(api, b), [body] * 10 + different))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    first = {json.dumps(a.json(), sort_keys=True) for a in answers[:10]}
+    assert len(first) == 1  # every copy got the one answer
+    assert sum(1 for a in answers[:10] if "Aether-Repeat" not in a.headers) >= 1
+    with Session(engine) as s:
+        events = s.exec(select(HookEvent).where(HookEvent.kind == "heartbeat")).all()
+    assert sorted(e.event_id for e in events) == sorted(
+        [body["event_id"]] + [d["event_id"] for d in different])
