@@ -38,9 +38,14 @@ POOL_SIZE = 10
 # HEARTBEAT_SQL with asyncpg's numbered placeholders, and the names in their order.
 _COMPILED = sa.text(usage.HEARTBEAT_SQL).compile(dialect=postgresql.asyncpg.dialect())
 STATEMENT, PARAMETERS = str(_COMPILED), tuple(_COMPILED.positiontup or ())
+# Seconds to wait for a new connection before leaving the request to the regular handler.
+CONNECT_TIMEOUT = 5
 # What means the connection, not the request, failed: replace it and use the regular handler.
+# That includes a prepared statement a migration made stale, and a connection the server ended
+# while it sat idle (asyncpg then finds it busy with that error: InternalClientError).
 _CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
-                      asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+                      asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+                      asyncpg.InvalidCachedStatementError, asyncpg.InternalClientError)
 
 
 def dsn(url: str) -> str:
@@ -51,7 +56,8 @@ def dsn(url: str) -> str:
 
 
 async def _connect(url: str) -> tuple[asyncpg.Connection, Any]:
-    conn = await asyncpg.connect(url, server_settings={"application_name": APPLICATION_NAME})
+    conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT,
+                                 server_settings={"application_name": APPLICATION_NAME})
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads,
                               schema="pg_catalog")
     return conn, await conn.prepare(STATEMENT)
@@ -73,6 +79,8 @@ class ConnectionPool:
         a connection that failed."""
         async with self._slots:
             held = self._idle.pop() if self._idle else None
+            while held is not None and held[0].is_closed():
+                held = self._idle.pop() if self._idle else None
             try:
                 if held is None:
                     held = await _connect(self._url)
