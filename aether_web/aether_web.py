@@ -11,6 +11,7 @@ import reflex as rx
 import aether_web.models
 import aether_web.pages
 from aether_web.api.app import api_transformer
+from aether_web.api.heartbeat import close_pool as close_heartbeat_pool
 from aether_web.api.heartbeat import heartbeat_fast_path
 from aether_web.api.metrics import count_requests
 from aether_web.components.head import head_components
@@ -55,4 +56,14 @@ async def _scheduler_lifespan():
             scheduler.shutdown(wait=False)
 
 
+@contextlib.asynccontextmanager
+async def _heartbeat_connections_lifespan():
+    """Close this worker's heartbeat connections when it shuts down."""
+    try:
+        yield
+    finally:
+        await close_heartbeat_pool()
+
+
 app.register_lifespan_task(_scheduler_lifespan)
+app.register_lifespan_task(_heartbeat_connections_lifespan)

@@ -103,7 +103,11 @@ class ConnectionPool:
 
     async def close(self) -> None:
         while self._idle:
-            await self._idle.pop()[0].close()
+            conn = self._idle.pop()[0]
+            try:
+                await conn.close(timeout=2)
+            except Exception:  # a server that is gone: just drop the socket
+                conn.terminate()
 
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ConnectionPool] = (
@@ -117,6 +121,13 @@ def pool() -> ConnectionPool:
     if found is None:
         found = _pools[loop] = ConnectionPool(dsn(database_url()))
     return found
+
+
+async def close_pool() -> None:
+    """Close the running event loop's connections (a worker shutting down)."""
+    found = _pools.pop(asyncio.get_running_loop(), None)
+    if found is not None:
+        await found.close()
 
 
 async def fast_heartbeat(data: dict) -> usage.HookAnswer | None:

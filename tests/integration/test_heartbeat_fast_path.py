@@ -181,3 +181,34 @@ def test_simultaneous_repeats_of_one_event_are_applied_once(api, engine, make_us
         events = s.exec(select(HookEvent).where(HookEvent.kind == "heartbeat")).all()
     assert sorted(e.event_id for e in events) == sorted(
         [body["event_id"]] + [d["event_id"] for d in different])
+
+
+@postgres
+def test_a_worker_shutting_down_closes_its_connections(engine, make_user, make_project):
+    import asyncio
+
+    from aether_web.api import heartbeat
+
+    project = open_run(engine, make_user, make_project)
+
+    def connections() -> int:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = :name"), {"name": heartbeat.APPLICATION_NAME}).scalar_one()
+
+    async def worker() -> tuple[int, int]:
+        answer = await heartbeat.fast_heartbeat(beat(project))
+        assert answer is not None and answer.body["outcome"] == "heartbeat"
+        during = connections()
+        await heartbeat.close_pool()
+        for _ in range(40):  # the server process ends just after the goodbye
+            if connections() < during:
+                break
+            await asyncio.sleep(0.05)
+        return during, connections()
+
+    before = connections()
+    during, after = asyncio.run(worker())
+    assert during == before + 1
+    assert after == before
