@@ -132,11 +132,9 @@ async def close_pool() -> None:
 
 async def fast_heartbeat(data: dict) -> usage.HookAnswer | None:
     """The heartbeat in one statement, or None to leave it to the regular handler."""
-    event_id = hooks._field(data, "event_id", str)
-    project_id = usage.parse_project_id(hooks._field(data, "project_id", str))
-    machine_id = hooks._field(data, "machine_id", str, max_len=64)
-    row = await pool().run({"project_id": project_id, "event_id": event_id,
-                            "machine_id": machine_id, "at": None})
+    fields = hooks.heartbeat_fields(data)
+    row = await pool().run({**fields, "project_id": usage.parse_project_id(fields["project_id"]),
+                            "at": None})
     return None if row is None else usage.heartbeat_answer(tuple(row))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,7 +20,7 @@ from starlette.routing import Route
 
 from aether_web import metrics
 from aether_web.api.context import in_transaction
-from aether_web.api.responses import error_response, from_error
+from aether_web.api.responses import error_response, from_error, parse_json_object
 from aether_web.errors import AetherError, InvalidInput
 from aether_web.services import usage
 from aether_web.settings import get_settings
@@ -90,16 +89,6 @@ def _optional_str(data: dict, name: str, *, max_len: int = 64) -> str:
     return value.strip()
 
 
-def _parse(body: bytes) -> dict:
-    try:
-        data = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("The request body must be JSON.", code="malformed_json") from exc
-    if not isinstance(data, dict):
-        raise InvalidInput("The request body must be a JSON object.", code="malformed_json")
-    return data
-
-
 def _started(s, d):
     return usage.record_started(
         s, event_id=_field(d, "event_id", str), project_id=_field(d, "project_id", str),
@@ -107,10 +96,14 @@ def _started(s, d):
         machine_type=_optional_str(d, "machine_type"))
 
 
+def heartbeat_fields(d: dict) -> dict[str, str]:
+    """A heartbeat's event_id, project_id and machine_id, or InvalidInput."""
+    return {"event_id": _field(d, "event_id", str), "project_id": _field(d, "project_id", str),
+            "machine_id": _field(d, "machine_id", str, max_len=64)}
+
+
 def _heartbeat(s, d):
-    return usage.record_heartbeat(
-        s, event_id=_field(d, "event_id", str), project_id=_field(d, "project_id", str),
-        machine_id=_field(d, "machine_id", str, max_len=64))
+    return usage.record_heartbeat(s, **heartbeat_fields(d))
 
 
 def _stopped(s, d):
@@ -148,9 +141,8 @@ async def _apply(handler: Callable, data: dict) -> usage.HookAnswer:
     except sa.exc.DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-        # A pooled connection the database had dropped (connections are not pinged before
-        # use). Retrying is safe: had the hook been applied, the event_id makes the retry
-        # answer as a repeat.
+        # A connection the database dropped mid-transaction. Retrying is safe: had the hook
+        # been applied, the event_id makes the retry answer as a repeat.
         return await in_transaction(handler, data)
 
 
@@ -175,7 +167,7 @@ async def answer_hook(kind: str, handler: Callable, body: bytes, signature: str 
                 401, "invalid_signature",
                 "Missing or invalid Aether-Signature, or its timestamp is more than "
                 f"{settings.hook_tolerance_seconds} s away from now.")
-        data = _parse(body)
+        data = parse_json_object(body)
         answer = await fast(data) if fast is not None else None
         if answer is None:
             answer = await _apply(handler, data)

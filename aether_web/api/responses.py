@@ -26,7 +26,11 @@ def from_error(exc: AetherError) -> JSONResponse:
 
 async def json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object, or InvalidInput (never a stack trace)."""
-    raw = await request.body()
+    return parse_json_object(await request.body())
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """`raw` as a JSON object, or InvalidInput."""
     try:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:

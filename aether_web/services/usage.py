@@ -320,27 +320,13 @@ def record_heartbeat(
 ) -> HookAnswer:
     """A VM is alive: move its run's last sign of life to now. Never opens a run.
 
-    The most frequent hook (every running VM, every minute). On PostgreSQL the common case is
-    one statement (HEARTBEAT_SQL); elsewhere, and when no run of this machine is open, plain
-    statements: lock the project, read the event's earlier answer, move, remember.
+    The most frequent hook (every running VM, every minute). On PostgreSQL one statement
+    (HEARTBEAT_SQL) locks, answers a repeat and moves the run; elsewhere plain statements do
+    the same. When no run of this machine is open, the answer says which run is (if any).
     """
     pid = parse_project_id(project_id)
-    if session.get_bind().dialect.name == "postgresql":
-        at = None if now is None else (now if now.tzinfo else now.replace(tzinfo=UTC))
-        row = session.execute(_HEARTBEAT_TEXT, {
-            "project_id": str(pid), "event_id": event_id, "machine_id": machine_id,
-            "at": at.replace(microsecond=0) if at else None}).one()
-        answer = heartbeat_answer(row)
-        if answer is not None:
-            return answer
     params: dict[str, Any] = {"hb_event_id": event_id, "hb_project_id": pid,
                               "hb_machine_id": machine_id}
-    row = session.execute(_HEARTBEAT["lock"], params).first()
-    if row is None:
-        raise NotFound("No project has this id.", code="project_not_found")
-    if row.status_code is not None:
-        return HookAnswer(row.status_code, dict(row.response), repeat=True)
-    now = _clock(session, now)
 
     def remember(outcome: str, run_id: Any) -> HookAnswer:
         body = {"recorded": outcome == HEARTBEAT, "outcome": outcome,
@@ -351,10 +337,27 @@ def record_heartbeat(
             "status_code": 200, "response": body})
         return HookAnswer(200, body)
 
-    moved = session.execute(_HEARTBEAT["move"], {
-        "hb_project_id": pid, "hb_machine_id": machine_id, "hb_now": now}).first()
-    if moved is not None:
-        return remember(HEARTBEAT, moved.id)
+    if session.get_bind().dialect.name == "postgresql":
+        at = None if now is None else (now if now.tzinfo else now.replace(tzinfo=UTC))
+        row = session.execute(_HEARTBEAT_TEXT, {
+            "project_id": str(pid), "event_id": event_id, "machine_id": machine_id,
+            "at": at.replace(microsecond=0) if at else None}).one()
+        answer = heartbeat_answer(row)
+        if answer is not None:
+            return answer
+        # The project is locked, the event is new, and no run of this machine is open.
+        now = _clock(session, now)
+    else:
+        row = session.execute(_HEARTBEAT["lock"], params).first()
+        if row is None:
+            raise NotFound("No project has this id.", code="project_not_found")
+        if row.status_code is not None:
+            return HookAnswer(row.status_code, dict(row.response), repeat=True)
+        now = _clock(session, now)
+        moved = session.execute(_HEARTBEAT["move"], {
+            "hb_project_id": pid, "hb_machine_id": machine_id, "hb_now": now}).first()
+        if moved is not None:
+            return remember(HEARTBEAT, moved.id)
     other = session.execute(_HEARTBEAT["open_run"], params).first()
     if other is not None:
         return remember(MACHINE_MISMATCH, other.id)
