@@ -1,13 +1,17 @@
 """Reflex configuration only; everything else comes from aether_web.settings.
 
 Every field can be overridden by REFLEX_<FIELD> (REFLEX_DB_URL, REFLEX_REDIS_URL, REFLEX_API_URL).
+Without them, `DATABASE_URL` and `REDIS_URL` (as Fly sets them) are honoured.
 """
 
 import reflex as rx
 
+from aether_web.settings import database_url_from_env, redis_url_from_env
+
 config = rx.Config(
     app_name="aether_web",
-    db_url="sqlite:///aether.db",
+    db_url=database_url_from_env(),
+    redis_url=redis_url_from_env(),
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[

@@ -1,23 +1,28 @@
 """One typed settings object, read once from the environment and an optional `.env`.
 
 Development defaults just work (SQLite, the local Stripe emulator, simulated VMs). With
-`AETHER_ENV=production` the app refuses to start on a placeholder or missing secret.
+`AETHER_ENV=production` the app refuses to start on a placeholder or missing secret, a Stripe
+test key, or a Stripe API base other than Stripe itself (the emulator address is a development
+default only).
 """
 
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Placeholders that are fine on a laptop and never in production.
-DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
 DEV_HOOK_SECRET = "dev-hook-secret"
 DEV_STRIPE_KEY = "sk_test_emulator"
 DEV_WEBHOOK_SECRET = "whsec_dev_emulator_secret"
 EMULATOR_STRIPE_BASE = "http://127.0.0.1:12111"
+STRIPE_API_HOST = "https://api.stripe.com"
+DEFAULT_DB_URL = "sqlite:///aether.db"
 
 
 def _env(*names: str) -> AliasChoices:
@@ -33,7 +38,6 @@ class Settings(BaseSettings):
         "development", validation_alias=_env("AETHER_ENV")
     )
     public_url: str = Field("http://localhost:3000", validation_alias=_env("AETHER_PUBLIC_URL"))
-    secret_key: str = Field(DEV_SECRET_KEY, validation_alias=_env("AETHER_SECRET_KEY"))
     session_ttl_hours: int = Field(24 * 14, validation_alias=_env("AETHER_SESSION_TTL_HOURS"))
     login_max_failures: int = Field(5, validation_alias=_env("AETHER_LOGIN_MAX_FAILURES"))
     login_window_minutes: int = Field(15, validation_alias=_env("AETHER_LOGIN_WINDOW_MINUTES"))
@@ -42,9 +46,11 @@ class Settings(BaseSettings):
     hook_secrets: str = Field(DEV_HOOK_SECRET, validation_alias=_env("AETHER_HOOK_SECRETS"))
     hook_tolerance_seconds: int = Field(300, validation_alias=_env("AETHER_HOOK_TOLERANCE_SECONDS"))
 
-    # Stripe. An empty STRIPE_API_BASE means Stripe itself.
+    # Stripe. Unset STRIPE_API_BASE: the local emulator in development, Stripe itself in
+    # production; empty: Stripe itself. Calls time out quickly (a page waits on them).
     stripe_api_key: str = Field(DEV_STRIPE_KEY, validation_alias=_env("STRIPE_API_KEY"))
-    stripe_api_base: str = Field(EMULATOR_STRIPE_BASE, validation_alias=_env("STRIPE_API_BASE"))
+    stripe_api_base: str | None = Field(None, validation_alias=_env("STRIPE_API_BASE"))
+    stripe_timeout_seconds: float = Field(8.0, validation_alias=_env("STRIPE_TIMEOUT_SECONDS"))
     stripe_webhook_secret: str = Field(
         DEV_WEBHOOK_SECRET, validation_alias=_env("STRIPE_WEBHOOK_SECRET")
     )
@@ -94,16 +100,19 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
+        if self.stripe_api_base is None:
+            self.stripe_api_base = "" if self.is_production else EMULATOR_STRIPE_BASE
         if not self.is_production:
             return self
         problems = []
-        if self.secret_key in ("", DEV_SECRET_KEY) or len(self.secret_key) < 32:
-            problems.append("AETHER_SECRET_KEY must be a random value of at least 32 characters")
         secrets = self.hook_secret_list
         if not secrets or DEV_HOOK_SECRET in secrets or any(len(s) < 16 for s in secrets):
             problems.append("AETHER_HOOK_SECRETS must hold real secrets of 16+ characters")
-        if self.stripe_api_key in ("", DEV_STRIPE_KEY):
-            problems.append("STRIPE_API_KEY must be a real Stripe secret key")
+        key = self.stripe_api_key
+        if key in ("", DEV_STRIPE_KEY) or not key.startswith(("sk_live_", "rk_live_")):
+            problems.append("STRIPE_API_KEY must be a live Stripe secret key (sk_live_...)")
+        if (self.stripe_api_base or "").rstrip("/") not in ("", STRIPE_API_HOST):
+            problems.append(f"STRIPE_API_BASE must be empty or {STRIPE_API_HOST} in production")
         webhook = self.stripe_webhook_secret
         if webhook in ("", DEV_WEBHOOK_SECRET) or webhook != webhook.strip():
             problems.append("STRIPE_WEBHOOK_SECRET must be the endpoint's signing secret")
@@ -112,6 +121,27 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
+
+
+def _with_driver(url: str) -> str:
+    """`postgres://` and `postgresql://` (how Fly and most hosts write it) with our driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """The database URL: `REFLEX_DB_URL`, else `DATABASE_URL` (Fly sets it), else SQLite."""
+    environ = os.environ if environ is None else environ
+    url = environ.get("REFLEX_DB_URL") or environ.get("DATABASE_URL") or DEFAULT_DB_URL
+    return _with_driver(url)
+
+
+def redis_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The Redis URL for Reflex's state: `REFLEX_REDIS_URL`, else `REDIS_URL`, else none."""
+    environ = os.environ if environ is None else environ
+    return environ.get("REFLEX_REDIS_URL") or environ.get("REDIS_URL") or None
 
 
 @functools.cache
