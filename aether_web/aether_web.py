@@ -13,6 +13,7 @@ import aether_web.pages
 from aether_web.api.app import api_transformer
 from aether_web.api.heartbeat import close_pool as close_heartbeat_pool
 from aether_web.api.heartbeat import heartbeat_fast_path
+from aether_web.api.limits import limit_request_bodies
 from aether_web.api.metrics import count_requests
 from aether_web.components.head import head_components
 from aether_web.jobs.scheduler import start_scheduler
@@ -29,12 +30,12 @@ for _module in pkgutil.iter_modules(aether_web.pages.__path__):
 
 
 class AetherApp(rx.App):
-    """Reflex's app, with the heartbeat hook answered ahead of everything else (on
-    PostgreSQL): it is the request the orchestrator sends most, and it needs nothing of
-    Reflex's request handling."""
+    """Reflex's app behind the request body limits (`api.limits`), with the heartbeat hook
+    answered ahead of everything else (on PostgreSQL): it is the request the orchestrator
+    sends most, and it needs nothing of Reflex's request handling."""
 
     def __call__(self):
-        return heartbeat_fast_path(super().__call__())
+        return limit_request_bodies(heartbeat_fast_path(super().__call__()))
 
 
 app = AetherApp(

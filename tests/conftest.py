@@ -175,9 +175,10 @@ def api(engine):
 
     from aether_web.api.app import api_transformer
     from aether_web.api.heartbeat import heartbeat_fast_path
+    from aether_web.api.limits import limit_request_bodies
 
-    # As the server runs it: on PostgreSQL the heartbeat hook takes its fast path.
-    with TestClient(heartbeat_fast_path(api_transformer()),
+    # As the server runs it: body limits first; on PostgreSQL the heartbeat takes its fast path.
+    with TestClient(limit_request_bodies(heartbeat_fast_path(api_transformer())),
                     raise_server_exceptions=False) as client:
         yield client
 

@@ -44,14 +44,13 @@ def reflex_env() -> dict[str, str]:
 
 def server_env(workers: int = 1) -> dict[str, str]:
     """How production serves the backend (`reflex run --env prod`; deploy/Dockerfile sets the
-    same): gunicorn with uvicorn workers, which use httptools and uvloop. For the usage hooks'
+    same): gunicorn with uvicorn workers (`aether_web.serving`: httptools with a header deadline,
+    uvloop). For the usage hooks'
     small requests they take about half the CPU per request of granian's ASGI workers
     (bench/hooks_bench.py). More than one worker needs Redis for Reflex's state."""
-    return {
-        "REFLEX_USE_GRANIAN": "false",
-        "GUNICORN_CMD_ARGS": (f"--workers {workers} --worker-class uvicorn_worker.UvicornWorker "
-                              "--graceful-timeout 10"),
-    }
+    from aether_web.serving import gunicorn_args
+
+    return {"REFLEX_USE_GRANIAN": "false", "GUNICORN_CMD_ARGS": gunicorn_args(workers)}
 
 
 class LocalStack:

@@ -133,14 +133,14 @@ async def logout(request: Request) -> Response:
 
 
 async def me(request: Request) -> Response:
-    from aether_web.api.context import require_user
+    from aether_web.api.context import in_read_transaction, require_user
 
     def run(session):
         user = require_user(session, request)
         return {"id": str(user.id), "email": user.email, "name": user.name, "plan": user.plan}
 
     try:
-        return JSONResponse({"user": await in_transaction(run)})
+        return JSONResponse({"user": await in_read_transaction(run)})
     except AetherError as exc:
         return from_error(exc)
 

@@ -26,12 +26,13 @@ from aether_web.components.billing_usage import (
     usage_section,
 )
 from aether_web.components.layout import app_page, skeleton_rows
-from aether_web.db import transaction
+from aether_web.db import read_transaction, transaction
 from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
 from aether_web.services import billing as billing_service
 from aether_web.state.auth import AuthState
 from aether_web.state.billing_usage import BillingUsageState
+from aether_web.state.usage import portal_url
 
 # After Checkout, the webhook usually lands within a second; wait this long at most.
 CONFIRM_POLLS = 20
@@ -156,42 +157,56 @@ class BillingState(AuthState):
     def chooser_open_change(self, is_open: bool) -> None:
         self.chooser_open = is_open
 
-    @rx.event
-    def upgrade(self, plan_key: str):
-        """Start Checkout for Pro or Team (the same service as the API)."""
-        self.error = ""
-        self.checkout_plan = plan_key  # the button shows progress while Stripe answers
-        yield
-        try:
-            with transaction() as session:
-                url = billing_service.start_checkout(
-                    session, user_id=self._user_id(session), plan_key=plan_key,
-                    gateway=get_gateway())
-        except Unauthenticated:
-            self.checkout_plan = ""
-            yield self._login_redirect()
-            return
-        except AetherError as exc:
-            self.checkout_plan = ""
-            self.chooser_open = False
-            self.error = exc.message
-            return
-        yield rx.redirect(url)  # another host: the browser leaves the app in this tab
+    @rx.event(background=True)
+    async def upgrade(self, plan_key: str):
+        """Start Checkout for Pro or Team (the same service as the API).
 
-    @rx.event
-    def manage(self):
-        """Open the Customer Portal (change plan, cancel, update the card)."""
-        self.error = ""
+        Stripe is called on a worker thread, outside the state lock: a slow Stripe holds up
+        neither this page's other events nor anyone else's, and its timeout is seconds.
+        """
+        async with self:
+            self.error = ""
+            self.checkout_plan = plan_key  # the button shows progress while Stripe answers
+            try:
+                with read_transaction() as session:
+                    user_id = self._user_id(session)
+            except Unauthenticated:
+                self.checkout_plan = ""
+                return self._login_redirect()
         try:
-            with transaction() as session:
-                url = billing_service.open_portal(session, user_id=self._user_id(session),
-                                                  gateway=get_gateway())
-        except Unauthenticated:
-            return self._login_redirect()
+            url = await asyncio.to_thread(_checkout_url, user_id, plan_key)
         except AetherError as exc:
-            self.error = exc.message
+            async with self:
+                self.checkout_plan = ""
+                self.chooser_open = False
+                self.error = exc.message
             return None
         return rx.redirect(url)  # another host: the browser leaves the app in this tab
+
+    @rx.event(background=True)
+    async def manage(self):
+        """Open the Customer Portal (change plan, cancel, update the card), Stripe called off
+        the event loop as in `upgrade`."""
+        async with self:
+            self.error = ""
+            try:
+                with read_transaction() as session:
+                    user_id = self._user_id(session)
+            except Unauthenticated:
+                return self._login_redirect()
+        try:
+            url = await asyncio.to_thread(portal_url, user_id)
+        except AetherError as exc:
+            async with self:
+                self.error = exc.message
+            return None
+        return rx.redirect(url)  # another host: the browser leaves the app in this tab
+
+
+def _checkout_url(user_id, plan_key: str) -> str:
+    with transaction() as session:
+        return billing_service.start_checkout(session, user_id=user_id, plan_key=plan_key,
+                                              gateway=get_gateway())
 
 
 def checkout_notice() -> rx.Component:

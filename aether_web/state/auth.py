@@ -10,7 +10,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from aether_web.api.context import SESSION_COOKIE
-from aether_web.db import transaction
+from aether_web.db import read_transaction
 from aether_web.errors import Unauthenticated
 from aether_web.models import Profile
 from aether_web.services import accounts
@@ -60,7 +60,7 @@ class AuthState(rx.State):
     @rx.event
     def check_session(self):
         """On load of a signed-in page: remember who is signed in, or go to log-in."""
-        with transaction() as session:
+        with read_transaction() as session:
             try:
                 self._remember(self._user(session))
             except Unauthenticated:
@@ -70,7 +70,7 @@ class AuthState(rx.State):
     @rx.event
     def load_optional_user(self) -> None:
         """On public pages: show the account menu when someone is signed in."""
-        with transaction() as session:
+        with read_transaction() as session:
             user = accounts.user_for_token(session, token=self._session_token())
             if user is None:
                 self.signed_in = False

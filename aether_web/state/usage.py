@@ -6,10 +6,12 @@ Loaded when the header mounts; pages that change usage (create a project, start 
 
 from __future__ import annotations
 
+import asyncio
+
 import reflex as rx
 
 from aether_web.components.usage_view import usage_alert, usage_bars
-from aether_web.db import transaction
+from aether_web.db import read_transaction, transaction
 from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
 from aether_web.services import billing as billing_service
@@ -55,7 +57,7 @@ class UsageState(AuthState):
     def refresh(self):
         """Reload the usage (header bar, banners); quietly nothing when signed out."""
         try:
-            with transaction() as session:
+            with read_transaction() as session:
                 self._load_usage(session)
         except Unauthenticated:
             self.usage_loaded = False
@@ -86,15 +88,25 @@ class UsageState(AuthState):
             return UsageState.dismiss_welcome
         return None
 
-    @rx.event
-    def update_payment_method(self):
-        """The Customer Portal, where a failed card is replaced and the invoice retried."""
+    @rx.event(background=True)
+    async def update_payment_method(self):
+        """The Customer Portal, where a failed card is replaced and the invoice retried
+        (Stripe is called on a worker thread, outside the state lock)."""
+        async with self:
+            try:
+                with read_transaction() as session:
+                    user_id = self._user_id(session)
+            except Unauthenticated:
+                return self._login_redirect()
         try:
-            with transaction() as session:
-                url = billing_service.open_portal(session, user_id=self._user_id(session),
-                                                  gateway=get_gateway())
-        except Unauthenticated:
-            return self._login_redirect()
+            url = await asyncio.to_thread(portal_url, user_id)
         except AetherError as exc:
             return rx.toast.error(exc.message)
         return rx.redirect(url)  # Stripe's page, in this tab
+
+
+def portal_url(user_id) -> str:
+    """The Customer Portal's address for the user (one transaction; Stripe is called in it).
+    Blocking: handlers run it with `asyncio.to_thread`."""
+    with transaction() as session:
+        return billing_service.open_portal(session, user_id=user_id, gateway=get_gateway())
