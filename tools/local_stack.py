@@ -68,6 +68,7 @@ class LocalStack:
         stripe_state_file: str | None = None,
         with_stripe: bool = True,
         workers: int = 1,
+        backend_only: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://localhost:{self.port}"
@@ -80,6 +81,9 @@ class LocalStack:
         self.extra_env = extra_env or {}
         self.stripe_state_file = stripe_state_file
         self.workers = workers
+        # The same prod server without the pages (no frontend build): for API benchmarks and
+        # fault tests that never open a page.
+        self.backend_only = backend_only
         self._procs: list[subprocess.Popen] = []
 
     def env(self) -> dict[str, str]:
@@ -121,10 +125,16 @@ class LocalStack:
                 args += ["--state-file", self.stripe_state_file]
             self._spawn("stripe-emulator", args)
             self._wait(f"{self.stripe_url}/_emulator/health", 30)
-        self._spawn("app", [str(VENV_BIN / "reflex"), "run", "--env", "prod", "--single-port",
-                            "--frontend-port", str(self.port), "--backend-port", str(self.port)])
-        self._wait(f"{self.url}/api/health", timeout)
-        self._wait(f"{self.url}/", 60, want_html=True)
+        if self.backend_only:
+            self._spawn("app", [str(VENV_BIN / "reflex"), "run", "--env", "prod",
+                                "--backend-only", "--backend-port", str(self.port)])
+            self._wait(f"{self.url}/api/health", timeout)
+        else:
+            self._spawn("app", [str(VENV_BIN / "reflex"), "run", "--env", "prod",
+                                "--single-port", "--frontend-port", str(self.port),
+                                "--backend-port", str(self.port)])
+            self._wait(f"{self.url}/api/health", timeout)
+            self._wait(f"{self.url}/", 60, want_html=True)
         if self.with_stripe:
             setup = self.cli("stripe", "setup", check=False)
             if setup.returncode != 0 and "invalid choice" not in setup.stderr:
