@@ -22,6 +22,7 @@ class HookEvent(SQLModel, table=True):
     __tablename__ = "hook_events"
     __table_args__ = (
         sa.Index("ix_hook_events_project_kind_at", "project_id", "kind", "received_at"),
+        sa.Index("ix_hook_events_received_at", "received_at"),  # retention
     )
 
     event_id: str = Field(primary_key=True, max_length=128)
