@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -84,6 +85,8 @@ class LocalStack:
         # The same prod server without the pages (no frontend build): for API benchmarks and
         # fault tests that never open a page.
         self.backend_only = backend_only
+        # Every worker's metrics go here; a fresh directory per server (aether_web/metrics.py).
+        self.metrics_dir = tempfile.mkdtemp(prefix="aether-metrics-")
         self._procs: list[subprocess.Popen] = []
 
     def env(self) -> dict[str, str]:
@@ -94,6 +97,7 @@ class LocalStack:
             "AETHER_PUBLIC_URL": self.url,
             "STRIPE_API_BASE": self.stripe_url,
             "STRIPE_WEBHOOK_SECRET": E2E_WEBHOOK_SECRET,
+            "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
         })
         if self.web_dir:
             env["REFLEX_WEB_WORKDIR"] = self.web_dir

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import weakref
 from typing import Any
 
@@ -164,6 +165,7 @@ def _signature(scope: Scope) -> str | None:
 
 async def heartbeat_app(scope: Scope, receive: Receive, send: Send) -> None:
     """The ASGI app answering POST /api/hooks/vm/heartbeat on PostgreSQL."""
+    started = time.perf_counter()
     try:
         response = await hooks.answer_hook("heartbeat", hooks._heartbeat,
                                            await _read_body(receive), _signature(scope),
@@ -174,6 +176,8 @@ async def heartbeat_app(scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(
             500, "internal_error", "Something went wrong on our side. We've been notified.")
     metrics.inc(HTTP_REQUESTS, status_class=status_class(response.status_code))
+    metrics.REQUEST_SECONDS.labels(route=PATH, method="POST").observe(
+        time.perf_counter() - started)
     await send({"type": "http.response.start", "status": response.status_code,
                 "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})

@@ -8,6 +8,7 @@ a tick that finds the lock taken is skipped without a row.
 
 from __future__ import annotations
 
+import time
 import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import sentry_sdk
 import sqlalchemy as sa
 from sentry_sdk.crons import monitor
 
+from aether_web import metrics
 from aether_web.db import db_now, get_engine, transaction
 from aether_web.jobs.locks import job_lock
 from aether_web.jobs.registry import Job, all_jobs
@@ -82,6 +84,15 @@ def _run_claimed(job: Job, tick: datetime) -> RunOutcome:
     run_id = _claim(job, tick)
     if run_id is None:
         return RunOutcome(name, False, "skipped", "another worker ran this tick")
+    started = time.perf_counter()
+    outcome = _execute(job, run_id)
+    metrics.JOB_SECONDS.labels(job=name, status=outcome.status).observe(
+        time.perf_counter() - started)
+    return outcome
+
+
+def _execute(job: Job, run_id: int) -> RunOutcome:
+    name = job.name
     try:
         with (
             monitor(monitor_slug=f"aether-{name}", monitor_config=_monitor_config(job)),
