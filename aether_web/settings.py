@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     # production; empty: Stripe itself. Calls time out quickly (a page waits on them).
     stripe_api_key: str = Field(DEV_STRIPE_KEY, validation_alias=_env("STRIPE_API_KEY"))
     stripe_api_base: str | None = Field(None, validation_alias=_env("STRIPE_API_BASE"))
-    stripe_timeout_seconds: float = Field(8.0, validation_alias=_env("STRIPE_TIMEOUT_SECONDS"))
+    stripe_timeout_seconds: float = Field(5.0, validation_alias=_env("STRIPE_TIMEOUT_SECONDS"))
     stripe_webhook_secret: str = Field(
         DEV_WEBHOOK_SECRET, validation_alias=_env("STRIPE_WEBHOOK_SECRET")
     )
