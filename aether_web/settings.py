@@ -35,8 +35,18 @@ class Settings(BaseSettings):
     public_url: str = Field("http://localhost:3000", validation_alias=_env("AETHER_PUBLIC_URL"))
     secret_key: str = Field(DEV_SECRET_KEY, validation_alias=_env("AETHER_SECRET_KEY"))
     session_ttl_hours: int = Field(24 * 14, validation_alias=_env("AETHER_SESSION_TTL_HOURS"))
-    login_max_failures: int = Field(5, validation_alias=_env("AETHER_LOGIN_MAX_FAILURES"))
-    login_window_minutes: int = Field(15, validation_alias=_env("AETHER_LOGIN_WINDOW_MINUTES"))
+    # Throttling (services/throttle.py): limits in the `limits` notation, ";"-separated tiers.
+    login_ip_limits: str = Field("30/minute;300/hour", validation_alias=_env("AETHER_LOGIN_IP_LIMITS"))
+    login_free_failures: int = Field(5, validation_alias=_env("AETHER_LOGIN_FREE_FAILURES"))
+    login_backoff_max_seconds: int = Field(
+        12 * 3600, validation_alias=_env("AETHER_LOGIN_BACKOFF_MAX_SECONDS"))
+    signup_ip_limits: str = Field("5/10minutes;20/day", validation_alias=_env("AETHER_SIGNUP_IP_LIMITS"))
+    reset_ip_limits: str = Field("5/15minutes;20/day", validation_alias=_env("AETHER_RESET_IP_LIMITS"))
+    # "" = Redis when Reflex has a redis_url, else the database; or "database", "redis://...".
+    throttle_storage: str = Field("", validation_alias=_env("AETHER_THROTTLE_STORAGE"))
+    # Argon2 hashes at once per worker (each takes 64 MiB); more wait their turn.
+    password_hash_concurrency: int = Field(
+        2, ge=1, validation_alias=_env("AETHER_PASSWORD_HASH_CONCURRENCY"))
 
     # Usage hooks from the VM orchestrator: comma-separated so a secret can be rotated.
     hook_secrets: str = Field(DEV_HOOK_SECRET, validation_alias=_env("AETHER_HOOK_SECRETS"))
