@@ -89,9 +89,8 @@ def content_security_policy(settings: Settings) -> str:
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
 
-@functools.cache
-def _policy() -> tuple[list[str], list[tuple[str, str]]]:
-    settings = get_settings()
+def response_headers(settings: Settings) -> list[tuple[str, str]]:
+    """The headers added to every response (Cache-Control aside)."""
     headers = [
         ("content-security-policy", content_security_policy(settings)),
         ("x-frame-options", "DENY"),
@@ -102,7 +101,13 @@ def _policy() -> tuple[list[str], list[tuple[str, str]]]:
     ]
     if settings.is_production and settings.public_origin.startswith("https://"):
         headers.append(("strict-transport-security", "max-age=63072000; includeSubDomains"))
-    return allowed_origins(settings), headers
+    return headers
+
+
+@functools.cache
+def _policy() -> tuple[list[str], list[tuple[str, str]]]:
+    settings = get_settings()
+    return allowed_origins(settings), response_headers(settings)
 
 
 def _acceptable_body(path: str, headers: Headers) -> bool:

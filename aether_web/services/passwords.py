@@ -9,8 +9,10 @@ would keep the write lock for the whole hash.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
+import weakref
 
 import anyio
 import anyio.to_thread
@@ -32,17 +34,16 @@ def _thread_gate() -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(_cap())
 
 
-_loop_gates: dict[int, anyio.CapacityLimiter] = {}
+_loop_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary())
 
 
 def _loop_gate() -> anyio.CapacityLimiter:
-    """One limiter per event loop (tests run several loops in one process)."""
-    import asyncio
-
-    key = id(asyncio.get_running_loop())
-    gate = _loop_gates.get(key)
+    """One limiter per event loop (a worker has one; tests run several)."""
+    loop = asyncio.get_running_loop()
+    gate = _loop_gates.get(loop)
     if gate is None:
-        gate = _loop_gates[key] = anyio.CapacityLimiter(_cap())
+        gate = _loop_gates[loop] = anyio.CapacityLimiter(_cap())
     return gate
 
 

@@ -85,9 +85,11 @@ def client_key(ip: str) -> str:
         address = ipaddress.ip_address((ip or "").strip())
     except ValueError:
         return "unknown"
-    if address.version == 6 and address.ipv4_mapped is None:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address.ipv4_mapped or address)
+    return str(address)
 
 
 def _digest(*parts: str) -> str:
@@ -135,7 +137,8 @@ def _take_on(store: Storage, items: list[RateLimitItem], namespace: str,
     for item in items:
         if not limiter.hit(item, namespace, identity):
             reset_at = limiter.get_window_stats(item, namespace, identity).reset_time
-            return Refusal(retry_after=max(1, math.ceil(reset_at - time.time())))
+            now = store.clock() if isinstance(store, DatabaseStorage) else time.time()
+            return Refusal(retry_after=max(1, math.ceil(reset_at - now)))
     return None
 
 

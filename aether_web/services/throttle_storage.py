@@ -8,6 +8,7 @@ caller's rollback never undoes a counted attempt.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from limits.storage import Storage
@@ -24,9 +25,11 @@ class DatabaseStorage(Storage):
     STORAGE_SCHEME = ["aether+database"]
 
     def __init__(self, uri: str | None = None, engine: sa.Engine | None = None,
-                 wrap_exceptions: bool = False, **options: float | str | bool) -> None:
+                 clock: Callable[[], float] = time.time, wrap_exceptions: bool = False,
+                 **options: float | str | bool) -> None:
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self._engine = engine
+        self.clock = clock
 
     @property
     def engine(self) -> sa.Engine:
@@ -40,7 +43,7 @@ class DatabaseStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         """Add `amount` to the key's window (a new window when the old one ended); the count."""
-        now = time.time()
+        now = self.clock()
         dialect = self.engine.dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         stmt = insert(_TABLE).values(key=key, count=amount, expires_at=now + expiry)
@@ -60,7 +63,7 @@ class DatabaseStorage(Storage):
             row = conn.execute(
                 sa.select(_TABLE.c.count, _TABLE.c.expires_at).where(_TABLE.c.key == key)
             ).first()
-        if row is None or row.expires_at <= time.time():
+        if row is None or row.expires_at <= self.clock():
             return None
         return int(row.count), float(row.expires_at)
 
@@ -70,7 +73,7 @@ class DatabaseStorage(Storage):
 
     def get_expiry(self, key: str) -> float:
         row = self._row(key)
-        return row[1] if row else time.time()
+        return row[1] if row else self.clock()
 
     def check(self) -> bool:
         with self.engine.connect() as conn:
