@@ -54,6 +54,13 @@ def _with_cookie(response: Response, token: str) -> Response:
 
 
 def _fail(exc: AetherError, is_form: bool, page: str, fields: dict) -> Response:
+    response = _failure(exc, is_form, page, fields)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
+    return response
+
+
+def _failure(exc: AetherError, is_form: bool, page: str, fields: dict) -> Response:
     if not is_form:
         return from_error(exc)
     code = exc.code
@@ -139,10 +146,6 @@ async def login(request: Request) -> Response:
     try:
         user_id = await _verified_user_id(email, password, ip)
         user, token = await in_transaction(run, user_id)
-    except RateLimited as exc:
-        response = _fail(exc, is_form, "/login", fields)
-        response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
-        return response
     except AetherError as exc:
         return _fail(exc, is_form, "/login", fields)
     await run_in_threadpool(lambda: throttle.login_succeeded(email=email, ip=ip))
