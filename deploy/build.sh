@@ -76,6 +76,7 @@ smoke() {
   export REFLEX_DB_URL="sqlite:///$tmp/smoke.db"
   "$venv/bin/python" -m aether_web db upgrade >/dev/null
   env AETHER_ENV=production AETHER_PUBLIC_URL="http://localhost:$port" \
+    AETHER_SECRET_KEY=ci-smoke-secret-key-0123456789abcdefghij \
     AETHER_HOOK_SECRETS=ci-smoke-hook-secret-0123456789 STRIPE_API_KEY=sk_live_ci_smoke_only \
     STRIPE_WEBHOOK_SECRET=whsec_ci_smoke_only AETHER_SCHEDULER_ENABLED=false \
     PROMETHEUS_MULTIPROC_DIR="$tmp/metrics" REFLEX_WEB_WORKDIR="$WEB_DIR" PORT="$port" \

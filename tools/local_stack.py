@@ -51,7 +51,12 @@ def server_env(workers: int = 1) -> dict[str, str]:
     (bench/hooks_bench.py). More than one worker needs Redis for Reflex's state."""
     from aether_web.serving import gunicorn_args
 
-    return {"REFLEX_USE_GRANIAN": "false", "GUNICORN_CMD_ARGS": gunicorn_args(workers)}
+    return {
+        "REFLEX_USE_GRANIAN": "false",
+        # The app reads X-Forwarded-For itself, from AETHER_TRUSTED_PROXIES only.
+        "FORWARDED_ALLOW_IPS": "",
+        "GUNICORN_CMD_ARGS": gunicorn_args(workers),
+    }
 
 
 class LocalStack:

@@ -20,6 +20,9 @@ def test_limits_per_route():
     assert limits.DEFAULT_BODY_LIMIT <= 64 * 1024
 
 
+JSON = {"content-type": "application/json"}
+
+
 def _error(response) -> dict:
     assert response.headers["content-type"].startswith("application/json")
     return response.json()["error"]
@@ -35,16 +38,16 @@ def test_login_body_over_the_limit_is_413_in_the_error_shape(api):
 def test_hooks_take_64_kib_and_no_more(api):
     small = json.dumps({"pad": "x" * 60_000}).encode()
     big = json.dumps({"pad": "x" * 70_000}).encode()
-    r = api.post("/api/hooks/vm/heartbeat", content=small)
-    assert r.status_code != 413  # unsigned: refused for its signature, not its size
-    r = api.post("/api/hooks/vm/heartbeat", content=big)
+    r = api.post("/api/hooks/vm/heartbeat", content=small, headers=JSON)
+    assert r.status_code == 401  # unsigned: refused for its signature, not its size
+    r = api.post("/api/hooks/vm/heartbeat", content=big, headers=JSON)
     assert r.status_code == 413 and _error(r)["code"] == "body_too_large"
 
 
 def test_webhook_takes_1_mib(api):
-    r = api.post("/api/billing/webhook", content=b"{" + b" " * 900_000 + b"}")
-    assert r.status_code != 413
-    r = api.post("/api/billing/webhook", content=b"x" * (1024 * 1024 + 1))
+    r = api.post("/api/billing/webhook", content=b"{" + b" " * 900_000 + b"}", headers=JSON)
+    assert r.status_code == 400  # unsigned: refused for its signature, not its size
+    r = api.post("/api/billing/webhook", content=b"x" * (1024 * 1024 + 1), headers=JSON)
     assert r.status_code == 413 and _error(r)["code"] == "body_too_large"
 
 
@@ -53,7 +56,7 @@ def test_chunked_body_without_length_is_counted(api):
         for _ in range(10):
             yield b"x" * 8192
 
-    r = api.post("/api/auth/login", content=chunks())
+    r = api.post("/api/auth/login", content=chunks(), headers=JSON)
     assert r.status_code == 413 and _error(r)["code"] == "body_too_large"
 
 
