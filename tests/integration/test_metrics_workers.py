@@ -23,6 +23,7 @@ for _ in range(5):
 metrics.HOOK_SECONDS.labels(kind="heartbeat").observe(0.02)
 metrics.JOB_SECONDS.labels(job="send_email", status="succeeded").observe(1.5)
 """
+TOKEN = "metrics-token-of-this-test-0123456789"
 READER = "from aether_web import metrics; print(metrics.exposition())"
 
 
@@ -56,14 +57,18 @@ def test_the_prod_server_with_two_workers_answers_the_same_totals(tmp_path):
     stack = LocalStack(db_url=f"sqlite:///{tmp_path / 'm.db'}", with_stripe=False,
                        backend_only=True, workers=2, log_dir=tmp_path / "logs",
                        extra_env={"REFLEX_REDIS_URL": "redis://127.0.0.1:6379/9",
-                                  "AETHER_SCHEDULER_ENABLED": "false"})
+                                  "AETHER_SCHEDULER_ENABLED": "false",
+                                  "AETHER_METRICS_TOKEN": TOKEN})
     stack.start(timeout=240)
     try:
         for _ in range(30):  # a new connection each: any worker may answer
             assert httpx.get(f"{stack.url}/api/health", timeout=30).status_code == 200
         counts, pids = set(), set()
         for _ in range(6):
-            text = httpx.get(f"{stack.url}/api/metrics", timeout=30).text
+            scrape = httpx.get(f"{stack.url}/api/metrics", timeout=30,
+                               headers={"Authorization": f"Bearer {TOKEN}"})
+            assert scrape.status_code == 200, scrape.text
+            text = scrape.text
             counts.add(_sample(text, "aether_http_request_duration_seconds_count",
                                'method="GET",route="/api/health"'))
             pids.update(re.findall(r'aether_scrape_worker_start_time_seconds\{pid="(\d+)"\}',
