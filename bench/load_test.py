@@ -3,7 +3,8 @@
 The launch traffic (docs/site/deployment.md, "Load test"): 200 signed-in users loading a page
 every 10 s, 5,000 running VMs heartbeating every 60 s, Stripe webhooks at 5/s, log-ins at 2/s.
 This runs it at `--scale` (default 2x) against the prod server (gunicorn with uvicorn workers,
-backend only) on PostgreSQL and Redis, then pushes further (3x, 4x, ...) to show where it
+backend only) on a PostgreSQL cluster and a Redis of its own (initdb in a temp dir, as the fault
+suite does: the load never touches the machine's shared services), then pushes further (3x, 4x, ...) to show where it
 breaks. Prints per step: the error rate (goal < 0.1%), page time-to-data p50/p95 (goal p95
 <= 2 s), hook p99 (goal < 50 ms), webhook and log-in p95, and the load generator's own CPU.
 
@@ -16,8 +17,7 @@ one asyncio process at lowered priority (nice 10) so the server gets the CPU fir
 and how late it started requests are printed beside the figures.
 
     .venv/bin/python -m bench.load_test [--scale 2] [--seconds 60] [--push 3,4,6]
-        [--workers 2] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
-        [--redis redis://127.0.0.1:6379/9]
+        [--workers 2]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import json
 import os
 import random
 import resource
+import signal
 import sys
 import tempfile
 import time
@@ -36,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
 import stripe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,11 +76,14 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def seed(db_url: str) -> tuple[list[dict], list[str]]:
-    """200 users (each signed in, with a Stripe customer id) owning 5,000 projects."""
+    """200 users (each signed in, with a Stripe customer id) owning 5,000 projects, each with
+    a VM running for ten minutes (its open run, as its `started` hook would have left it)."""
+    from datetime import UTC, datetime, timedelta
+
     from sqlmodel import Session
 
     from aether_web.db import make_engine
-    from aether_web.models import Profile, Project
+    from aether_web.models import Profile, Project, UsageRecord
     from aether_web.services.accounts import create_session, hash_password
 
     engine = make_engine(db_url)
@@ -99,6 +102,10 @@ def seed(db_url: str) -> tuple[list[dict], list[str]]:
         s.add_all(rows)
         s.flush()
         projects = [str(r.id) for r in rows]
+        now = datetime.now(UTC).replace(microsecond=0)
+        s.add_all([UsageRecord(project_id=r.id, user_id=r.user_id, machine_id="m1",
+                               started_at=now - timedelta(minutes=10),
+                               last_heartbeat_at=now - timedelta(minutes=1)) for r in rows])
         s.commit()
     engine.dispose()
     return users, projects
@@ -218,22 +225,6 @@ async def run_step(url: str, scale: float, seconds: float, users: list[dict],
     return step
 
 
-async def start_vms(url: str, projects: list[str]) -> int:
-    """Every VM's `started` hook, 50 at a time; returns how many were refused."""
-    refused = 0
-    sem = asyncio.Semaphore(50)
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        async def one(project: str) -> None:
-            nonlocal refused
-            raw, headers = _signed({"event_id": uuid.uuid4().hex, "project_id": project,
-                                    "machine_id": "m1", "machine_type": "shared-cpu-1x"})
-            async with sem:
-                r = await client.post("/api/hooks/vm/started", content=raw, headers=headers)
-            refused += r.status_code != 200
-        await asyncio.gather(*(one(p) for p in projects))
-    return refused
-
-
 def report(step: Step, cpu: float, seconds: float) -> tuple[str, bool]:
     failed = sum(step.errors.values())
     rate = failed / step.total if step.total else 0.0
@@ -258,19 +249,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--push", default="3,4,6", help="further scales, 30 s each")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/9")
     args = parser.parse_args(argv)
 
-    name = f"aether_load_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(args.pg, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    db_url = args.pg.rsplit("/", 1)[0] + f"/{name}"
+    from tests.faults.cluster import PrivatePostgres, PrivateRedis
+
+    def stop_on_term(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_term)  # a timeout still stops the server and cluster
+    cluster, redis = PrivatePostgres(), PrivateRedis()
+    cluster.setup()
+    redis.start()
+    db_url = cluster.url
     tmp = Path(tempfile.mkdtemp(prefix="load-test-"))
     stack = LocalStack(db_url=db_url, with_stripe=False, backend_only=True,
                        workers=args.workers, log_dir=tmp / "logs",
-                       extra_env={"REFLEX_REDIS_URL": args.redis,
+                       extra_env={"REFLEX_REDIS_URL": redis.url,
                                   "AETHER_SCHEDULER_ENABLED": "false",
                                   "AETHER_HOOK_SECRETS": HOOK_SECRET,
                                   "AETHER_TRUSTED_PROXIES": "127.0.0.1/32"})
@@ -278,9 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start(timeout=300)
         users, projects = seed(db_url)
-        refused = asyncio.run(start_vms(stack.url, projects))
-        print(f"seeded {len(users)} signed-in users and {len(projects)} running VMs "
-              f"({refused} starts refused)", flush=True)
+        print(f"seeded {len(users)} signed-in users and {len(projects)} running VMs",
+              flush=True)
         os.nice(10)  # the server before the generator
         header = (f"{'scale':>5} {'requests':>7} {'errors':>8} {'page50':>8} {'page95':>8} "
                   f"{'hook99':>8} {'wh95':>8} {'login95':>8} {'genCPU':>7} {'lag99':>7}"
@@ -299,11 +292,12 @@ def main(argv: list[str] | None = None) -> int:
             if not ok and scale > args.scale:
                 print(f"breaks at {scale:.1f}x the launch peak", flush=True)
                 break
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
     finally:
         stack.stop()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        redis.stop()
+        cluster.teardown()
     print(f"goals: errors < {GOALS['error_rate'] * 100:.1f}%, page p95 <= "
           f"{GOALS['page_p95']:.0f} s, hook p99 < {GOALS['hook_p99'] * 1000:.0f} ms; "
           f"server: {args.workers} workers, PostgreSQL, Redis; machine load average "
