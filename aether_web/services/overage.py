@@ -61,6 +61,8 @@ STRIPE_PAST_WINDOW = timedelta(days=34)
 REPORT_DELAY = timedelta(minutes=10)
 MAX_SEND_ATTEMPTS = 10
 LIVE_STATUSES = ("active", "trialing", "past_due")
+# Reports Stripe accepted, whatever the invoice gate found about them since.
+ACCEPTED_OR_BILLED = ("sent", "accepted", "invoiced", "late", "item_billed")
 
 
 def overage_identifier(user_id: uuid.UUID | str, month: date, kind: str) -> str:
@@ -256,7 +258,7 @@ def reconcile_month(session: Session, *, month: date, gateway: StripeGateway) ->
     month; record the result and report differences (log + Sentry)."""
     reports = session.exec(
         select(OverageReport).where(OverageReport.month == month,
-                                    OverageReport.status == "sent")).all()
+                                    OverageReport.status.in_(ACCEPTED_OR_BILLED))).all()
     if not reports:
         return []
     meters = gateway.active_meter_ids()

@@ -56,15 +56,21 @@ def test_period_close_invoice_equals_flat_plus_overage(
     assert charge.compute_units == 25 and charge.storage_units == 6  # 100.5 / 14.6 floored
     from aether_web.cli import main
 
-    assert main(["stripe", "report-overage", "--month", month_key(month)]) == 0
-    assert "2 new reports; sent 2" in capsys.readouterr().out
+    # The operator CLI refuses the month still running (its overage is not final)...
+    assert main(["stripe", "report-overage", "--month", month_key(month)]) != 0
+    assert "not over yet" in capsys.readouterr().err
+    assert bed.meter_events(profile.stripe_customer_id) == []
+    # ...so this test, whose period closes now, sends through the service (as the month-end
+    # job and the invoice gate do).
+    assert "2 new reports; sent 2" in overage.report_overage(
+        month=month, gateway=bed.gateway, allow_open_month=True)
     events = bed.meter_events(profile.stripe_customer_id)
     assert sorted((e["event_name"], e["value"]) for e in events) == [
         ("aether_compute_overage", 25), ("aether_storage_overage", 6)]
     assert {e["identifier"] for e in events} == {
         f"{profile.id}:{month_key(month)}:compute", f"{profile.id}:{month_key(month)}:storage"}
     # a rerun sends nothing more
-    assert main(["stripe", "report-overage", "--month", month_key(month)]) == 0
+    overage.report_overage(month=month, gateway=bed.gateway, allow_open_month=True)
     assert len(bed.meter_events(profile.stripe_customer_id)) == 2
 
     invoice = bed.close_period(profile.stripe_subscription_id)["invoice"]

@@ -33,6 +33,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "in": ("invoice", "invoice"),
     "pm": ("payment_method", "PaymentMethod"),
     "evt": ("event", "event"),
+    "ii": ("invoiceitem", "invoice item"),
+    "re": ("refund", "refund"),
 }
 
 _PERSISTED = ("objects", "meter_events", "cards", "pending_lines", "counters", "idempotency")

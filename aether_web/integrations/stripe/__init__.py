@@ -14,6 +14,7 @@ from aether_web.integrations.stripe.gateway import StripeGateway
 from aether_web.integrations.stripe.objects import (
     CheckoutInfo,
     InvoiceInfo,
+    InvoiceLineInfo,
     SubscriptionInfo,
     checkout_from_stripe,
     invoice_from_stripe,
@@ -30,6 +31,7 @@ __all__ = [
     "CheckoutInfo",
     "InvalidSignature",
     "InvoiceInfo",
+    "InvoiceLineInfo",
     "StripeGateway",
     "StripeGatewayError",
     "StripeUnavailable",
