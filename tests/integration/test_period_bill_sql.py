@@ -11,9 +11,11 @@ from sqlmodel import Session, select
 
 from aether_web.billing.period_bill import (
     RunSpan,
-    StorageSample as SampleSpan,
     build_period_bill,
     usage_from_records,
+)
+from aether_web.billing.period_bill import (
+    StorageSample as SampleSpan,
 )
 from aether_web.billing.periods import month_end, month_start
 from aether_web.billing.plan_history import check_history
