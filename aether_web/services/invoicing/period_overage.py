@@ -10,22 +10,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 
 from sqlmodel import Session, select
 
 from aether_web.billing.periods import month_key
-from aether_web.billing.plans import get_plan
-from aether_web.billing.pricing import overage_for_month
 from aether_web.integrations.stripe import (
     COMPUTE_METER,
     STORAGE_METER,
     StripeGateway,
     StripeGatewayError,
 )
-from aether_web.models import OverageReport, Profile, UsageMonthly
+from aether_web.models import OverageReport, Profile
 from aether_web.services import overage
 from aether_web.services.invoicing.alerts import billing_alert
+from aether_web.services.period_bill import period_bill
 from aether_web.services.usage import accrue_storage
 
 KIND_BY_METER = {COMPUTE_METER: "compute", STORAGE_METER: "storage"}
@@ -50,18 +48,14 @@ class PeriodOverage:
 
 
 def compute_period_overage(session: Session, *, user_id: uuid.UUID, month: date,
-                           now: datetime, plan_key: str) -> PeriodOverage:
-    """The user's overage of `month` as of `now`, priced on `plan_key` (the plan the
-    invoice's subscription sold), runs counted to their last sign of life."""
+                           now: datetime, plan_key: str | None = None) -> PeriodOverage:
+    """The user's overage of `month` as of `now`: the one period computation
+    (`period_bill`, priced on the plan intervals inside the month, so a plan that ended at the
+    period's end still owes it). `plan_key` only labels the report rows."""
     accrue_storage(session, now=now)
-    seconds = overage.billable_compute_seconds(session, month=month, now=now).get(user_id, 0)
-    monthly = session.exec(select(UsageMonthly).where(UsageMonthly.user_id == user_id,
-                                                      UsageMonthly.month == month)).first()
-    storage = monthly.storage_gb_hours if monthly is not None else Decimal(0)
-    charge = overage_for_month(get_plan(plan_key), compute_seconds=seconds,
-                               storage_gb_hours=storage)
-    return PeriodOverage(user_id, month, {COMPUTE_METER: charge.compute_units,
-                                          STORAGE_METER: charge.storage_units})
+    bill = period_bill(session, user_id=user_id, month=month, now=now)
+    return PeriodOverage(user_id, month, {COMPUTE_METER: bill.compute_units,
+                                          STORAGE_METER: bill.storage_units})
 
 
 def month_reports(session: Session, *, user_id: uuid.UUID, month: date) -> list[OverageReport]:
