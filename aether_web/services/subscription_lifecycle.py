@@ -53,8 +53,12 @@ def _overage_so_far_in(session: Session, *, profile: Profile, gateway: StripeGat
     final invoice then carries it)."""
     bill = compute_period_overage(session, user_id=profile.id, month=month_of(now), now=now,
                                   plan_key=profile.plan)
-    reports = plan_period_reports(session, profile=profile, bill=bill,
-                                  timestamp=int(now.timestamp()), plan_key=profile.plan)
+    # Stamped a second before the cancel (the final invoice bills usage before its moment),
+    # and never before the subscription's period began.
+    sub = gateway.retrieve_subscription(profile.stripe_subscription_id or "")
+    stamp = max(int(now.timestamp()) - 1, sub.current_period_start or 0)
+    reports = plan_period_reports(session, profile=profile, bill=bill, timestamp=stamp,
+                                  plan_key=profile.plan)
     send_reports(session, reports=reports, gateway=gateway)
 
 

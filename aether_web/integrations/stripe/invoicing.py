@@ -109,6 +109,14 @@ class InvoicingCalls:
         return [s.id for s in subs if s.status in ("active", "trialing", "past_due",
                                                   "incomplete")]
 
+    def invoice_coming(self, *, customer_id: str) -> bool:
+        """Whether a subscription of the customer will invoice again (live and not set to
+        end at its period's end, whose final invoice may be past already)."""
+        page = self._call("list subscriptions", self.client.v1.subscriptions.list,
+                          params={"customer": customer_id, "limit": 100})
+        return any(s.status in ("active", "trialing", "past_due")
+                   and not s.cancel_at_period_end for s in page.auto_paging_iter())
+
     def cancel_subscription(self, *, subscription_id: str, invoice_now: bool, prorate: bool,
                             idempotency_key: str) -> SubscriptionInfo:
         """End the subscription now; `invoice_now` bills outstanding usage on a final

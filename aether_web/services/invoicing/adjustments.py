@@ -77,38 +77,35 @@ def record_adjustment(session: Session, *, profile: Profile, month: date, meter:
     return session.get(OverageAdjustment, values["id"])
 
 
-def _has_live_subscription(profile: Profile | None) -> bool:
-    return bool(profile and profile.stripe_subscription_id
-                and profile.subscription_status in ("active", "trialing", "past_due"))
-
-
 def bill_pending_adjustments(*, gateway: StripeGateway, engine: sa.Engine | None = None) -> str:
     """Create each pending labelled item in Stripe (same key on every attempt). A customer
     with no live subscription has no invoice coming: the item gets an invoice of its own."""
     with transaction(engine) as session:
+        # item_created: waiting for the customer's next invoice, which may no longer come
         ids = list(session.exec(select(OverageAdjustment.id).where(
-            OverageAdjustment.status == "pending").order_by(OverageAdjustment.created_at)))
+            OverageAdjustment.status.in_(("pending", "item_created")))
+            .order_by(OverageAdjustment.created_at)))
     created = own = retry = failed = 0
     for adj_id in ids:
         with transaction(engine) as session:
             row = session.exec(select(OverageAdjustment).where(
                 OverageAdjustment.id == adj_id).with_for_update()).first()
-            if row is None or row.status != "pending":
+            if row is None or row.status not in ("pending", "item_created"):
                 continue
-            profile = session.get(Profile, row.user_id)
             row.attempts += 1
             start = int(month_start(row.month).timestamp())
             end = int(min(month_end(row.month), db_now(session)).timestamp())
             meta = {"aether_adjustment": row.idempotency_key, "aether_user_id": str(row.user_id),
                     "aether_month": month_key(row.month)}
             try:
-                row.stripe_invoice_item_id = gateway.create_invoice_item(
-                    customer_id=row.stripe_customer_id, amount_cents=row.cents,
-                    description=row.description, period=(start, max(end, start + 1)),
-                    metadata=meta, idempotency_key=row.idempotency_key)
-                row.status = "item_created"
-                created += 1
-                if not _has_live_subscription(profile):
+                if row.status == "pending":
+                    row.stripe_invoice_item_id = gateway.create_invoice_item(
+                        customer_id=row.stripe_customer_id, amount_cents=row.cents,
+                        description=row.description, period=(start, max(end, start + 1)),
+                        metadata=meta, idempotency_key=row.idempotency_key)
+                    row.status = "item_created"
+                    created += 1
+                if not gateway.invoice_coming(customer_id=row.stripe_customer_id):
                     inv = gateway.invoice_pending_items_now(
                         customer_id=row.stripe_customer_id,
                         description=f"Overage for {describe_month(row.month)}",

@@ -1,0 +1,221 @@
+"""A period's end, run through the API over HTTP and the Stripe emulator sending it signed
+webhooks: each period's overage ends up on an invoice once, whatever happens (rules 8-12).
+
+The emulator closes a period with its `/_emulator/` control (the invoice is final at once), so
+"the period ends" here is that call, and the period's month is the current one.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+from sqlmodel import Session, select
+
+from aether_web.db import db_now
+from aether_web.integrations.stripe import COMPUTE_METER, STORAGE_METER
+from aether_web.models import InvoiceReconciliation, OverageAdjustment, OverageReport
+from aether_web.services import overage
+from aether_web.services.invoicing.adjustments import bill_pending_adjustments
+from aether_web.services.invoicing.invoice_gate import recheck_invoices
+from aether_web.services.period_bill import period_bill
+from tests.integration.stripe_support import Bed, bed, billing_bed, wait_until
+from tests.integration.test_stripe_overage import _pro_user_with_usage
+
+FIXTURES = (bed, billing_bed)  # used by name by pytest
+METERED = {"aether_compute_overage": COMPUTE_METER, "aether_storage_overage": STORAGE_METER}
+
+
+def _ours(engine, user_id, month) -> dict[str, int]:
+    with Session(engine) as s:
+        bill = period_bill(s, user_id=user_id, month=month, now=db_now(s))
+    return {COMPUTE_METER: bill.compute_units, STORAGE_METER: bill.storage_units}
+
+
+def _metered(invoice) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in invoice["lines"]["data"]:
+        product = (line["pricing"].get("price_details") or {}).get("product")
+        if product in METERED:
+            out[METERED[product]] = out.get(METERED[product], 0) + line["amount"]
+    return out
+
+
+def _rows(engine, model, user_id):
+    with Session(engine) as s:
+        return list(s.exec(select(model).where(model.user_id == user_id)).all())
+
+
+def _labelled_lines(bed: Bed, customer: str) -> list[dict]:
+    lines = []
+    for inv in bed.stripe.v1.invoices.list(params={"customer": customer, "limit": 100}).data:
+        for line in inv.to_dict()["lines"]["data"]:
+            if line["description"].startswith("Overage for "):
+                lines.append({**line, "_invoice": inv.to_dict()})
+    return lines
+
+
+def _items(bed: Bed, customer: str) -> list[dict]:
+    return [i.to_dict() for i in
+            bed.stripe.v1.invoice_items.list(params={"customer": customer}).data]
+
+
+def test_happy_path_overage_sent_before_the_period_closes_is_on_its_invoice(
+        bed: Bed, make_user, client_for, engine) -> None:
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+    ours = _ours(engine, profile.id, month)
+    assert ours[COMPUTE_METER] > 0 and ours[STORAGE_METER] > 0
+    overage.report_overage(month=month, gateway=bed.gateway, allow_open_month=True)
+    invoice = bed.close_period(profile.stripe_subscription_id)["invoice"]
+    bed.settle()
+    assert _metered(invoice) == ours  # the invoice's amounts equal ours to the cent
+    rows = wait_until(lambda: len(_rows(engine, InvoiceReconciliation, profile.id)) == 2
+                      and _rows(engine, InvoiceReconciliation, profile.id))
+    assert {(r.meter, r.status, r.invoice_units) for r in rows} == {
+        (m, "match", u) for m, u in ours.items()}
+    assert {r.status for r in _rows(engine, OverageReport, profile.id)} == {"invoiced"}
+    assert _rows(engine, OverageAdjustment, profile.id) == []
+    # Checkout and the invoice name what a unit counts
+    names = [line["description"] for line in invoice["lines"]["data"]]
+    assert any("Compute overage, $0.10 per hour, counted in 6-minute units of 1 cent" in n
+               for n in names), names
+
+
+def test_report_after_finalization_is_billed_once_as_a_labelled_item_on_the_next_invoice(
+        bed: Bed, make_user, client_for, engine) -> None:
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+    ours = _ours(engine, profile.id, month)
+    # the period closes (its invoice final) before anything was sent
+    first = bed.close_period(profile.stripe_subscription_id)["invoice"]
+    bed.settle()
+    assert _metered(first) == {COMPUTE_METER: 0, STORAGE_METER: 0}
+    # a late report (the month-end job running after finalization) changes nothing
+    overage.report_overage(month=month, gateway=bed.gateway, allow_open_month=True)
+    adjustments = wait_until(lambda: len(_rows(engine, OverageAdjustment, profile.id)) == 2
+                             and _rows(engine, OverageAdjustment, profile.id))
+    assert {(a.meter, a.units, a.reason) for a in adjustments} == {
+        (m, u, "late") for m, u in ours.items()}
+    assert {r.status for r in _rows(engine, OverageReport, profile.id)} == {"late"}
+    # the jobs run again and again: still one item per meter
+    for _ in range(2):
+        bill_pending_adjustments(gateway=bed.gateway, engine=engine)
+        recheck_invoices(gateway=bed.gateway, engine=engine)
+    items = _items(bed, profile.stripe_customer_id)
+    assert sorted(i["amount"] for i in items) == sorted(ours.values())
+    assert all(i["description"].startswith(f"Overage for {month:%B %Y}: ") for i in items)
+    # ...and they are on the next invoice, which the displays then count as billed
+    second = bed.close_period(profile.stripe_subscription_id)["invoice"]
+    bed.settle()
+    labelled = [line for line in second["lines"]["data"]
+                if line["description"].startswith("Overage for ")]
+    assert sorted(line["amount"] for line in labelled) == sorted(ours.values())
+    wait_until(lambda: {a.status for a in _rows(engine, OverageAdjustment, profile.id)}
+               == {"billed"}, what="items billed")
+    assert {r.status for r in _rows(engine, OverageReport, profile.id)} == {"item_billed"}
+    short = [r for r in _rows(engine, InvoiceReconciliation, profile.id)
+             if r.stripe_invoice_id == first["id"]]
+    assert {r.status for r in short} == {"short"} and all("labelled item" in r.action
+                                                          for r in short)
+
+
+def test_cancel_at_period_end_bills_the_last_period_on_an_invoice_of_its_own(
+        bed: Bed, make_user, client_for, engine) -> None:
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+    ours = _ours(engine, profile.id, month)
+    client = client_for(profile)
+    assert bed.portal(client, "cancel").status_code == 303
+    bed.settle()
+    bed.close_period(profile.stripe_subscription_id)
+    bed.wait_for_plan(profile.id, "free")
+    bed.settle()
+    wait_until(lambda: {a.status for a in _rows(engine, OverageAdjustment, profile.id)}
+               == {"billed"}, what="the last period billed")
+    labelled = _labelled_lines(bed, profile.stripe_customer_id)
+    assert sorted(line["amount"] for line in labelled) == sorted(ours.values())
+    own = labelled[0]["_invoice"]
+    assert own["parent"] is None and own["status"] == "paid"
+    assert own["description"] == f"Overage for {month:%B %Y}"
+
+
+def test_cancel_now_in_the_app_invoices_the_overage_so_far_at_once(
+        bed: Bed, make_user, client_for, engine) -> None:
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+    ours = _ours(engine, profile.id, month)
+    client = client_for(profile)
+    # a period begun this very second is empty: nothing could be billed in it
+    started = bed.stripe.v1.subscriptions.retrieve(
+        profile.stripe_subscription_id).items.data[0].current_period_start
+    wait_until(lambda: time.time() >= started + 2, what="a second into the period")
+    r = client.post("/api/billing/cancel")
+    assert r.status_code == 200, r.text
+    assert bed.profile(profile.id).plan == "free"
+    bed.settle()
+    sub = bed.stripe.v1.subscriptions.retrieve(profile.stripe_subscription_id)
+    final = bed.stripe.v1.invoices.retrieve(sub.latest_invoice).to_dict()
+    assert _metered(final) == ours
+    credits = [line for line in final["lines"]["data"] if line["amount"] < 0]
+    assert credits and credits[0]["description"].startswith("Unused time")
+    rows = wait_until(lambda: len(_rows(engine, InvoiceReconciliation, profile.id)) == 2
+                      and _rows(engine, InvoiceReconciliation, profile.id))
+    assert {r.status for r in rows} == {"match"}
+    assert _rows(engine, OverageAdjustment, profile.id) == []
+    # a second click finds nothing left to cancel
+    assert client.post("/api/billing/cancel").json()["error"]["code"] == "no_subscription"
+
+
+def test_cancel_now_in_the_portal_still_invoices_the_overage(
+        bed: Bed, make_user, client_for, engine) -> None:
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+    ours = _ours(engine, profile.id, month)
+    assert bed.portal(client_for(profile), "cancel-now").status_code == 303
+    bed.wait_for_plan(profile.id, "free")
+    bed.settle()
+    adjustments = wait_until(lambda: len(_rows(engine, OverageAdjustment, profile.id)) == 2
+                             and _rows(engine, OverageAdjustment, profile.id))
+    assert {(a.units, a.reason) for a in adjustments} == {
+        (u, "no_final_invoice") for u in ours.values()}
+    wait_until(lambda: {a.status for a in _rows(engine, OverageAdjustment, profile.id)}
+               == {"billed"}, what="own invoice")
+    assert sorted(line["amount"] for line in _labelled_lines(
+        bed, profile.stripe_customer_id)) == sorted(ours.values())
+
+
+def test_two_checkouts_in_two_tabs_leave_one_subscription(
+        bed: Bed, make_user, client_for, engine) -> None:
+    user = make_user()
+    client = client_for(user)
+    first = client.post("/api/billing/checkout", json={"plan": "pro"}).json()["checkout_url"]
+    second = client.post("/api/billing/checkout", json={"plan": "pro"}).json()["checkout_url"]
+    cs_first = first.rstrip("/").rsplit("/", 1)[1]
+    assert bed.stripe.v1.checkout.sessions.retrieve(cs_first).status == "expired"
+    assert second != first
+    # A race the expiry can't stop: a session created in Stripe before the expiry, then paid.
+    bed.checkout(client, "pro")
+    profile = bed.wait_for_plan(user.id, "pro")
+    bed.settle()
+    prices = bed.gateway.price_ids_by_lookup_key(["aether_pro_monthly", *METERED_KEYS])
+    raced = bed.stripe.v1.checkout.sessions.create(params={
+        "mode": "subscription", "customer": profile.stripe_customer_id,
+        "client_reference_id": str(user.id), "success_url": "http://x/ok",
+        "line_items": [{"price": prices["aether_pro_monthly"], "quantity": 1}],
+        "subscription_data": {"metadata": {"aether_user_id": str(user.id)}}})
+    page = httpx.get(raced.url)
+    assert page.status_code == 200
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
+    httpx.post(f"{bed.emu.url}{action}", data={"card_number": "4242424242424242"})
+    bed.settle()
+    subs = bed.stripe.v1.subscriptions.list(params={"customer": profile.stripe_customer_id,
+                                                    "status": "all"}).data
+    live = [s for s in subs if s.status == "active"]
+    assert [s.id for s in live] == [profile.stripe_subscription_id]
+    duplicate = next(s for s in subs if s.id != profile.stripe_subscription_id)
+    assert duplicate.status == "canceled"
+    refunds = bed.stripe.v1.refunds.list().data
+    paid = bed.stripe.v1.invoices.retrieve(duplicate.latest_invoice)
+    assert [r.amount for r in refunds] == [paid.amount_paid] and paid.amount_paid > 0
+    assert bed.profile(user.id).stripe_subscription_id == profile.stripe_subscription_id
+
+
+METERED_KEYS = (COMPUTE_METER, STORAGE_METER)
+
