@@ -37,6 +37,7 @@ def load_all() -> list[tuple[str, str, Handler]]:
         invoices,
         meters,
         subscriptions,
+        test_clocks,
     )
 
     return ROUTES
