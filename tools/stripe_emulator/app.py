@@ -112,6 +112,9 @@ def _api_endpoint(handler: Handler, method: str, path: str) -> Callable[[Request
 
 def _request_time(store: Store, params: dict[str, Any], path_params: dict[str, Any]) -> int | None:
     """The emulated time of a request: that of the test clock of the customer it concerns."""
+    clock = params.get("test_clock")
+    if isinstance(clock, str) and clock in store.collection("test_helpers.test_clock"):
+        return store.collection("test_helpers.test_clock")[clock]["frozen_time"]
     customer = params.get("customer") or path_params.get("customer")
     payload = params.get("payload")
     if not customer and isinstance(payload, dict):
