@@ -146,7 +146,8 @@ def test_a_late_answer_and_a_longer_grace_period_set_the_finalization(
     assert draft.automatically_finalizes_at == period_end + 5 * HOUR
     # the endpoint answers 2xx only at +6 h (a redelivery): finalization moves to +7 h
     _advance(stripe_client, clock.id, period_end + 6 * HOUR)
-    assert stripe_receiver.events("invoice.created") == []  # every answer was a 500
+    answered = {e.data.object.id for e in stripe_receiver.events("invoice.created")}
+    assert draft.id not in answered  # every answer about the draft was a 500
     stripe_receiver.clear()
     created = stripe_client.v1.events.list(params={"type": "invoice.created"}).data
     event_id = next(e.id for e in created if e.data.object.id == draft.id)
