@@ -18,11 +18,10 @@ def _setup(_args: argparse.Namespace) -> int:
 
 
 def _report_overage(args: argparse.Namespace) -> int:
-    from aether_web.integrations.stripe import get_gateway
     from aether_web.services.overage import parse_month, report_overage
 
     month = parse_month(args.month)
-    print(report_overage(month=month, gateway=get_gateway(), allow_open_month=True))
+    print(report_overage(month=month, allow_open_month=True))
     return 0
 
 

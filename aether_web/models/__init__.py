@@ -5,6 +5,7 @@ from aether_web.models.billing import (
     EmailOutbox,
     InvoiceRecord,
     MeterReconciliation,
+    OverageMonth,
     OverageReport,
     StripeEvent,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "JobRun",
     "LoginAttempt",
     "MeterReconciliation",
+    "OverageMonth",
     "OverageReport",
     "PlanLimit",
     "Profile",
