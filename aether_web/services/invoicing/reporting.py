@@ -180,8 +180,9 @@ def _default_factory() -> SessionFactory:
 
 def _run(session_factory: SessionFactory, chunks: Iterable[list[SendTask]], *,
          gateway: StripeGateway | None, concurrency: int, rate: float, retry: RetryPolicy,
-         summary: SendSummary, batch_size: int) -> SendSummary:
-    sender = SenderThread(gateway, concurrency=concurrency, rate=rate, retry=retry)
+         summary: SendSummary, batch_size: int, timeout: float) -> SendSummary:
+    sender = SenderThread(gateway, concurrency=concurrency, rate=rate, retry=retry,
+                          timeout=timeout)
     sender.start()
     done: list[SendOutcome] = []
     submitted = 0
@@ -220,10 +221,12 @@ def _run(session_factory: SessionFactory, chunks: Iterable[list[SendTask]], *,
 def send_overage(session_factory: SessionFactory | None = None, *, bills: Iterable[Any],
                  now: datetime, gateway: StripeGateway | None = None, concurrency: int = 64,
                  rate: float = 900.0, retry: RetryPolicy | None = None,
-                 batch_size: int = BATCH) -> SendSummary:
+                 batch_size: int = BATCH, timeout: float = 20.0) -> SendSummary:
     """Plan and send the overage of many users (`bills`: `PeriodBill`s, read lazily in
-    batches of `batch_size`) and record Stripe's answers. Commits. `gateway`: an async-capable
-    gateway used as is (default: a sender gateway of its own, closed at the end).
+    batches of `batch_size`) and record Stripe's answers. Commits. `concurrency` calls at once,
+    at most `rate` per second, each given up after `timeout` seconds (then retried).
+    `gateway`: an async-capable gateway used as is, in the sender's own event loop (default:
+    a sender gateway of its own, closed at the end).
 
     On SQLite `bills` must not hold a transaction open while this writes (give a list).
     """
@@ -243,13 +246,14 @@ def send_overage(session_factory: SessionFactory | None = None, *, bills: Iterab
                 yield tasks
 
     return _run(factory, chunks(), gateway=gateway, concurrency=concurrency, rate=rate,
-                retry=retry or RetryPolicy(), summary=summary, batch_size=batch_size)
+                retry=retry or RetryPolicy(), summary=summary, batch_size=batch_size,
+                timeout=timeout)
 
 
 def send_pending(session_factory: SessionFactory | None = None, *, month: date | None = None,
                  gateway: StripeGateway | None = None, concurrency: int = 64,
                  rate: float = 900.0, retry: RetryPolicy | None = None,
-                 batch_size: int = BATCH) -> SendSummary:
+                 batch_size: int = BATCH, timeout: float = 20.0) -> SendSummary:
     """Send every `pending` row (of `month`, or of any month) again, in id order. Commits."""
     factory = session_factory or _default_factory()
     t = OverageReport.__table__.c
@@ -271,7 +275,8 @@ def send_pending(session_factory: SessionFactory | None = None, *, month: date |
                 yield tasks
 
     return _run(factory, chunks(), gateway=gateway, concurrency=concurrency, rate=rate,
-                retry=retry or RetryPolicy(), summary=SendSummary(), batch_size=batch_size)
+                retry=retry or RetryPolicy(), summary=SendSummary(), batch_size=batch_size,
+                timeout=timeout)
 
 
 def ensure_overage_accepted(session: Session, *, user_id: uuid.UUID, month: date,

@@ -172,8 +172,9 @@ class SenderThread:
     queue is full), read `results`, `close` when everything is submitted."""
 
     def __init__(self, gateway: StripeGateway | None, *, concurrency: int, rate: float,
-                 retry: RetryPolicy) -> None:
+                 retry: RetryPolicy, timeout: float = 20.0) -> None:
         self.gateway, self.concurrency, self.rate, self.retry = gateway, concurrency, rate, retry
+        self.timeout = timeout
         self.results: queue.Queue[SendOutcome] = queue.Queue()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, name="overage-sender", daemon=True)
@@ -199,7 +200,8 @@ class SenderThread:
 
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue(maxsize=self.concurrency * 4)
-        gateway = self.gateway or sender_gateway(connections=self.concurrency)
+        gateway = self.gateway or sender_gateway(connections=self.concurrency,
+                                                 timeout=self.timeout)
         bucket = TokenBucket(self.rate)
         deadline = None if self.retry.deadline_seconds is None else (
             time.monotonic() + self.retry.deadline_seconds)
