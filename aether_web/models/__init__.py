@@ -11,6 +11,7 @@ from aether_web.models.billing import (
 )
 from aether_web.models.jobs import JobRun
 from aether_web.models.metering import DriftReport, HookEvent
+from aether_web.models.plans import PlanIntervalRow, StorageSample
 from aether_web.models.projects import Project
 from aether_web.models.usage import PlanLimit, UsageMonthly, UsageRecord
 
@@ -26,9 +27,11 @@ __all__ = [
     "MeterReconciliation",
     "OverageMonth",
     "OverageReport",
+    "PlanIntervalRow",
     "PlanLimit",
     "Profile",
     "Project",
+    "StorageSample",
     "StripeEvent",
     "UsageMonthly",
     "UsageRecord",

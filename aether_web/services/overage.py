@@ -15,10 +15,10 @@ The sending itself (concurrency, rate limit, retries) is `services/invoicing/rep
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import sentry_sdk
@@ -34,8 +34,6 @@ from aether_web.billing.periods import (
     previous_month,
     seconds_in_month,
 )
-from aether_web.billing.plans import get_plan
-from aether_web.billing.pricing import overage_for_month
 from aether_web.db import db_now, get_engine, transaction
 from aether_web.errors import InvalidInput
 from aether_web.integrations.stripe import COMPUTE_METER, STORAGE_METER, StripeGateway
@@ -43,12 +41,12 @@ from aether_web.models import (
     MeterReconciliation,
     OverageReport,
     Profile,
-    UsageMonthly,
     UsageRecord,
 )
 from aether_web.observability import log
 from aether_web.services.invoicing import reporting
-from aether_web.services.usage import accrue_storage, actual_compute_by_user
+from aether_web.services.period_bill import period_bills
+from aether_web.services.usage import actual_compute_by_user
 
 METER_BY_KIND = {"compute": COMPUTE_METER, "storage": STORAGE_METER}
 # Stripe accepts meter events up to 35 days old; we stop a little before.
@@ -105,72 +103,41 @@ def billable_compute_seconds(session: Session, *, month: date,
     return totals
 
 
-@dataclass(frozen=True)
-class OverageBill:
-    """One user's overage of a month as today's planning computes it (on the plan the user
-    holds now): the fields of the period bill the sender reads."""
-
-    user_id: uuid.UUID
-    month: date
-    plan: str
-    compute_units: int
-    storage_units: int
-
-
-def current_overage_bills(session: Session, *, month: date, now: datetime,
-                          user_ids: list[uuid.UUID] | None = None) -> list[OverageBill]:
-    """The overage of every paying user (or of `user_ids`) for `month`, on their plan of now.
-
-    Reads only: accrue storage first (`accrue_storage`) for the month's last partial hour.
-    """
-    compute = billable_compute_seconds(session, month=month, now=now)
-    query = select(UsageMonthly.user_id, UsageMonthly.storage_gb_hours).where(
-        UsageMonthly.month == month)
-    storage = dict(session.exec(query).all())
-    users = set(compute) | set(storage)
-    if user_ids is not None:
-        users &= set(user_ids)
-    if not users:
-        return []
-    profiles = session.exec(
-        select(Profile.id, Profile.plan).where(
-            Profile.id.in_(users), Profile.plan.in_(("pro", "team")),
-            Profile.stripe_customer_id.is_not(None),
-            Profile.subscription_status.in_(LIVE_STATUSES))
-    ).all()
-    bills = []
-    for user_id, plan_key in profiles:
-        plan = get_plan(plan_key)
-        charge = overage_for_month(plan, compute_seconds=compute.get(user_id, 0),
-                                   storage_gb_hours=storage.get(user_id, Decimal(0)))
-        if charge.total_cents > 0:
-            bills.append(OverageBill(user_id, month, plan.key, charge.compute_units,
-                                     charge.storage_units))
-    return sorted(bills, key=lambda b: str(b.user_id))
-
-
 def plan_reports(session: Session, *, month: date, now: datetime) -> int:
-    """Record (pending) the overage of every paying user for `month`. Rows that exist stay
-    as they are, so a month is never reported twice. Returns how many rows were added.
-
-    Storage is accrued up to now first, so the month's last partial hour is in the totals.
+    """Record (pending) the overage of every paying user for `month`, as `period_bills`
+    prices it on the month's plan intervals. Rows that exist stay as they are, so a month is
+    never reported twice. Returns how many rows were added.
     """
-    accrue_storage(session, now=now)
-    bills = current_overage_bills(session, month=month, now=now)
-    return reporting.plan_rows(session, bills=bills, now=now)
+    return reporting.plan_rows(session, bills=_live_bills(session, month=month, now=now),
+                               now=now)
+
+
+def _live_bills(session: Session, *, month: date, now: datetime) -> Iterator[Any]:
+    """The bills with overage of users with a live subscription, streamed (no IN list)."""
+    live = set(session.exec(select(Profile.id).where(
+        Profile.stripe_customer_id.is_not(None),
+        Profile.subscription_status.in_(LIVE_STATUSES))).all())
+    for bill in period_bills(session, month=month, now=now):
+        if bill.user_id in live and bill.total_cents > 0:
+            yield bill
 
 
 def session_factory(engine: sa.Engine | None):
     return lambda: Session(engine or get_engine(), expire_on_commit=False)
 
 
-def read_bills(engine: sa.Engine | None, *, month: date, now: datetime) -> list[OverageBill]:
-    # Storage accrued first (a write), then the bills read in a session that is closed before
-    # the sender writes (SQLite has one writer).
-    with transaction(engine) as session:
-        accrue_storage(session, now=now)
-    with Session(engine or get_engine()) as session:
-        return current_overage_bills(session, month=month, now=now)
+@contextlib.contextmanager
+def read_bills(engine: sa.Engine | None, *, month: date, now: datetime) -> Iterator[Any]:
+    """The month's bills to send, read in a session of their own: streamed on PostgreSQL;
+    on SQLite (one writer) read up front and the session closed before the sender writes."""
+    engine = engine or get_engine()
+    with Session(engine) as session:
+        bills = _live_bills(session, month=month, now=now)
+        if engine.dialect.name == "postgresql":
+            yield bills
+            return
+        materialized = list(bills)
+    yield iter(materialized)
 
 
 def report_overage(*, month: date, gateway: StripeGateway | None = None,
@@ -188,9 +155,9 @@ def report_overage(*, month: date, gateway: StripeGateway | None = None,
         if now - month_end(month) > STRIPE_PAST_WINDOW:
             raise InvalidInput(f"{month_key(month)} is too old: Stripe only takes usage from "
                                "the last 35 days.", code="month_too_old")
-    bills = read_bills(engine, month=month, now=now)
-    summary = reporting.send_overage(session_factory(engine), bills=bills, now=now,
-                                     gateway=gateway, **send)
+    with read_bills(engine, month=month, now=now) as bills:
+        summary = reporting.send_overage(session_factory(engine), bills=bills, now=now,
+                                         gateway=gateway, **send)
     return f"{month_key(month)}: {summary.text()}"
 
 

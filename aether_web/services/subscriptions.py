@@ -16,8 +16,8 @@ from aether_web.db import db_now
 from aether_web.integrations.stripe import StripeGateway, StripeUnavailable, SubscriptionInfo
 from aether_web.models import Profile
 from aether_web.observability import log
-from aether_web.services.accounts import lock_profile
 from aether_web.services.email import queue_email
+from aether_web.services.plan_history import change_plan
 from aether_web.settings import get_settings
 
 ENDED_STATUSES = ("canceled", "unpaid", "incomplete_expired")
@@ -77,15 +77,24 @@ def _plan_changed_email(session: Session, profile: Profile, old: str, new: str) 
                 body=body, kind="plan_changed", user_id=profile.id)
 
 
-def set_plan(session: Session, *, profile: Profile, plan: str, reason: str) -> str:
-    """Change the plan (never deleting anything) and tell the user. Returns an outcome."""
+def _cause(old: str, new: str, status: str | None) -> str:
+    if old == "free":
+        return "checkout"
+    if new != "free":
+        return "switch"
+    return "grace_expiry" if status == "past_due" else "cancellation"
+
+
+def set_plan(session: Session, *, profile: Profile, plan: str, reason: str,
+             cause: str | None = None) -> str:
+    """Change the plan (never deleting anything), record the plan interval it starts in the
+    same transaction (`plan_history.change_plan`), and tell the user. Returns an outcome."""
     old = profile.plan
+    cause = cause or _cause(old, plan, profile.subscription_status)
+    if not change_plan(session, profile=profile, plan=plan, cause=cause):
+        return f"plan stays {plan}"
     if old == plan:
         return f"plan stays {plan}"
-    lock_profile(session, user_id=profile.id)
-    profile.plan = plan
-    profile.updated_at = db_now(session)
-    session.add(profile)
     _plan_changed_email(session, profile, old, plan)
     log.info("plan of user %s: %s -> %s (%s)", profile.id, old, plan, reason)
     return f"plan {old} -> {plan}"
@@ -151,6 +160,7 @@ def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = No
                                    event_created=profile.stripe_synced_at or 0)
                 kept += 1
                 continue
-        set_plan(session, profile=profile, plan="free", reason="grace period ended")
+        set_plan(session, profile=profile, plan="free", reason="grace period ended",
+                 cause="grace_expiry")
         moved += 1
     return f"{moved} moved to Free after the grace period, {kept} found paid"

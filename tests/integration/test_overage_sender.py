@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
@@ -25,7 +27,7 @@ from aether_web.integrations.stripe import (
 )
 from aether_web.models import OverageReport
 from aether_web.services.invoicing import reporting
-from aether_web.services.overage import OverageBill, overage_identifier
+from aether_web.services.overage import overage_identifier
 from tools.stripe_emulator.testing import RunningEmulator, run_in_thread
 
 MONTH = date(2026, 11, 1)
@@ -33,6 +35,17 @@ MIDNIGHT = datetime(2026, 12, 1, tzinfo=UTC)
 FAST = reporting.RetryPolicy(base_seconds=0.01, cap_seconds=0.05)
 HOUR = 3600
 SECRET = "whsec_sender_tests"
+
+
+@dataclass(frozen=True)
+class OverageBill:
+    """What the sender reads of a `PeriodBill` (the period's pricing is not under test)."""
+
+    user_id: uuid.UUID
+    month: date
+    plan: str
+    compute_units: int
+    storage_units: int
 
 
 class Gate:

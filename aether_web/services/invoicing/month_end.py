@@ -81,9 +81,9 @@ def run_month_end(*, engine: sa.Engine | None = None, gateway: StripeGateway | N
         parts = []
         factory = session_factory(engine)
         if plan:
-            bills = read_bills(engine, month=month, now=now)
-            summary = reporting.send_overage(factory, bills=bills, now=now, gateway=gateway,
-                                             **send)
+            with read_bills(engine, month=month, now=now) as bills:
+                summary = reporting.send_overage(factory, bills=bills, now=now,
+                                                 gateway=gateway, **send)
             with transaction(engine) as session:
                 record = session.get(OverageMonth, month)
                 assert record is not None

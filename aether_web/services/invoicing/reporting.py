@@ -111,7 +111,7 @@ def plan_rows(session: Session, *, bills: Iterable[Any], now: datetime,
                 "id": uuid.uuid4(), "user_id": bill.user_id, "month": bill.month,
                 "meter": _meters()[kind],
                 "identifier": overage_identifier(bill.user_id, bill.month, kind),
-                "stripe_customer_id": customer, "plan": getattr(bill, "plan", None) or plan,
+                "stripe_customer_id": customer, "plan": _billed_plan(bill, plan),
                 "units": units[kind], "cents": units[kind],
                 "event_timestamp": report_timestamp(bill.month, now),
                 "status": "pending", "attempts": 0})
@@ -124,6 +124,12 @@ def plan_rows(session: Session, *, bills: Iterable[Any], now: datetime,
     stmt = insert(OverageReport.__table__).on_conflict_do_nothing(
         index_elements=["identifier"]).returning(OverageReport.__table__.c.id)
     return len(session.exec(stmt.values(rows)).all())  # type: ignore[call-overload]
+
+
+def _billed_plan(bill: Any, fallback: str) -> str:
+    """The last paid plan of the bill's month (a `PeriodBill`'s intervals), else its plan."""
+    paid = [iv.plan for iv in getattr(bill, "intervals", ()) if iv.paid]
+    return paid[-1] if paid else (getattr(bill, "plan", None) or fallback)
 
 
 def _pending_tasks(session: Session, where: Any) -> list[SendTask]:
@@ -283,22 +289,19 @@ def ensure_overage_accepted(session: Session, *, user_id: uuid.UUID, month: date
                             now: datetime, gateway: StripeGateway | None = None,
                             deadline_seconds: float = 8.0,
                             bill: Any | None = None) -> SendSummary:
-    """Make sure one user's overage of `month` is planned and accepted by Stripe (the invoice
-    gate calls this before answering `invoice.created`). Sends synchronously with retries for
+    """Make sure one user's overage of `month` (`bill`, by default `period_bill`) is planned
+    and accepted by Stripe (the invoice gate calls this before answering `invoice.created`). Sends synchronously with retries for
     up to `deadline_seconds`; `summary.pending > 0` means Stripe did not answer in time (answer
     5xx so Stripe asks again). Works in the caller's transaction and never commits: the
     identifier makes a send that is rolled back and repeated count once."""
     from aether_web.integrations.stripe import get_gateway
-    from aether_web.services.overage import accrue_storage, current_overage_bills
+    from aether_web.services.period_bill import period_bill
 
     summary = SendSummary()
     if bill is None:
-        accrue_storage(session, now=now)
-        found = current_overage_bills(session, month=month, now=now, user_ids=[user_id])
-        bill = found[0] if found else None
-    if bill is not None:
-        summary.bills = 1
-        summary.planned = plan_rows(session, bills=[bill], now=now, summary=summary)
+        bill = period_bill(session, user_id=user_id, month=month, now=now)
+    summary.bills = 1
+    summary.planned = plan_rows(session, bills=[bill], now=now, summary=summary)
     t = OverageReport.__table__.c
     tasks = _pending_tasks(session, sa.and_(t.user_id == user_id, t.month == month))
     gw = gateway or get_gateway()
