@@ -18,13 +18,12 @@ def _setup(_args: argparse.Namespace) -> int:
 
 
 def _report_overage(args: argparse.Namespace) -> int:
-    from aether_web.integrations.stripe import get_gateway
     from aether_web.services.overage import parse_month, report_overage
 
     month = parse_month(args.month)
     # A month still running is refused: its overage is not final yet, and a report for it
     # would freeze the month (its identifier is taken) so later usage would go unbilled.
-    print(report_overage(month=month, gateway=get_gateway()))
+    print(report_overage(month=month))
     return 0
 
 

@@ -10,11 +10,12 @@ from aether_web.services import overage, subscriptions
 from aether_web.services.email import deliver_pending
 from aether_web.services.invoicing.adjustments import bill_pending_adjustments
 from aether_web.services.invoicing.invoice_gate import recheck_invoices
+from aether_web.services.invoicing.month_end import run_month_end
 
 
 def report_overage(_session: Session) -> str:
-    # Owns its transactions: each report is committed before Stripe is called.
-    return overage.report_closed_months(gateway=get_gateway())
+    # Owns its transactions: the reports are committed before Stripe is called.
+    return run_month_end()
 
 
 def reconcile_meters(session: Session) -> str:
@@ -40,9 +41,10 @@ def send_email(_session: Session) -> str:
     return f"sent {counts['sent']}, to retry {counts['retry']}, failed {counts['failed']}"
 
 
-register(Job("report_overage", report_overage, every_seconds=300,
-             description="Send last month's overage to Stripe's meters once it has ended, and "
-                         "retry unsent reports.", max_interval_seconds=1800))
+register(Job("report_overage", report_overage, every_seconds=60,
+             description="Right after a month ends, send every paying user's overage of it to "
+                         "Stripe's meters; send again what Stripe did not answer.",
+             max_interval_seconds=1800))
 register(Job("reconcile_meters", reconcile_meters, every_seconds=3600,
              description="Compare our overage with Stripe's meter summaries; report any "
                          "difference.", max_interval_seconds=3 * 3600))

@@ -5,6 +5,7 @@ from aether_web.models.billing import (
     EmailOutbox,
     InvoiceRecord,
     MeterReconciliation,
+    OverageMonth,
     OverageReport,
     StripeEvent,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "LoginAttempt",
     "MeterReconciliation",
     "OverageAdjustment",
+    "OverageMonth",
     "OverageReport",
     "PlanIntervalRow",
     "PlanLimit",

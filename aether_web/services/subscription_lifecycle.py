@@ -57,9 +57,9 @@ def _overage_so_far_in(session: Session, *, profile: Profile, gateway: StripeGat
     # and never before the subscription's period began.
     sub = gateway.retrieve_subscription(profile.stripe_subscription_id or "")
     stamp = max(int(now.timestamp()) - 1, sub.current_period_start or 0)
-    reports = plan_period_reports(session, profile=profile, bill=bill, timestamp=stamp,
-                                  plan_key=profile.plan)
-    send_reports(session, reports=reports, gateway=gateway)
+    plan_period_reports(session, profile=profile, bill=bill, timestamp=stamp,
+                        plan_key=profile.plan)
+    send_reports(session, bill=bill, now=now, gateway=gateway)
 
 
 def cancel_now(session: Session, *, user_id: uuid.UUID, gateway: StripeGateway) -> str:

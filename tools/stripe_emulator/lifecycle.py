@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from . import billing
+from . import billing, period_end
 from .errors import StripeError, card_declined, invalid
 from .forms import as_int, as_list
 from .resources import invoiceitems
@@ -64,7 +64,7 @@ def _subscription_record(
         "schedule": None,
         "start_date": start,
         "status": "incomplete",
-        "test_clock": None,
+        "test_clock": (store.collection("customer").get(customer) or {}).get("test_clock"),
         "transfer_data": None,
         "trial_end": None,
         "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
@@ -255,7 +255,7 @@ def _unused_time_credit(store: Store, sub: dict[str, Any], at: int) -> list[dict
 
 
 def _invoice_period_end(store: Store, sub: dict[str, Any], at: int, public_url: str, *,
-                        renew: bool) -> dict[str, Any]:
+                        renew: bool, draft: bool = False) -> dict[str, Any]:
     data = sub["items"]["data"]
     start, end = data[0]["current_period_start"], data[0]["current_period_end"]
     close_at = min(at, end)
@@ -277,12 +277,20 @@ def _invoice_period_end(store: Store, sub: dict[str, Any], at: int, public_url: 
     sub["latest_invoice"] = invoice["id"]
     store.add(invoice)
     invoiceitems.attach(store, invoice)
-    billing.finalize(store, invoice)
+    if draft:
+        period_end.open_renewal_draft(store, invoice)
+    else:
+        billing.finalize(store, invoice)
     return invoice
 
 
-def close_period(store: Store, sub: dict[str, Any], at: int, public_url: str) -> dict[str, Any]:
-    """Invoice the current period as of ``at`` (capped at the period end) and advance it."""
+def close_period(store: Store, sub: dict[str, Any], at: int, public_url: str, *,
+                 draft: bool = False) -> dict[str, Any]:
+    """Invoice the current period as of ``at`` (capped at the period end) and advance it.
+
+    ``draft``: the invoice starts as a draft, as Stripe's renewal invoices do, and is finalized
+    and charged later (``period_end.finalize_draft``); otherwise at once.
+    """
     if sub["status"] in ("canceled", "incomplete_expired"):
         raise invalid(f"Subscription {sub['id']} is {sub['status']}.")
     data = sub["items"]["data"]
@@ -290,8 +298,8 @@ def close_period(store: Store, sub: dict[str, Any], at: int, public_url: str) ->
         raise invalid("`at` must be after the current period start.", param="at")
     before = render(store, sub)
     ending = sub["cancel_at_period_end"]
-    invoice = _invoice_period_end(store, sub, at, public_url, renew=not ending)
-    paid = billing.attempt_payment(store, invoice)
+    invoice = _invoice_period_end(store, sub, at, public_url, renew=not ending, draft=draft)
+    paid = True if draft else billing.attempt_payment(store, invoice)
     if ending:
         sub["status"] = "canceled"
         sub["canceled_at"] = sub["canceled_at"] or now()

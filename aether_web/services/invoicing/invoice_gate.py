@@ -34,7 +34,9 @@ from aether_web.integrations.stripe import (
 )
 from aether_web.models import InvoiceCheck, Profile, StripeEvent
 from aether_web.services.invoicing.period_overage import (
+    ACCEPTED,
     compute_period_overage,
+    month_reports,
     plan_period_reports,
     send_reports,
 )
@@ -81,8 +83,8 @@ def _plan_reports(session: Session, *, profile: Profile, invoice: InvoiceInfo, m
                                   plan_key=plan_key)
     end = int(invoice.period_end or now.timestamp())
     timestamp = max(int(invoice.period_start or 0), min(end - 1, int(now.timestamp())))
-    return plan_period_reports(session, profile=profile, bill=bill, timestamp=timestamp,
-                               plan_key=plan_key)
+    return bill, plan_period_reports(session, profile=profile, bill=bill,
+                                     timestamp=timestamp, plan_key=plan_key)
 
 
 def gate_invoice(session: Session, *, invoice_id: str, gateway: StripeGateway,
@@ -100,18 +102,19 @@ def gate_invoice(session: Session, *, invoice_id: str, gateway: StripeGateway,
     month = invoice_month(invoice)
     check = _check_row(session, profile=profile, invoice=invoice, month=month)
     check.checked_at = now
-    reports = _plan_reports(session, profile=profile, invoice=invoice, month=month,
-                            gateway=gateway, now=now)
+    bill, _reports = _plan_reports(session, profile=profile, invoice=invoice, month=month,
+                                   gateway=gateway, now=now)
     if invoice.status == "draft":
         check.status = "waiting"
         session.add(check)
         session.flush()
-        refused = send_reports(session, reports=reports, gateway=gateway)
+        refused = send_reports(session, bill=bill, now=now, gateway=gateway)
         check.status = "ready"
         check.last_error = None
         session.add(check)
-        return (f"draft {invoice.id}: overage of {month:%Y-%m} accepted "
-                f"({sum(r.units for r in reports if r.status == 'sent')} units"
+        accepted = sum(r.units for r in month_reports(session, user_id=profile.id, month=month)
+                       if r.status in ACCEPTED)
+        return (f"draft {invoice.id}: overage of {month:%Y-%m} accepted ({accepted} units"
                 f"{f', {len(refused)} refused' if refused else ''})")
     if invoice.status == "void":
         check.status = "reconciled"

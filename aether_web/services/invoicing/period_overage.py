@@ -13,16 +13,15 @@ from datetime import date, datetime
 
 from sqlmodel import Session, select
 
-from aether_web.billing.periods import month_key
 from aether_web.integrations.stripe import (
     COMPUTE_METER,
     STORAGE_METER,
     StripeGateway,
-    StripeGatewayError,
+    StripeUnavailable,
 )
 from aether_web.models import OverageReport, Profile
 from aether_web.services import overage
-from aether_web.services.invoicing.alerts import billing_alert
+from aether_web.services.invoicing.reporting import ensure_overage_accepted
 from aether_web.services.period_bill import period_bill
 from aether_web.services.usage import accrue_storage
 
@@ -46,6 +45,14 @@ class PeriodOverage:
     def total_cents(self) -> int:
         return sum(self.units.values())
 
+    @property
+    def compute_units(self) -> int:
+        return self.units[COMPUTE_METER]
+
+    @property
+    def storage_units(self) -> int:
+        return self.units[STORAGE_METER]
+
 
 def compute_period_overage(session: Session, *, user_id: uuid.UUID, month: date,
                            now: datetime, plan_key: str | None = None) -> PeriodOverage:
@@ -65,47 +72,41 @@ def month_reports(session: Session, *, user_id: uuid.UUID, month: date) -> list[
 
 
 def plan_period_reports(session: Session, *, profile: Profile, bill: PeriodOverage,
-                        timestamp: int, plan_key: str) -> list[OverageReport]:
-    """Insert (pending) the report rows of `bill` that don't exist yet; existing rows stay
-    as they are, so a period is never reported twice. Returns every row of the month."""
-    for meter, units in bill.units.items():
-        if units <= 0 or not profile.stripe_customer_id:
-            continue
-        overage._insert_once(session, OverageReport(
-            user_id=profile.id, month=bill.month, meter=meter,
-            identifier=overage.overage_identifier(profile.id, bill.month, KIND_BY_METER[meter]),
-            stripe_customer_id=profile.stripe_customer_id, plan=plan_key, units=units,
-            cents=units, event_timestamp=timestamp, status="pending"))
+                        timestamp: int, plan_key: str | None) -> list[OverageReport]:
+    """Insert (pending) the report rows of `bill` that don't exist yet, stamped `timestamp`
+    (inside the period the invoice bills); existing rows stay as they are, so a period is
+    never reported twice. Returns every row of the month."""
+    rows = [{"id": uuid.uuid4(), "user_id": profile.id, "month": bill.month, "meter": meter,
+             "identifier": overage.overage_identifier(profile.id, bill.month,
+                                                      KIND_BY_METER[meter]),
+             "stripe_customer_id": profile.stripe_customer_id,
+             "plan": plan_key or profile.plan, "units": units, "cents": units,
+             "event_timestamp": timestamp, "status": "pending", "attempts": 0}
+            for meter, units in bill.units.items() if units > 0]
+    if rows and profile.stripe_customer_id:
+        if session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(OverageReport.__table__).on_conflict_do_nothing(
+            index_elements=["identifier"])
+        session.exec(stmt.values(rows))  # type: ignore[call-overload]
     return month_reports(session, user_id=profile.id, month=bill.month)
 
 
-def send_reports(session: Session, *, reports: list[OverageReport],
+def send_reports(session: Session, *, bill: PeriodOverage, now: datetime,
                  gateway: StripeGateway) -> list[OverageReport]:
-    """Send the pending rows now (same identifier every time, so a retry is harmless).
-    StripeUnavailable propagates: the caller answers 5xx and Stripe keeps the draft. A
-    refusal marks the row `refused` and raises an alert; it is billed as a labelled item
-    once the invoice is final. Returns the rows Stripe refused."""
-    refused = []
-    for row in reports:
-        if row.status != "pending":
-            continue
-        row.attempts += 1
-        try:
-            gateway.send_meter_event(event_name=row.meter, identifier=row.identifier,
-                                     customer_id=row.stripe_customer_id, value=row.units,
-                                     timestamp=row.event_timestamp)
-        except StripeGatewayError as exc:
-            row.status = "refused"
-            row.last_error = f"{exc.stripe_code or ''} {exc.stripe_message}".strip()
-            refused.append(row)
-            billing_alert("refused", f"Stripe refused {row.identifier} ({row.units} units): "
-                                     f"{row.last_error}")
-        else:
-            row.status = "sent"
-            row.last_error = None
-        session.add(row)
-    session.flush()
-    return refused
+    """Get the month's pending rows accepted now, with the sender's retries (same identifier
+    and key every time). Raises StripeUnavailable when Stripe did not answer in time: the
+    webhook answers 5xx and Stripe keeps the draft. A refusal leaves the row `refused` (the
+    sender alerts); it is billed as a labelled item once the invoice is final. Returns the
+    refused rows."""
+    summary = ensure_overage_accepted(session, user_id=bill.user_id, month=bill.month,
+                                      now=now, gateway=gateway, bill=bill)
+    if summary.pending:
+        raise StripeUnavailable()
+    return [r for r in month_reports(session, user_id=bill.user_id, month=bill.month)
+            if r.status in REFUSED]
 
 
 def describe_month(month: date) -> str:
@@ -113,5 +114,3 @@ def describe_month(month: date) -> str:
     return month.strftime("%B %Y")
 
 
-def report_label(row: OverageReport) -> str:
-    return f"{row.identifier} ({month_key(row.month)})"

@@ -38,6 +38,7 @@ def load_all() -> list[tuple[str, str, Handler]]:
         invoices,
         meters,
         subscriptions,
+        test_clocks,
     )
 
     return ROUTES

@@ -1,5 +1,7 @@
 """One-off invoice items, invoices of their own, invoice payments and refunds.
 
+(Finalizing a draft is `POST /v1/invoices/{id}/finalize` in ``invoices``.)
+
 Pending invoice items of a customer land on the customer's next invoice (a subscription's
 renewal or final invoice), or on an invoice created with
 ``pending_invoice_items_behavior=include``, as Stripe does.
@@ -122,25 +124,6 @@ def create_invoice(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     attach(store, invoice)
     store.emit("invoice.created", invoice)
     return invoice
-
-
-@route("POST", "/v1/invoices/{invoice}/finalize")
-def finalize_invoice(ctx: Ctx, params: dict[str, Any], invoice: str) -> dict[str, Any]:
-    """Finalize a draft; with ``auto_advance`` (the default) it is charged at once."""
-    store = ctx.store
-    inv = store.get("invoice", invoice)
-    if inv["status"] != "draft":
-        raise invalid(f"This invoice is already {inv['status']}.", code="invoice_not_draft")
-    customer = store.get("customer", inv["customer"])
-    seq = store.next_number(f"invoice:{customer['id']}")
-    inv["number"] = f"{customer['invoice_prefix']}-{seq:04d}"
-    inv["status"] = "open"
-    inv["effective_at"] = now()
-    inv["status_transitions"]["finalized_at"] = now()
-    store.emit("invoice.finalized", inv)
-    if as_bool(params.get("auto_advance"), "auto_advance") is not False:
-        billing.attempt_payment(store, inv)
-    return inv
 
 
 def _payment(invoice: dict[str, Any]) -> dict[str, Any]:
