@@ -219,3 +219,61 @@ def test_two_checkouts_in_two_tabs_leave_one_subscription(
 
 METERED_KEYS = (COMPUTE_METER, STORAGE_METER)
 
+
+
+def _close_with_draft(bed: Bed, sub_id: str) -> dict:
+    r = httpx.post(f"{bed.emu.url}/_emulator/subscriptions/{sub_id}/close_period",
+                   json={"draft": True})
+    r.raise_for_status()
+    return r.json()["invoice"]
+
+
+def test_the_renewal_draft_gets_its_overage_before_the_webhook_answers(
+        bed: Bed, make_user, client_for, engine) -> None:
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+    ours = _ours(engine, profile.id, month)
+    draft = _close_with_draft(bed, profile.stripe_subscription_id)  # nothing sent before
+    assert draft["status"] == "draft"
+    bed.settle()
+    created = [d for d in bed.deliveries() if d["type"] == "invoice.created"]
+    assert created[-1]["status"] == "delivered" and created[-1]["attempts"] == 1
+    # the 2xx came after our overage was accepted: the draft already shows it
+    assert _metered(bed.stripe.v1.invoices.retrieve(draft["id"]).to_dict()) == ours
+    final = bed.stripe.v1.invoices.finalize_invoice(draft["id"]).to_dict()
+    bed.settle()
+    assert _metered(final) == ours
+    rows = wait_until(lambda: len(_rows(engine, InvoiceReconciliation, profile.id)) == 2
+                      and _rows(engine, InvoiceReconciliation, profile.id))
+    assert {r.status for r in rows} == {"match"}
+    assert {r.status for r in _rows(engine, OverageReport, profile.id)} == {"invoiced"}
+    assert _rows(engine, OverageAdjustment, profile.id) == []
+
+
+def test_stripe_down_while_the_draft_waits_then_the_recheck_job_gets_it_in(
+        bed: Bed, make_user, client_for, engine) -> None:
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+    ours = _ours(engine, profile.id, month)
+    faults = f"{bed.emu.url}/_emulator/faults"
+    httpx.post(faults, json={"outage": True, "paths": ["/v1/billing/meter_events"]},
+               timeout=30).raise_for_status()
+    try:
+        draft = _close_with_draft(bed, profile.stripe_subscription_id)
+        # the hook answers 5xx each time (Stripe keeps the draft), until test mode's few
+        # retries run out
+        wait_until(lambda: [d["status"] for d in bed.deliveries()  # the draft's is the last
+                            if d["type"] == "invoice.created"][-1] == "failed",
+                   timeout=120, what="every delivery of invoice.created answered 5xx")
+    finally:
+        httpx.post(faults, json={"reset": True}).raise_for_status()
+    assert bed.stripe.v1.invoices.retrieve(draft["id"]).status == "draft"
+    # nothing counts as accepted (the failed attempts rolled back whatever they planned)
+    assert [r for r in _rows(engine, OverageReport, profile.id) if r.status != "pending"] == []
+    summary = recheck_invoices(gateway=bed.gateway, engine=engine)
+    assert summary.startswith("replayed 1/1 invoice events"), summary
+    assert {r.status for r in _rows(engine, OverageReport, profile.id)} == {"accepted"}
+    assert _metered(bed.stripe.v1.invoices.retrieve(draft["id"]).to_dict()) == ours
+    bed.webhooks_to_app(False)  # no invoice.finalized hook either: the job reconciles
+    bed.stripe.v1.invoices.finalize_invoice(draft["id"])
+    recheck_invoices(gateway=bed.gateway, engine=engine)
+    rows = _rows(engine, InvoiceReconciliation, profile.id)
+    assert {(r.status, r.invoice_units) for r in rows} == {("match", u) for u in ours.values()}
