@@ -13,10 +13,11 @@ import time
 import httpx
 from sqlmodel import Session, select
 
+from aether_web import metrics
 from aether_web.db import db_now
 from aether_web.integrations.stripe import COMPUTE_METER, STORAGE_METER
 from aether_web.models import InvoiceReconciliation, OverageAdjustment, OverageReport
-from aether_web.services import overage
+from aether_web.services import overage, support
 from aether_web.services.invoicing.adjustments import bill_pending_adjustments
 from aether_web.services.invoicing.invoice_gate import recheck_invoices
 from aether_web.services.period_bill import period_bill
@@ -117,6 +118,17 @@ def test_report_after_finalization_is_billed_once_as_a_labelled_item_on_the_next
              if r.stripe_invoice_id == first["id"]]
     assert {r.status for r in short} == {"short"} and all("labelled item" in r.action
                                                           for r in short)
+    # alerted (a metric here; log and Sentry beside it) and shown to support with what was done
+    assert sum(v for (name, labels), v in metrics.snapshot().items()
+               if name == "aether_billing_alerts_total" and ("kind", "late") in labels) >= 2
+    with Session(engine) as s:
+        view = support.user_overview(s, user_id=profile.id)
+    assert {(r["status"], r["invoice"]) for r in view["overage_items"]} == {
+        ("billed", second["id"])}
+    assert all("after that month's invoice was final" in r["why"]
+               for r in view["overage_items"])
+    assert {r["status"] for r in view["invoice_checks"] if r["invoice"] == first["id"]} == {
+        "short"}
 
 
 def test_cancel_at_period_end_bills_the_last_period_on_an_invoice_of_its_own(
