@@ -289,3 +289,25 @@ def test_stripe_down_while_the_draft_waits_then_the_recheck_job_gets_it_in(
     recheck_invoices(gateway=bed.gateway, engine=engine)
     rows = _rows(engine, InvoiceReconciliation, profile.id)
     assert {(r.status, r.invoice_units) for r in rows} == {("match", u) for u in ours.values()}
+
+
+def test_pro_to_team_is_switched_in_the_app_with_prorations(
+        bed: Bed, make_user, client_for, engine) -> None:
+    user = make_user()
+    client = client_for(user)
+    bed.checkout(client, "pro")
+    profile = bed.wait_for_plan(user.id, "pro")
+    bed.settle()
+    assert client.post("/api/billing/switch", json={"plan": "pro"}).json()["error"][
+        "code"] == "same_plan"
+    r = client.post("/api/billing/switch", json={"plan": "team"})
+    assert r.status_code == 200, r.text
+    assert bed.profile(user.id).plan == "team"
+    sub = bed.stripe.v1.subscriptions.retrieve(profile.stripe_subscription_id)
+    assert sub.id == profile.stripe_subscription_id  # the same subscription, metered items kept
+    keys = sorted(item.price.lookup_key for item in sub.items.data)
+    assert keys == sorted(["aether_team_monthly", *METERED_KEYS])
+    preview = bed.stripe.v1.invoices.create_preview(
+        params={"subscription": sub.id}).to_dict()
+    assert any(line["description"].startswith("Unused time on")
+               for line in preview["lines"]["data"])
