@@ -76,15 +76,14 @@ def _check_row(session: Session, *, profile: Profile, invoice: InvoiceInfo,
 
 
 def _plan_reports(session: Session, *, profile: Profile, invoice: InvoiceInfo, month: date,
-                  gateway: StripeGateway, now: datetime):
-    sub = gateway.retrieve_subscription(invoice.subscription_id or "")
-    plan_key = sub.plan_key or (profile.plan if profile.plan != "free" else "pro")
-    bill = compute_period_overage(session, user_id=profile.id, month=month, now=now,
-                                  plan_key=plan_key)
+                  now: datetime):
+    # Priced on the plan intervals of the period (never on the plan held now); stamped
+    # inside the period the invoice bills.
+    bill = compute_period_overage(session, user_id=profile.id, month=month, now=now)
     end = int(invoice.period_end or now.timestamp())
     timestamp = max(int(invoice.period_start or 0), min(end - 1, int(now.timestamp())))
     return bill, plan_period_reports(session, profile=profile, bill=bill,
-                                     timestamp=timestamp, plan_key=plan_key)
+                                     timestamp=timestamp, plan_key=None)
 
 
 def gate_invoice(session: Session, *, invoice_id: str, gateway: StripeGateway,
@@ -103,7 +102,7 @@ def gate_invoice(session: Session, *, invoice_id: str, gateway: StripeGateway,
     check = _check_row(session, profile=profile, invoice=invoice, month=month)
     check.checked_at = now
     bill, _reports = _plan_reports(session, profile=profile, invoice=invoice, month=month,
-                                   gateway=gateway, now=now)
+                                   now=now)
     if invoice.status == "draft":
         check.status = "waiting"
         session.add(check)
@@ -152,8 +151,13 @@ def recheck_invoices(*, gateway: StripeGateway, engine: sa.Engine | None = None)
             StripeEvent.type.in_(INVOICE_EVENTS),
             StripeEvent.status.in_(("failed", "pending")),
             StripeEvent.received_at >= now - DRAFT_LOOKBACK)).all())
-        open_checks = list(session.exec(select(InvoiceCheck.stripe_invoice_id).where(
-            InvoiceCheck.status != "reconciled")).all())
+        checks = {row[0]: row[1] for row in session.exec(
+            select(InvoiceCheck.stripe_invoice_id, InvoiceCheck.status).where(
+                InvoiceCheck.status != "reconciled",
+                InvoiceCheck.created_at >= now - DRAFT_LOOKBACK)).all()}
+        reconciled = set(session.exec(select(InvoiceCheck.stripe_invoice_id).where(
+            InvoiceCheck.status == "reconciled",
+            InvoiceCheck.created_at >= now - DRAFT_LOOKBACK)).all())
     replayed = sum(run_event(event_id, gateway=gateway, engine=engine).http_status == 200
                    for event_id in failed)
     try:
@@ -162,7 +166,12 @@ def recheck_invoices(*, gateway: StripeGateway, engine: sa.Engine | None = None)
     except StripeUnavailable:
         return f"replayed {replayed}/{len(failed)} invoice events; Stripe not answering"
     gated = errors = 0
-    for invoice_id in dict.fromkeys([*drafts, *open_checks]):
+    # A draft already gated by its webhook costs nothing more here; a gated invoice no longer
+    # among the drafts has been finalized: compare it now (its hook may never come).
+    draft_set = set(drafts)
+    todo = [i for i in drafts if checks.get(i) != "ready" and i not in reconciled]
+    todo += [i for i, status in checks.items() if status == "waiting" or i not in draft_set]
+    for invoice_id in dict.fromkeys(todo):
         try:
             with transaction(engine) as session:
                 gate_invoice(session, invoice_id=invoice_id, gateway=gateway)

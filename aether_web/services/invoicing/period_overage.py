@@ -40,6 +40,7 @@ class PeriodOverage:
     user_id: uuid.UUID
     month: date
     units: dict[str, int]
+    plan: str = "pro"  # the last paid plan of the period (labels the report rows)
 
     @property
     def total_cents(self) -> int:
@@ -61,8 +62,10 @@ def compute_period_overage(session: Session, *, user_id: uuid.UUID, month: date,
     period's end still owes it). `plan_key` only labels the report rows."""
     accrue_storage(session, now=now)
     bill = period_bill(session, user_id=user_id, month=month, now=now)
+    paid = [iv.plan for iv in bill.intervals if iv.paid]
     return PeriodOverage(user_id, month, {COMPUTE_METER: bill.compute_units,
-                                          STORAGE_METER: bill.storage_units})
+                                          STORAGE_METER: bill.storage_units},
+                         plan=paid[-1] if paid else (plan_key or "pro"))
 
 
 def month_reports(session: Session, *, user_id: uuid.UUID, month: date) -> list[OverageReport]:
@@ -80,7 +83,7 @@ def plan_period_reports(session: Session, *, profile: Profile, bill: PeriodOvera
              "identifier": overage.overage_identifier(profile.id, bill.month,
                                                       KIND_BY_METER[meter]),
              "stripe_customer_id": profile.stripe_customer_id,
-             "plan": plan_key or profile.plan, "units": units, "cents": units,
+             "plan": plan_key or bill.plan, "units": units, "cents": units,
              "event_timestamp": timestamp, "status": "pending", "attempts": 0}
             for meter, units in bill.units.items() if units > 0]
     if rows and profile.stripe_customer_id:
