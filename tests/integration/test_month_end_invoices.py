@@ -201,7 +201,13 @@ def test_two_checkouts_in_two_tabs_leave_one_subscription(
     second = client.post("/api/billing/checkout", json={"plan": "pro"}).json()["checkout_url"]
     cs_first = first.rstrip("/").rsplit("/", 1)[1]
     assert bed.stripe.v1.checkout.sessions.retrieve(cs_first).status == "expired"
+    assert "This checkout session is expired." in httpx.get(first).text  # the other tab
     assert second != first
+    # Checkout names what each overage unit counts, beside the pricing page's rates
+    items = httpx.get(second).text
+    assert ("Compute overage, $0.10 per hour, counted in 6-minute units of 1 cent: $0.01 per "
+            "6-min unit") in items
+    assert "Storage overage, $0.50 per GB-month, counted in units of 1 cent" in items
     # A race the expiry can't stop: a session created in Stripe before the expiry, then paid.
     bed.checkout(client, "pro")
     profile = bed.wait_for_plan(user.id, "pro")
