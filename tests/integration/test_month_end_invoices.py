@@ -317,3 +317,60 @@ def test_pro_to_team_is_switched_in_the_app_with_prorations(
         params={"subscription": sub.id}).to_dict()
     assert any(line["description"].startswith("Unused time on")
                for line in preview["lines"]["data"])
+
+
+def test_a_report_stripe_refuses_is_billed_once_as_a_labelled_item(
+        bed: Bed, make_user, client_for, engine, monkeypatch) -> None:
+    from aether_web.integrations.stripe import StripeGateway, StripeGatewayError
+
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+    ours = _ours(engine, profile.id, month)
+    real_send = StripeGateway.send_meter_event
+
+    def refuse_compute(self, **kw):
+        if kw["event_name"] == COMPUTE_METER:
+            raise StripeGatewayError(stripe_code="invalid_request", http_status=400,
+                                     stripe_message="This event was refused.")
+        return real_send(self, **kw)
+
+    monkeypatch.setattr(StripeGateway, "send_meter_event", refuse_compute)
+    draft = _close_with_draft(bed, profile.stripe_subscription_id)
+    bed.settle()
+    # a refusal is an answer: the hook answered 2xx, storage is in, compute was refused
+    assert [d["status"] for d in bed.deliveries() if d["type"] == "invoice.created"][-1] == \
+        "delivered"
+    assert {(r.meter, r.status) for r in _rows(engine, OverageReport, profile.id)} == {
+        (COMPUTE_METER, "refused"), (STORAGE_METER, "accepted")}
+    monkeypatch.setattr(StripeGateway, "send_meter_event", real_send)
+    final = bed.stripe.v1.invoices.finalize_invoice(draft["id"]).to_dict()
+    bed.settle()
+    assert _metered(final) == {COMPUTE_METER: 0, STORAGE_METER: ours[STORAGE_METER]}
+    [adjustment] = wait_until(lambda: _rows(engine, OverageAdjustment, profile.id))
+    assert (adjustment.meter, adjustment.units, adjustment.reason) == (
+        COMPUTE_METER, ours[COMPUTE_METER], "refused")
+    bill_pending_adjustments(gateway=bed.gateway, engine=engine)
+    nxt = bed.close_period(profile.stripe_subscription_id)["invoice"]
+    bed.settle()
+    labelled = [line["amount"] for line in nxt["lines"]["data"]
+                if line["description"].startswith(f"Overage for {month:%B %Y}: compute")]
+    assert labelled == [ours[COMPUTE_METER]]
+    wait_until(lambda: _rows(engine, OverageAdjustment, profile.id)[0].status == "billed",
+               what="the labelled item billed")
+
+
+def test_the_final_draft_of_a_subscription_ending_at_period_end_gets_its_overage(
+        bed: Bed, make_user, client_for, engine) -> None:
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+    ours = _ours(engine, profile.id, month)
+    assert bed.portal(client_for(profile), "cancel").status_code == 303
+    bed.settle()
+    draft = _close_with_draft(bed, profile.stripe_subscription_id)
+    bed.wait_for_plan(profile.id, "free")  # Free now: the period still owes its overage
+    bed.settle()
+    assert _metered(bed.stripe.v1.invoices.retrieve(draft["id"]).to_dict()) == ours
+    bed.stripe.v1.invoices.finalize_invoice(draft["id"])
+    bed.settle()
+    rows = wait_until(lambda: len(_rows(engine, InvoiceReconciliation, profile.id)) == 2
+                      and _rows(engine, InvoiceReconciliation, profile.id))
+    assert {r.status for r in rows} == {"match"}
+    assert _rows(engine, OverageAdjustment, profile.id) == []
