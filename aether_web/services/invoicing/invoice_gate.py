@@ -30,9 +30,11 @@ from aether_web.integrations.stripe import (
     InvoiceInfo,
     InvoiceLineInfo,
     StripeGateway,
+    StripeGatewayError,
     StripeUnavailable,
 )
 from aether_web.models import InvoiceCheck, Profile, StripeEvent
+from aether_web.observability import log
 from aether_web.services.invoicing.period_overage import (
     ACCEPTED,
     compute_period_overage,
@@ -91,7 +93,12 @@ def gate_invoice(session: Session, *, invoice_id: str, gateway: StripeGateway,
     """Make sure the period's overage is on this invoice: sent while it is a draft, else
     reconciled against it. Raises StripeUnavailable while Stripe does not answer."""
     now = now or db_now(session)
-    invoice, lines = gateway.invoice_with_lines(invoice_id)
+    try:
+        invoice, lines = gateway.invoice_with_lines(invoice_id)
+    except StripeGatewayError as exc:
+        if exc.http_status == 404:  # deleted draft, or another account's test data
+            return f"ignored: Stripe has no invoice {invoice_id}"
+        raise
     if not bills_a_period(invoice, lines):
         mark_items_on_invoice(session, invoice=invoice, lines=lines, now=now)
         return f"invoice {invoice.id} ({invoice.billing_reason}) bills no period's usage"
@@ -176,7 +183,8 @@ def recheck_invoices(*, gateway: StripeGateway, engine: sa.Engine | None = None)
             with transaction(engine) as session:
                 gate_invoice(session, invoice_id=invoice_id, gateway=gateway)
             gated += 1
-        except StripeUnavailable:
+        except (StripeUnavailable, StripeGatewayError) as exc:
+            log.warning("invoice %s not gated yet: %s", invoice_id, exc)
             errors += 1
     return (f"replayed {replayed}/{len(failed)} invoice events; checked {gated} drafts and "
             f"unreconciled invoices, {errors} to retry")
