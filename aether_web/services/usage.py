@@ -526,7 +526,8 @@ def record_storage(
 
 def compute_seconds_used(session: Session, *, user_id: uuid.UUID,
                          now: datetime | None = None) -> int:
-    """This UTC month's compute seconds: closed runs (usage_monthly) plus open runs so far."""
+    """This UTC month's compute seconds: closed runs (usage_monthly) plus open runs so far
+    (a silent one only to its last sign of life)."""
     now = _clock(session, now)
     month = month_of(now)
     cached = session.exec(
@@ -534,10 +535,11 @@ def compute_seconds_used(session: Session, *, user_id: uuid.UUID,
                                                    UsageMonthly.month == month)
     ).first() or 0
     open_runs = session.exec(
-        select(UsageRecord.started_at).where(UsageRecord.user_id == user_id,
-                                             UsageRecord.ended_at.is_(None))
+        select(UsageRecord).where(UsageRecord.user_id == user_id,
+                                  UsageRecord.ended_at.is_(None))
     ).all()
-    return int(cached) + sum(seconds_in_month(start, now, month) for start in open_runs)
+    return int(cached) + sum(seconds_in_month(run.started_at, alive_until(run, now), month)
+                             for run in open_runs)
 
 
 def authorize_start(session: Session, *, project_id: Any, now: datetime | None = None) -> dict:
