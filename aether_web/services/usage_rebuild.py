@@ -104,13 +104,19 @@ def compute_seconds_query(session: Session, *, months: list[date], now: datetime
     if include_open:
         end = sa.func.coalesce(runs.c.ended_at,
                                _earlier(dialect, last_sign_of_life_sql(runs), _bound(now, "now")))
+    # A closed run inside one month (nearly every run) counts its own duration; only the
+    # others are clamped to the month's edges.
+    whole = sa.func.coalesce(runs.c.duration_seconds,
+                             _seconds_between(dialect, runs.c.started_at, end))
     sums = []
     for i, month in enumerate(months):
         lo, hi = _bound(month_start(month), f"lo_{i}"), _bound(month_end(month), f"hi_{i}")
-        seconds = _seconds_between(dialect, _later(dialect, runs.c.started_at, lo),
+        clamped = _seconds_between(dialect, _later(dialect, runs.c.started_at, lo),
                                    _earlier(dialect, end, hi))
-        sums.append(sa.func.sum(sa.case((sa.and_(runs.c.started_at < hi, end > lo), seconds),
-                                        else_=0)).label(f"s_{i}"))
+        sums.append(sa.func.sum(sa.case(
+            (sa.and_(runs.c.started_at >= lo, end <= hi), whole),
+            (sa.and_(runs.c.started_at < hi, end > lo), clamped),
+            else_=0)).label(f"s_{i}"))
     first, last = _bound(month_start(months[0]), "first"), _bound(month_end(months[-1]), "last")
     where = [runs.c.started_at < last, end > first]
     if not include_open:
