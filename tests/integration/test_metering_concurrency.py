@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from aether_web.api.hooks import sign
 from aether_web.db import transaction
 from aether_web.models import UsageMonthly, UsageRecord
-from aether_web.services import usage, usage_rebuild
+from aether_web.services import usage_rebuild
 
 pytestmark = pytest.mark.postgres
 SECRET = "test-hook-secret-0001"
