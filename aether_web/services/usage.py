@@ -199,39 +199,42 @@ def close_run(session: Session, *, run: UsageRecord, at: datetime, reason: str) 
     return run
 
 
-def _latest_stop_at(session: Session, project_id: uuid.UUID, machine_id: str,
-                    since: datetime) -> datetime | None:
-    """When this machine's latest `stopped` hook arrived, if at or after `since`."""
+def _last_edge(session: Session, project_id: uuid.UUID, machine_id: str,
+               now: datetime) -> Any:
+    """This machine's latest `started` or `stopped` hook (kind, outcome) of the last
+    REORDER_WINDOW, if any. In the same second a start counts as the later event."""
     return session.exec(
-        select(HookEvent.received_at)
-        .where(HookEvent.project_id == project_id, HookEvent.kind == "stopped",
-               HookEvent.machine_id == machine_id, HookEvent.received_at >= since)
-        .order_by(HookEvent.received_at.desc())
+        select(HookEvent.kind, HookEvent.outcome)
+        .where(HookEvent.project_id == project_id, HookEvent.machine_id == machine_id,
+               HookEvent.kind.in_(["started", "stopped"]),
+               HookEvent.received_at >= now - REORDER_WINDOW)
+        .order_by(HookEvent.received_at.desc(), HookEvent.kind.asc())
     ).first()
+
+
+def _stopped_moments_ago(session: Session, project_id: uuid.UUID, machine_id: str,
+                         now: datetime) -> bool:
+    """Whether this machine's last start or stop is a stop of the last REORDER_WINDOW: a
+    heartbeat now is a late one of the stopped VM."""
+    edge = _last_edge(session, project_id, machine_id, now)
+    return edge is not None and edge.kind == "stopped"
 
 
 def _pending_early_stop(session: Session, project_id: uuid.UUID, machine_id: str,
                         now: datetime) -> bool:
     """Whether this machine's `stopped` arrived within the window before its start: it found
     no run it belonged to, and no start or stop of the machine came after it."""
-    stop = session.exec(
-        select(HookEvent.kind, HookEvent.outcome)
-        .where(HookEvent.project_id == project_id, HookEvent.machine_id == machine_id,
-               HookEvent.kind.in_(["started", "stopped"]),
-               HookEvent.received_at >= now - REORDER_WINDOW)
-        # In the same second, a start counts as the later event: a stop cancels one start.
-        .order_by(HookEvent.received_at.desc(), HookEvent.kind.asc())
-    ).first()
-    return stop is not None and stop.kind == "stopped" and stop.outcome == STOPPED_BEFORE_STARTED
+    edge = _last_edge(session, project_id, machine_id, now)
+    return edge is not None and edge.kind == "stopped" and edge.outcome == STOPPED_BEFORE_STARTED
 
 
 def _stop_belongs_to_closed_run(session: Session, project_id: uuid.UUID, machine_id: str,
                                 now: datetime) -> bool:
     """Whether a `stopped` that found no open run is this machine's last run's own stop: the
     run closed moments ago (a repeat or a late stop), or closed without a stop (silent,
-    replaced, reconciled) and no stop of the machine arrived since."""
+    replaced, reconciled) and no stop of the machine arrived since it started."""
     last = session.exec(
-        select(UsageRecord.ended_at, UsageRecord.end_reason)
+        select(UsageRecord.started_at, UsageRecord.ended_at, UsageRecord.end_reason)
         .where(UsageRecord.project_id == project_id, UsageRecord.machine_id == machine_id,
                UsageRecord.ended_at.is_not(None))
         .order_by(UsageRecord.ended_at.desc())
@@ -240,8 +243,13 @@ def _stop_belongs_to_closed_run(session: Session, project_id: uuid.UUID, machine
         return False
     if last.ended_at >= now - REORDER_WINDOW:
         return True
-    return (last.end_reason in ENDED_WITHOUT_STOP
-            and _latest_stop_at(session, project_id, machine_id, last.ended_at) is None)
+    if last.end_reason not in ENDED_WITHOUT_STOP:
+        return False
+    return session.exec(
+        select(HookEvent.event_id)
+        .where(HookEvent.project_id == project_id, HookEvent.kind == "stopped",
+               HookEvent.machine_id == machine_id, HookEvent.received_at >= last.started_at)
+    ).first() is None
 
 
 def _open_new_run(session: Session, *, project: Project, machine_id: str, machine_type: str,
@@ -451,7 +459,7 @@ def record_heartbeat(
         return remember(MACHINE_MISMATCH, run.id)
     if project.deleted_at is not None:
         return remember(PROJECT_DELETED, None)
-    if _latest_stop_at(session, pid, machine_id, now - REORDER_WINDOW) is not None:
+    if _stopped_moments_ago(session, pid, machine_id, now):
         return remember(NO_OPEN_RUN, None)
     run = _open_new_run(session, project=project, machine_id=machine_id, machine_type="",
                         now=now)
