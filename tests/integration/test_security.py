@@ -136,6 +136,9 @@ def test_csp_names_only_our_origin_socket_sentry_and_analytics():
     plain = content_security_policy(Settings.model_construct(env="production",
                                                              public_url="https://a.example"))
     assert "sentry" not in plain and "plausible" not in plain
+    split = content_security_policy(settings, "https://api.example.com")
+    assert "connect-src 'self' https://api.example.com wss://app.example.com " \
+        "wss://api.example.com " in split
 
 
 # Operator surfaces -------------------------------------------------------------------------
