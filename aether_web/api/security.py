@@ -6,6 +6,8 @@
   non-browsers (the orchestrator, Stripe, curl), which carry no cookies of our users and sign
   their requests. This makes log-in, sign-up and log-out CSRF-safe along with SameSite=Lax.
 - The websocket of Reflex's events (`/_event`) is refused (403) from any other origin.
+- Behind a proxy of `AETHER_TRUSTED_PROXIES`, the request's client becomes the rightmost
+  untrusted X-Forwarded-For hop for everything downstream (throttling, sessions, logs).
 - `/api/metrics` and `/api/ready`'s details are for operators only (`is_operator`).
 - Every response carries a CSP (our origin, our websocket, the configured Sentry and analytics
   origins, nothing else; `frame-ancestors 'none'`), nosniff, a Referrer-Policy, HSTS in
@@ -116,6 +118,19 @@ def _policy() -> tuple[list[str], list[tuple[str, str]]]:
     return allowed_origins(settings), response_headers(settings, rx.config.get_config().api_url)
 
 
+def _use_forwarded_client(scope: Scope, headers: Headers) -> None:
+    """Behind a trusted proxy, the client everything downstream sees (routes, Reflex, Sentry,
+    the server's access log) is the one `context.forwarded_client` finds, not the proxy."""
+    trusted = get_settings().trusted_proxy_networks
+    client = scope.get("client")
+    if not trusted or not client or "x-forwarded-for" not in headers:
+        return
+    from aether_web.api.context import forwarded_client
+
+    hops = ",".join(headers.getlist("x-forwarded-for"))
+    scope["client"] = (forwarded_client(client[0], hops, trusted), client[1])
+
+
 def _acceptable_body(path: str, headers: Headers) -> bool:
     """API bodies are JSON; the log-in/sign-up/log-out forms (`/api/auth/`) may post forms.
     A request without a body needs no type."""
@@ -152,6 +167,7 @@ class SecurityMiddleware:
         scope[_SEEN] = True
         origins, extra = _policy()
         headers = Headers(scope=scope)
+        _use_forwarded_client(scope, headers)
         path: str = scope.get("path", "")
         if scope["type"] == "websocket":
             if is_cross_site(headers, origins):
