@@ -1,6 +1,6 @@
 """All tables. Importing this package registers every one of them on SQLModel.metadata."""
 
-from aether_web.models.accounts import PLANS, AuthSession, LoginAttempt, Profile
+from aether_web.models.accounts import PLANS, AuthSession, Profile
 from aether_web.models.billing import (
     EmailOutbox,
     InvoiceRecord,
@@ -14,6 +14,7 @@ from aether_web.models.jobs import JobRun
 from aether_web.models.metering import DriftReport, HookEvent
 from aether_web.models.plans import PlanIntervalRow, StorageSample
 from aether_web.models.projects import Project
+from aether_web.models.throttle import ThrottleCounter
 from aether_web.models.usage import PlanLimit, UsageMonthly, UsageRecord
 
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
     "InvoiceReconciliation",
     "InvoiceRecord",
     "JobRun",
-    "LoginAttempt",
     "MeterReconciliation",
     "OverageAdjustment",
     "OverageMonth",
@@ -37,6 +37,7 @@ __all__ = [
     "Project",
     "StorageSample",
     "StripeEvent",
+    "ThrottleCounter",
     "UsageMonthly",
     "UsageRecord",
 ]

@@ -10,10 +10,11 @@ from aether_web.components.native_form import native_form
 
 ERROR_MESSAGES = {
     "invalid_credentials": "Wrong email or password. Check them and try again.",
-    "too_many_attempts": "Too many failed log-ins for this email. Wait 15 minutes and try again.",
+    "too_many_attempts": "Too many attempts from here. Wait a few minutes and try again.",
     "email_taken": "An account with this email already exists. Log in instead.",
     "invalid_email": "Enter a valid email address, like you@example.com.",
-    "weak_password": "Use at least 10 characters for your password.",
+    "weak_password": "Use at least 12 characters for your password.",
+    "invalid_name": "Your name can't contain control or invisible characters (120 at most).",
     "malformed_json": "Something went wrong sending the form. Please try again.",
 }
 
@@ -102,8 +103,8 @@ def signup() -> rx.Component:
                 _field("Name (optional)", "name", "text", auto_complete="name", max_length=120),
                 _field("Email", "email", "email", default_value=AuthFormState.email,
                        auto_complete="email", required=True),
-                _field("Password (at least 10 characters)", "password", "password",
-                       auto_complete="new-password", required=True, min_length=10),
+                _field("Password (at least 12 characters)", "password", "password",
+                       auto_complete="new-password", required=True, min_length=12),
                 rx.button("Create account", type="submit", size="3", width="100%", id="submit"),
                 rx.text("By signing up you agree to the ", rx.link("Terms", href=routes.TERMS),
                         " and the ", rx.link("Privacy Policy", href=routes.PRIVACY), ".",

@@ -1,4 +1,9 @@
-"""Sign-up, log-in with throttling, and server-side sessions."""
+"""Sign-up, log-in and server-side sessions.
+
+Password hashing lives in `services/passwords.py` and runs outside any transaction: routes hash
+(or verify) first, then open the transaction that stores the result. Throttling of log-in and
+sign-up is `services/throttle.py`, also called outside the transaction.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +14,20 @@ import uuid
 from datetime import timedelta
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
 from aether_web.db import db_now
-from aether_web.errors import Conflict, InvalidInput, RateLimited, Unauthenticated
-from aether_web.models import AuthSession, LoginAttempt, Profile
+from aether_web.errors import Conflict, InvalidInput
+from aether_web.models import AuthSession, Profile
+from aether_web.services import text_input
+from aether_web.services.passwords import hash_password
 
-# argon2id with the library's RFC 9106 low-memory profile.
-_hasher = PasswordHasher()
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 10
-# Hashing a throwaway value for unknown emails keeps their timing like known ones.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+# OWASP: at least 12 characters, any characters, no composition rules.
+MIN_PASSWORD = 12
+MAX_PASSWORD = 256
+
+__all__ = ["MIN_PASSWORD", "hash_password"]
 
 
 def normalize_email(email: str) -> str:
@@ -32,26 +37,37 @@ def normalize_email(email: str) -> str:
 def validate_signup(*, email: str, password: str, name: str) -> dict[str, str]:
     """Field errors for a sign-up form (empty when valid)."""
     errors: dict[str, str] = {}
-    email = normalize_email(email)
-    if not email:
-        errors["email"] = "Enter your email address."
-    elif len(email) > 320 or not _EMAIL.match(email):
+    email_error = text_input.email_problem(email)
+    if email_error:
+        errors["email"] = email_error
+    elif not _EMAIL.match(normalize_email(email)):
         errors["email"] = "Enter a valid email address, like you@example.com."
-    if len(password or "") < MIN_PASSWORD:
-        errors["password"] = f"Use at least {MIN_PASSWORD} characters for your password."
-    elif len(password) > 256:
-        errors["password"] = "Use at most 256 characters for your password."
-    if len((name or "").strip()) > 120:
-        errors["name"] = "Use at most 120 characters for your name."
+    password_error = password_problem(password)
+    if password_error:
+        errors["password"] = password_error
+    name_error = text_input.name_problem(name)
+    if name_error:
+        errors["name"] = name_error
     return errors
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def password_problem(password: str) -> str | None:
+    """Why `password` can't be used, or None."""
+    if len(password or "") < MIN_PASSWORD:
+        return f"Use at least {MIN_PASSWORD} characters for your password."
+    if len(password) > MAX_PASSWORD:
+        return f"Use at most {MAX_PASSWORD} characters for your password."
+    if "\x00" in password:
+        return "Your password can't contain a NUL character."
+    return None
 
 
-def sign_up(session: Session, *, email: str, password: str, name: str = "") -> Profile:
-    """Create a Free account. Raises InvalidInput with field errors, or Conflict."""
+def sign_up(session: Session, *, email: str, password: str, name: str = "",
+            password_hash: str | None = None) -> Profile:
+    """Create a Free account. Raises InvalidInput with field errors, or Conflict.
+
+    Routes pass `password_hash`, computed before the transaction
+    (`passwords.hash_password_async`); without it the hash is computed here (tools only)."""
     errors = validate_signup(email=email, password=password, name=name)
     if errors:
         raise InvalidInput("Please fix the highlighted fields.", fields=errors)
@@ -62,7 +78,8 @@ def sign_up(session: Session, *, email: str, password: str, name: str = "") -> P
             code="email_taken",
             fields={"email": "An account with this email already exists."},
         )
-    profile = Profile(email=email, name=(name or "").strip(), password_hash=hash_password(password))
+    profile = Profile(email=email, name=(name or "").strip(),
+                      password_hash=password_hash or hash_password(password))
     session.add(profile)
     try:
         session.flush()
@@ -74,51 +91,27 @@ def sign_up(session: Session, *, email: str, password: str, name: str = "") -> P
     return profile
 
 
-def authenticate(session: Session, *, email: str, password: str, ip: str = "") -> Profile:
-    """The profile for valid credentials; throttles repeated failures per email.
-
-    Raises RateLimited after too many recent failures, Unauthenticated on bad credentials.
-    Failed attempts are recorded by `record_failed_login` in their own transaction so the
-    count survives the caller's rollback.
-    """
-    from aether_web.settings import get_settings
-
-    settings = get_settings()
-    email = normalize_email(email)
-    now = db_now(session)
-    since = now - timedelta(minutes=settings.login_window_minutes)
-    failures = session.exec(
-        select(sa.func.count())
-        .select_from(LoginAttempt)
-        .where(LoginAttempt.email == email, LoginAttempt.attempted_at >= since)
-    ).one()
-    if failures >= settings.login_max_failures:
-        raise RateLimited(
-            f"Too many failed log-ins for this email. Try again in "
-            f"{settings.login_window_minutes} minutes, or reset your password.",
-            code="too_many_attempts",
-        )
-    profile = session.exec(select(Profile).where(Profile.email == email)).first()
-    stored = profile.password_hash if profile and profile.password_hash else _DUMMY_HASH
-    try:
-        _hasher.verify(stored, password or "")
-        ok = profile is not None and bool(profile.password_hash)
-    except (VerificationError, InvalidHashError):
-        ok = False
-    if not ok:
-        raise Unauthenticated("Wrong email or password.", code="invalid_credentials")
-    if _hasher.check_needs_rehash(profile.password_hash):
-        profile.password_hash = hash_password(password)
-    return profile
+def login_candidate(session: Session, *, email: str) -> tuple[uuid.UUID | None, str]:
+    """The id and stored hash of the account behind `email` ((None, "") when there is none),
+    read so the password can be verified outside the transaction."""
+    if text_input.email_problem(email):
+        return None, ""
+    row = session.exec(
+        select(Profile.id, Profile.password_hash).where(Profile.email == normalize_email(email))
+    ).first()
+    if row is None or not row[1]:
+        return None, ""
+    return row[0], row[1]
 
 
-def record_failed_login(session: Session, *, email: str, ip: str = "") -> None:
-    """Count one failed log-in for throttling."""
-    session.add(LoginAttempt(email=normalize_email(email), ip=ip[:64]))
-
-
-def clear_failed_logins(session: Session, *, email: str) -> None:
-    session.exec(sa.delete(LoginAttempt).where(LoginAttempt.email == normalize_email(email)))
+def replace_password_hash(session: Session, *, user_id: uuid.UUID, old_hash: str,
+                          new_hash: str) -> None:
+    """Store a rehash of the same password, unless the password changed in the meantime."""
+    session.exec(
+        sa.update(Profile)
+        .where(Profile.id == user_id, Profile.password_hash == old_hash)
+        .values(password_hash=new_hash)
+    )
 
 
 def _token_hash(token: str) -> str:
