@@ -64,7 +64,8 @@ def _deliver(url: str, payload: str) -> httpx.Response | None:
 
 def test_a_worker_killed_mid_webhook_loses_nothing(private_pg, tmp_path: Path):
     engine = make_engine(private_pg.url)
-    stack = LocalStack(db_url=private_pg.url, with_stripe=False, backend_only=True, workers=1,
+    # The Stripe emulator beside it: processing an invoice event asks Stripe for the invoice.
+    stack = LocalStack(db_url=private_pg.url, with_stripe=True, backend_only=True, workers=1,
                        log_dir=tmp_path / "logs", extra_env={"AETHER_SCHEDULER_ENABLED": "false"})
     stack.start(timeout=240)
     try:
