@@ -262,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     redis.start()
     db_url = cluster.url
     tmp = Path(tempfile.mkdtemp(prefix="load-test-"))
-    stack = LocalStack(db_url=db_url, with_stripe=False, backend_only=True,
+    # The Stripe emulator beside it: invoice events ask Stripe for the invoice.
+    stack = LocalStack(db_url=db_url, with_stripe=True, backend_only=True,
                        workers=args.workers, log_dir=tmp / "logs",
                        extra_env={"REFLEX_REDIS_URL": redis.url,
                                   "AETHER_SCHEDULER_ENABLED": "false",
