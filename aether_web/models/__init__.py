@@ -1,6 +1,12 @@
 """All tables. Importing this package registers every one of them on SQLModel.metadata."""
 
-from aether_web.models.accounts import PLANS, AuthSession, LoginAttempt, Profile
+from aether_web.models.accounts import (
+    PLANS,
+    AccountToken,
+    AuthSession,
+    LoginAttempt,
+    Profile,
+)
 from aether_web.models.billing import (
     EmailOutbox,
     InvoiceRecord,
@@ -15,6 +21,7 @@ from aether_web.models.usage import PlanLimit, UsageMonthly, UsageRecord
 
 __all__ = [
     "PLANS",
+    "AccountToken",
     "AuthSession",
     "DriftReport",
     "EmailOutbox",
