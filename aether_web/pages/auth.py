@@ -132,8 +132,9 @@ def signup() -> rx.Component:
         rx.cond(
             AuthFormState.plan != "",
             rx.callout(
-                "You chose ", rx.text.strong(AuthFormState.plan_name), ". Create your account "
-                "and confirm your email address: the link takes you straight on to Checkout.",
+                rx.text("You chose ", rx.text.strong(AuthFormState.plan_name), ". Create your "
+                        "account and confirm your email address: the link takes you straight "
+                        "on to Checkout."),
                 icon="sparkles", id="signup-plan", width="100%"),
             rx.text("Free forever: 50 compute hours a month, 3 projects, 1 GB.", size="2",
                     color_scheme="gray"),

@@ -101,3 +101,13 @@ def test_deleting_a_free_account_needs_no_stripe(bed: Bed, make_user, engine) ->
     assert bed.profile(user.id).deleted_at is not None
     with pytest.raises(NotFound):
         _delete(engine, bed, user)
+
+
+def test_the_privacy_policy_says_what_deletion_does() -> None:
+    from pathlib import Path
+
+    text = " ".join((Path(__file__).parents[2] / "docs/legal/privacy.md").read_text().split())
+    for promise in ("cancelled in Stripe at once", "project VMs are stopped",
+                    "we delete your email address, name, password hash, sign-in sessions",
+                    "your invoices, your usage and overage records", "(pseudonymised)"):
+        assert promise in text, promise
