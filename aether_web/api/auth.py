@@ -8,6 +8,7 @@ answer takes says nothing about whether an account exists.
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import urlencode
 
 from starlette.background import BackgroundTask
@@ -25,8 +26,9 @@ from aether_web.api.context import (
 )
 from aether_web.api.responses import from_error, json_body
 from aether_web.db import transaction
-from aether_web.errors import AetherError, Unauthenticated
-from aether_web.services import accounts, password_reset, verification
+from aether_web.errors import AetherError, InvalidInput, RateLimited, Unauthenticated
+from aether_web.models import Profile
+from aether_web.services import accounts, password_reset, passwords, throttle, verification
 from aether_web.services.email import deliver_pending_quietly
 from aether_web.settings import get_settings
 
@@ -77,11 +79,10 @@ def _fail(exc: AetherError, is_form: bool, page: str, fields: dict) -> Response:
     code = exc.code
     fields_with_errors = exc.details.get("fields") or {}
     if code == "invalid_input":
-        if "email" in fields_with_errors:
-            code = "invalid_email"
-        else:
-            code = ("common_password" if "common" in fields_with_errors.get("password", "")
-                    else "weak_password")
+        password_error = fields_with_errors.get("password", "")
+        code = ("invalid_email" if "email" in fields_with_errors
+                else "common_password" if "common" in password_error
+                else "weak_password" if password_error else "invalid_name")
     query = {"error": code}
     if fields.get("email"):
         query["email"] = fields["email"][:320]
@@ -106,45 +107,76 @@ def _ok(token: str, is_form: bool, fields: dict, user, *, mail: bool = False) ->
 async def signup(request: Request) -> Response:
     fields, is_form = await _read(request)
     ip, agent = client_ip(request), request.headers.get("user-agent", "")
+    email, password = str(fields.get("email", "")), str(fields.get("password", ""))
+    name = str(fields.get("name", ""))
+    plan = str(fields.get("plan", "")) or None
     previous = session_token(request)
-
-    def run(session):
-        user = accounts.sign_up(
-            session,
-            email=str(fields.get("email", "")),
-            password=str(fields.get("password", "")),
-            name=str(fields.get("name", "")),
-            plan=str(fields.get("plan", "")) or None,
-        )
-        return user, accounts.create_session(session, user_id=user.id, ip=ip, user_agent=agent,
-                                             replaces=previous)
-
     try:
+        errors = accounts.validate_signup(email=email, password=password, name=name)
+        if errors:
+            raise InvalidInput("Please fix the highlighted fields.", fields=errors)
+        await run_in_threadpool(lambda: throttle.check("signup", ip=ip))
+        # Hashed before the transaction: the write lock is never held for a hash.
+        password_hash = await passwords.hash_password_async(password)
+
+        def run(session):
+            user = accounts.sign_up(session, email=email, password=password, name=name,
+                                    password_hash=password_hash, plan=plan)
+            return user, accounts.create_session(session, user_id=user.id, ip=ip,
+                                                 user_agent=agent, replaces=previous)
+
         user, token = await in_transaction(run)
     except AetherError as exc:
         return _fail(exc, is_form, "/signup", fields)
     return _ok(token, is_form, fields, user, mail=True)
 
 
+async def _verified_user_id(email: str, password: str, ip: str) -> uuid.UUID:
+    """The account for these credentials, or RateLimited / Unauthenticated.
+
+    The attempt is counted first (atomically), the hash is read in a short transaction and
+    verified outside any transaction, within the per-worker hashing cap."""
+    await run_in_threadpool(lambda: throttle.check_login(email=email, ip=ip))
+    user_id, stored = await in_transaction(
+        lambda s: accounts.login_candidate(s, email=email))
+    ok, needs_rehash = await passwords.verify_password_async(
+        stored or passwords.DUMMY_HASH, password)
+    if user_id is None or not ok:
+        raise Unauthenticated("Wrong email or password.", code="invalid_credentials")
+    if needs_rehash:
+        new_hash = await passwords.hash_password_async(password)
+        await in_transaction(lambda s: accounts.replace_password_hash(
+            s, user_id=user_id, old_hash=stored, new_hash=new_hash))
+    return user_id
+
+
 async def login(request: Request) -> Response:
     fields, is_form = await _read(request)
     ip, agent = client_ip(request), request.headers.get("user-agent", "")
     email, password = str(fields.get("email", "")), str(fields.get("password", ""))
+    email = accounts.normalize_email(email)
     previous = session_token(request)
+    if len(password) > accounts.MAX_PASSWORD:
+        return _fail(Unauthenticated("Wrong email or password.", code="invalid_credentials"),
+                     is_form, "/login", fields)
 
-    def run(session):
-        user = accounts.authenticate(session, email=email, password=password, ip=ip)
-        accounts.clear_failed_logins(session, email=email)
+    def run(session, user_id):
+        user = session.get(Profile, user_id)
+        if user is None:  # deleted between the check and now
+            raise Unauthenticated("Wrong email or password.", code="invalid_credentials")
         return user, accounts.create_session(session, user_id=user.id, ip=ip, user_agent=agent,
                                              replaces=previous)
 
     try:
-        user, token = await in_transaction(run)
-    except Unauthenticated as exc:
-        await in_transaction(lambda s: accounts.record_failed_login(s, email=email, ip=ip))
-        return _fail(exc, is_form, "/login", fields)
+        user_id = await _verified_user_id(email, password, ip)
+        user, token = await in_transaction(run, user_id)
+    except RateLimited as exc:
+        response = _fail(exc, is_form, "/login", fields)
+        response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
+        return response
     except AetherError as exc:
         return _fail(exc, is_form, "/login", fields)
+    await run_in_threadpool(lambda: throttle.login_succeeded(email=email, ip=ip))
     return _ok(token, is_form, fields, user)
 
 
@@ -163,19 +195,18 @@ async def logout(request: Request) -> Response:
     return response
 
 
-def _reset_throttle(request: Request, email: str) -> None:
-    """Where per-IP limits on reset requests apply (raises RateLimited). Each account gets
-    at most `password_reset.MAX_SENDS_PER_HOUR` emails an hour whatever the client."""
-    del request, email  # per-IP throttling is not configured in this build
-
-
 async def forgot_password(request: Request) -> Response:
-    """Ask for a reset link. The answer is the same whether or not the address has an account."""
+    """Ask for a reset link. The answer is the same whether or not the address has an account;
+    the client's address is throttled first (`password_reset` rule)."""
     fields, is_form = await _read(request)
     email = str(fields.get("email", ""))
     try:
-        _reset_throttle(request, email)
+        await run_in_threadpool(lambda: throttle.check("password_reset", ip=client_ip(request)))
         await in_transaction(lambda s: password_reset.request_reset(s, email=email))
+    except RateLimited as exc:
+        response = _fail(exc, is_form, "/forgot-password", {})
+        response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
+        return response
     except AetherError as exc:
         return _fail(exc, is_form, "/forgot-password", {})
     if is_form:
@@ -186,23 +217,27 @@ async def forgot_password(request: Request) -> Response:
 
 
 async def reset_password(request: Request) -> Response:
-    """Choose a new password from a reset link; every session of the account ends."""
+    """Choose a new password from a reset link; every session of the account ends. The new
+    password is hashed outside the transaction, after the link and the password are checked."""
     fields, is_form = await _read(request)
     token, password = str(fields.get("token", "")), str(fields.get("password", ""))
-
-    def run(session):
-        password_reset.reset_password(session, token=token, password=password)
-
+    ip = client_ip(request)
     try:
-        await in_transaction(run)
+        await in_transaction(lambda s: password_reset.check_reset(s, token=token,
+                                                                  password=password))
+        password_hash = await passwords.hash_password_async(password)
+        email = await in_transaction(lambda s: password_reset.reset_password(
+            s, token=token, password=password, password_hash=password_hash).email)
     except AetherError as exc:
         if not is_form:
             return from_error(exc)
         if exc.code == "invalid_token":
             return RedirectResponse("/forgot-password?error=invalid_token", status_code=303)
-        code = ("common_password" if "common" in exc.message else exc.code)
+        code = "common_password" if "common" in exc.message else exc.code
         query = urlencode({"token": token[:200], "error": code})
         return RedirectResponse(f"/reset-password?{query}", status_code=303)
+    # The mailbox's owner: their own failed guesses from here no longer hold them back.
+    await run_in_threadpool(lambda: throttle.login_succeeded(email=email, ip=ip))
     response: Response = (
         RedirectResponse("/login?notice=password_reset", status_code=303,
                          background=_deliver_mail())

@@ -214,7 +214,11 @@ def render_metrics(engine: sa.Engine | None = None) -> str:
     return out.text()
 
 
-async def metrics_endpoint(_request: Request) -> Response:
+async def metrics_endpoint(request: Request) -> Response:
+    from aether_web.api.security import is_operator, operator_refusal
+
+    if not is_operator(request):
+        return operator_refusal()
     body = await run_in_threadpool(render_metrics)
     return Response(body, media_type=CONTENT_TYPE)
 

@@ -1,12 +1,6 @@
 """All tables. Importing this package registers every one of them on SQLModel.metadata."""
 
-from aether_web.models.accounts import (
-    PLANS,
-    AccountToken,
-    AuthSession,
-    LoginAttempt,
-    Profile,
-)
+from aether_web.models.accounts import PLANS, AccountToken, AuthSession, Profile
 from aether_web.models.billing import (
     EmailOutbox,
     InvoiceRecord,
@@ -17,6 +11,7 @@ from aether_web.models.billing import (
 from aether_web.models.jobs import JobRun
 from aether_web.models.metering import DriftReport, HookEvent
 from aether_web.models.projects import Project
+from aether_web.models.throttle import ThrottleCounter
 from aether_web.models.usage import PlanLimit, UsageMonthly, UsageRecord
 
 __all__ = [
@@ -28,13 +23,13 @@ __all__ = [
     "HookEvent",
     "InvoiceRecord",
     "JobRun",
-    "LoginAttempt",
     "MeterReconciliation",
     "OverageReport",
     "PlanLimit",
     "Profile",
     "Project",
     "StripeEvent",
+    "ThrottleCounter",
     "UsageMonthly",
     "UsageRecord",
 ]

@@ -1,4 +1,4 @@
-"""The user (`profiles`), their sign-in sessions, log-in attempts and emailed account links."""
+"""The user (`profiles`), their sign-in sessions and the account links we email."""
 
 from __future__ import annotations
 
@@ -68,18 +68,6 @@ class AuthSession(SQLModel, table=True):
     last_seen_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=255)
-
-
-class LoginAttempt(SQLModel, table=True):
-    """One failed log-in, counted to throttle password guessing."""
-
-    __tablename__ = "login_attempts"
-    __table_args__ = (sa.Index("ix_login_attempts_email_at", "email", "attempted_at"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    email: str = Field(max_length=320)
-    ip: str = Field(default="", max_length=64)
-    attempted_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))
 
 
 TOKEN_PURPOSES = ("password_reset", "verify_email")

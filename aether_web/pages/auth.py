@@ -20,12 +20,13 @@ NOTICES = {
 
 ERROR_MESSAGES = {
     "invalid_credentials": "Wrong email or password. Check them and try again.",
-    "too_many_attempts": ("Too many failed log-ins for this email. Wait a few minutes and try "
-                          "again, or reset your password below."),
+    "too_many_attempts": ("Too many attempts from here. Wait a few minutes and try again, or "
+                          "reset your password."),
     "email_taken": "An account with this email already exists. Log in instead.",
     "invalid_email": "Enter a valid email address, like you@example.com.",
     "weak_password": f"Use at least {MIN_PASSWORD} characters for your password.",
     "common_password": "This password is too common and easy to guess. Choose another one.",
+    "invalid_name": "Your name can't contain control or invisible characters (120 at most).",
     "malformed_json": "Something went wrong sending the form. Please try again.",
 }
 

@@ -13,7 +13,7 @@ from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
 from aether_web.services import account_deletion, account_settings, account_tokens, verification
 from aether_web.services.email import deliver_pending_quietly
-from aether_web.services.passwords import MIN_PASSWORD
+from aether_web.services.passwords import MIN_PASSWORD, hash_password
 from aether_web.state.auth import AuthState
 
 
@@ -64,11 +64,22 @@ class SettingsState(AuthState):
                                                     current_token=self._session_token())]
         self.loaded = True
 
-    def _run(self, fn) -> AetherError | None:
-        """Run `fn(session, user_id)` in one transaction and reload; the error, if any."""
+    def _verified_hash(self, password: str) -> str:
+        """The stored hash, once `password` matched it; verified outside any transaction."""
+        with transaction() as session:
+            stored = self._user(session).password_hash
+        return account_settings.verify_outside(stored, password)
+
+    def _run(self, fn, *, password: str | None = None) -> AetherError | None:
+        """Run `fn(session, user_id)` (or `fn(session, user_id, verified_hash)` when the
+        current `password` is needed) in one transaction and reload; the error, if any."""
         try:
+            verified = self._verified_hash(password) if password is not None else None
             with transaction() as session:
-                fn(session, self._user_id(session))
+                if password is None:
+                    fn(session, self._user_id(session))
+                else:
+                    fn(session, self._user_id(session), verified)
             with transaction() as session:
                 self._reload(session)
         except AetherError as exc:
@@ -97,9 +108,9 @@ class SettingsState(AuthState):
 
     @rx.event
     def change_email(self, form_data: dict):
-        error = self._run(lambda s, uid: verification.request_email_change(
+        error = self._run(lambda s, uid, verified: verification.request_email_change(
             s, user_id=uid, new_email=str(form_data.get("new_email", "")),
-            password=str(form_data.get("password", ""))))
+            verified_hash=verified), password=str(form_data.get("password", "")))
         if isinstance(error, Unauthenticated) and error.code == "unauthenticated":
             return self._login_redirect()
         self.email_ok = error is None
@@ -113,9 +124,22 @@ class SettingsState(AuthState):
     @rx.event
     def change_password(self, form_data: dict):
         token = self._session_token()
-        error = self._run(lambda s, uid: account_settings.change_password(
-            s, user_id=uid, current_password=str(form_data.get("current_password", "")),
-            new_password=str(form_data.get("new_password", "")), keep_token=token))
+        new_password = str(form_data.get("new_password", ""))
+        new_hash: list[str] = []
+
+        def change(s, uid, verified):
+            account_settings.change_password(
+                s, user_id=uid, new_password=new_password, keep_token=token,
+                verified_hash=verified, new_password_hash=new_hash[0])
+
+        try:  # the new password is checked, then hashed outside any transaction
+            with transaction() as session:
+                account_settings.new_password_problem(
+                    session, user_id=self._user_id(session), new_password=new_password)
+            new_hash.append(hash_password(new_password))
+            error = self._run(change, password=str(form_data.get("current_password", "")))
+        except AetherError as exc:
+            error = exc
         if isinstance(error, Unauthenticated) and error.code == "unauthenticated":
             return self._login_redirect()
         self.password_ok = error is None
@@ -144,10 +168,11 @@ class SettingsState(AuthState):
     def delete_account(self, form_data: dict):
         self.delete_msg = ""
         try:
+            verified = self._verified_hash(str(form_data.get("password", "")))
             with transaction() as session:
                 account_deletion.delete_account(
-                    session, user_id=self._user_id(session),
-                    password=str(form_data.get("password", "")), gateway=get_gateway())
+                    session, user_id=self._user_id(session), verified_hash=verified,
+                    gateway=get_gateway())
         except Unauthenticated as exc:
             if exc.code == "unauthenticated":
                 return self._login_redirect()
@@ -183,7 +208,7 @@ def _message(text, ok=None, id_: str = "") -> rx.Component:
 def name_section() -> rx.Component:
     return _section(
         "Name",
-        rx.form(
+        rx.el.form(
             rx.vstack(
                 _input("Your name (optional)", "name", default_value=SettingsState.name,
                        max_length=120, auto_complete="name", id="settings-name",
@@ -212,7 +237,7 @@ def email_section() -> rx.Component:
                 rx.text("Waiting for confirmation: ", rx.text.strong(SettingsState.pending_email),
                         ". Open the link we sent there to switch.", size="2",
                         id="pending-email")),
-        rx.form(
+        rx.el.form(
             rx.vstack(
                 _input("New email address", "new_email", "email", auto_complete="email",
                        required=True, id="new-email"),
@@ -230,7 +255,7 @@ def email_section() -> rx.Component:
 def password_section() -> rx.Component:
     return _section(
         "Password",
-        rx.form(
+        rx.el.form(
             rx.vstack(
                 _input("Current password", "current_password", "password", required=True,
                        auto_complete="current-password", id="current-password"),
@@ -290,7 +315,7 @@ def delete_section() -> rx.Component:
                 "your email address, name, password and sessions. Invoices and usage records "
                 "stay, without your name or address, for as long as tax law requires. ",
                 rx.link("Privacy Policy", href=routes.PRIVACY), size="2"),
-        rx.form(
+        rx.el.form(
             rx.vstack(
                 _input("Your password, to confirm", "password", "password", required=True,
                        auto_complete="current-password", id="delete-password"),

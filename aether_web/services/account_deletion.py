@@ -13,7 +13,7 @@ from aether_web.errors import NotFound
 from aether_web.integrations.stripe import StripeGateway
 from aether_web.integrations.stripe.errors import StripeGatewayError
 from aether_web.integrations.vm_provider import VMProvider, get_vm_provider
-from aether_web.models import AccountToken, EmailOutbox, LoginAttempt, Profile, Project
+from aether_web.models import AccountToken, EmailOutbox, Profile, Project
 from aether_web.observability import log
 from aether_web.services import vms
 from aether_web.services.account_settings import check_password
@@ -44,8 +44,8 @@ def _cancel_subscription(profile: Profile, gateway: StripeGateway) -> None:
 
 
 def delete_account(
-    session: Session, *, user_id: uuid.UUID, password: str, gateway: StripeGateway,
-    provider: VMProvider | None = None,
+    session: Session, *, user_id: uuid.UUID, gateway: StripeGateway, password: str = "",
+    verified_hash: str | None = None, provider: VMProvider | None = None,
 ) -> None:
     """Delete the account after checking its password.
 
@@ -53,12 +53,13 @@ def delete_account(
     unused fee credited), every VM is stopped and its run closed, then the email, name,
     password hash, sessions, emailed links, mail copies and project names are removed. The
     account row stays under a pseudonym with its invoices, usage and overage records.
+    The password is checked as `account_settings.check_password` does.
     Raises Unauthenticated (`wrong_password`), or ServiceUnavailable when Stripe or the VM
     service does not answer (then nothing is deleted: the caller rolls back)."""
     profile = session.get(Profile, user_id)
     if profile is None or profile.deleted_at is not None:
         raise NotFound("Account not found.", code="account_not_found")
-    check_password(profile, password)
+    check_password(profile, password, verified_hash=verified_hash)
     lock_profile(session, user_id=profile.id)
     _cancel_subscription(profile, gateway)
     provider = provider or get_vm_provider()
@@ -72,11 +73,9 @@ def delete_account(
         project.name = f"project-{project.id.hex[:8]}"
         session.add(project)
     set_plan(session, profile=profile, plan="free", reason="account deleted")
-    old_email = profile.email
     end_sessions(session, user_id=profile.id)
     session.exec(sa.delete(AccountToken).where(AccountToken.user_id == profile.id))
     session.exec(sa.delete(EmailOutbox).where(EmailOutbox.user_id == profile.id))
-    session.exec(sa.delete(LoginAttempt).where(LoginAttempt.email == old_email))
     profile.email = pseudonym_email(profile.id)
     profile.name = ""
     profile.password_hash = ""

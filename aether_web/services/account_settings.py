@@ -13,7 +13,7 @@ from aether_web.errors import InvalidInput, NotFound, Unauthenticated
 from aether_web.models import AuthSession, Profile
 from aether_web.services.accounts import end_sessions, token_hash
 from aether_web.services.email import queue_email
-from aether_web.services.passwords import hash_password, password_problem, verify_password
+from aether_web.services.passwords import hash_password, password_matches, password_problem
 
 MAX_NAME = 120
 
@@ -25,11 +25,32 @@ def _live_profile(session: Session, user_id: uuid.UUID) -> Profile:
     return profile
 
 
-def check_password(profile: Profile, password: str) -> None:
-    """Raise Unauthenticated (`wrong_password`) unless `password` is the current one."""
-    if not verify_password(profile.password_hash, password):
-        raise Unauthenticated("Your current password is not right.", code="wrong_password",
-                              fields={"current_password": "Your current password is not right."})
+def _wrong_password() -> Unauthenticated:
+    return Unauthenticated("Your current password is not right.", code="wrong_password",
+                           fields={"current_password": "Your current password is not right."})
+
+
+def verify_outside(stored_hash: str, password: str) -> str:
+    """Check `password` against the hash read earlier, outside any transaction (hashing
+    holds no lock). Returns that hash, to pass as `verified_hash`; raises `wrong_password`."""
+    if not password_matches(stored_hash, password):
+        raise _wrong_password()
+    return stored_hash
+
+
+def check_password(profile: Profile, password: str = "", *,
+                   verified_hash: str | None = None) -> None:
+    """Raise Unauthenticated (`wrong_password`) unless the current password was given.
+
+    Callers that verified outside the transaction pass `verified_hash` (it must still be the
+    stored one: a password changed meanwhile fails); otherwise `password` is verified here
+    (tools and tests)."""
+    if verified_hash is not None:
+        if not profile.password_hash or verified_hash != profile.password_hash:
+            raise _wrong_password()
+        return
+    if not password_matches(profile.password_hash, password):
+        raise _wrong_password()
 
 
 def rename(session: Session, *, user_id: uuid.UUID, name: str) -> Profile:
@@ -45,17 +66,25 @@ def rename(session: Session, *, user_id: uuid.UUID, name: str) -> Profile:
     return profile
 
 
-def change_password(
-    session: Session, *, user_id: uuid.UUID, current_password: str, new_password: str,
-    keep_token: str | None,
-) -> int:
-    """Set a new password (the current one required) and sign out every other session
-    (the one of `keep_token` stays). Returns how many sessions ended."""
+def new_password_problem(session: Session, *, user_id: uuid.UUID, new_password: str) -> None:
+    """Raise InvalidInput (`weak_password`) for a new password that can't be used."""
     profile = _live_profile(session, user_id)
-    check_password(profile, current_password)
     if problem := password_problem(new_password, email=profile.email):
         raise InvalidInput(problem, code="weak_password", fields={"new_password": problem})
-    profile.password_hash = hash_password(new_password)
+
+
+def change_password(
+    session: Session, *, user_id: uuid.UUID, new_password: str, keep_token: str | None,
+    current_password: str = "", verified_hash: str | None = None,
+    new_password_hash: str | None = None,
+) -> int:
+    """Set a new password (the current one required, see `check_password`) and sign out
+    every other session (the one of `keep_token` stays). Returns how many sessions ended.
+    Pages pass `new_password_hash`, computed outside the transaction."""
+    profile = _live_profile(session, user_id)
+    check_password(profile, current_password, verified_hash=verified_hash)
+    new_password_problem(session, user_id=user_id, new_password=new_password)
+    profile.password_hash = new_password_hash or hash_password(new_password)
     profile.updated_at = db_now(session)
     session.add(profile)
     ended = end_sessions(session, user_id=profile.id, keep_token=keep_token)

@@ -1,4 +1,9 @@
-"""Sign-up, log-in with throttling, and server-side sessions."""
+"""Sign-up, log-in and server-side sessions (absolute lifetime and idle timeout).
+
+Password hashing lives in `services/passwords.py` and runs outside any transaction: routes hash
+(or verify) first, then open the transaction that stores the result. Throttling of log-in and
+sign-up is `services/throttle.py`, also called outside the transaction.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +17,21 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from aether_web.db import db_now
-from aether_web.errors import Conflict, InvalidInput, RateLimited, Unauthenticated
-from aether_web.models import AuthSession, LoginAttempt, Profile
+from aether_web.errors import Conflict, InvalidInput
+from aether_web.models import AuthSession, Profile
+from aether_web.services import text_input
 from aether_web.services.passwords import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
     hash_password,
-    needs_rehash,
     password_problem,
-    verify_password,
 )
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# Hashing a throwaway value for unknown emails keeps their timing like known ones.
-_DUMMY_HASH = hash_password("not-a-real-password")
 # A session's last_seen_at is written at most this often (not at every event).
 _TOUCH_EVERY = timedelta(seconds=60)
+
+__all__ = ["MAX_PASSWORD", "MIN_PASSWORD", "hash_password", "password_problem"]
 
 
 def normalize_email(email: str) -> str:
@@ -34,24 +40,10 @@ def normalize_email(email: str) -> str:
 
 def email_problem(email: str) -> str | None:
     """What is wrong with an email address, as a sentence for the form, or None."""
-    email = normalize_email(email)
-    if not email:
-        return "Enter your email address."
-    if len(email) > 320 or not _EMAIL.match(email):
-        return "Enter a valid email address, like you@example.com."
-    return None
-
-
-def validate_signup(*, email: str, password: str, name: str) -> dict[str, str]:
-    """Field errors for a sign-up form (empty when valid)."""
-    errors: dict[str, str] = {}
-    if problem := email_problem(email):
-        errors["email"] = problem
-    if problem := password_problem(password, email=normalize_email(email)):
-        errors["password"] = problem
-    if len((name or "").strip()) > 120:
-        errors["name"] = "Use at most 120 characters for your name."
-    return errors
+    problem = text_input.email_problem(email)
+    if problem is None and not _EMAIL.match(normalize_email(email)):
+        problem = "Enter a valid email address, like you@example.com."
+    return problem
 
 
 def email_in_use(session: Session, *, email: str) -> bool:
@@ -59,12 +51,29 @@ def email_in_use(session: Session, *, email: str) -> bool:
     return session.exec(select(Profile.id).where(Profile.email == email)).first() is not None
 
 
-def sign_up(
-    session: Session, *, email: str, password: str, name: str = "", plan: str | None = None,
-) -> Profile:
-    """Create a Free, unverified account and email it a confirmation link. `plan` is a paid
-    plan chosen before sign-up: Checkout opens for it once the address is confirmed.
-    Raises InvalidInput with field errors, or Conflict."""
+def validate_signup(*, email: str, password: str, name: str) -> dict[str, str]:
+    """Field errors for a sign-up form (empty when valid)."""
+    errors: dict[str, str] = {}
+    email_error = email_problem(email)
+    if email_error:
+        errors["email"] = email_error
+    password_error = password_problem(password, email=normalize_email(email))
+    if password_error:
+        errors["password"] = password_error
+    name_error = text_input.name_problem(name)
+    if name_error:
+        errors["name"] = name_error
+    return errors
+
+
+def sign_up(session: Session, *, email: str, password: str, name: str = "",
+            password_hash: str | None = None, plan: str | None = None) -> Profile:
+    """Create a Free, unconfirmed account and email it a confirmation link. Raises
+    InvalidInput with field errors, or Conflict.
+
+    Routes pass `password_hash`, computed before the transaction
+    (`passwords.hash_password_async`); without it the hash is computed here (tools only).
+    `plan` is a paid plan chosen before sign-up: Checkout opens for it once confirmed."""
     from aether_web.services import verification
 
     errors = validate_signup(email=email, password=password, name=name)
@@ -78,7 +87,8 @@ def sign_up(
             fields={"email": "An account with this email already exists."},
         )
     chosen = (plan or "").strip().lower()
-    profile = Profile(email=email, name=(name or "").strip(), password_hash=hash_password(password),
+    profile = Profile(email=email, name=(name or "").strip(),
+                      password_hash=password_hash or hash_password(password),
                       signup_plan=chosen if chosen in ("pro", "team") else None)
     session.add(profile)
     try:
@@ -89,48 +99,28 @@ def sign_up(
     return profile
 
 
-def authenticate(session: Session, *, email: str, password: str, ip: str = "") -> Profile:
-    """The profile for valid credentials; throttles repeated failures per email.
-
-    Raises RateLimited after too many recent failures, Unauthenticated on bad credentials.
-    Failed attempts are recorded by `record_failed_login` in their own transaction so the
-    count survives the caller's rollback.
-    """
-    from aether_web.settings import get_settings
-
-    settings = get_settings()
-    email = normalize_email(email)
-    now = db_now(session)
-    since = now - timedelta(minutes=settings.login_window_minutes)
-    failures = session.exec(
-        select(sa.func.count())
-        .select_from(LoginAttempt)
-        .where(LoginAttempt.email == email, LoginAttempt.attempted_at >= since)
-    ).one()
-    if failures >= settings.login_max_failures:
-        raise RateLimited(
-            f"Too many failed log-ins for this email. Try again in "
-            f"{settings.login_window_minutes} minutes, or reset your password.",
-            code="too_many_attempts",
-        )
-    profile = session.exec(select(Profile).where(Profile.email == email)).first()
-    stored = profile.password_hash if profile and profile.password_hash else _DUMMY_HASH
-    ok = verify_password(stored, password) and profile is not None and bool(profile.password_hash)
-    if not ok or profile is None:
-        raise Unauthenticated("Wrong email or password.", code="invalid_credentials")
-    if needs_rehash(profile.password_hash):
-        profile.password_hash = hash_password(password)
-    return profile
+def login_candidate(session: Session, *, email: str) -> tuple[uuid.UUID | None, str]:
+    """The id and stored hash of the account behind `email` ((None, "") when there is none),
+    read so the password can be verified outside the transaction."""
+    if text_input.email_problem(email):
+        return None, ""
+    row = session.exec(
+        select(Profile.id, Profile.password_hash).where(Profile.email == normalize_email(email),
+                                                        Profile.deleted_at.is_(None))
+    ).first()
+    if row is None or not row[1]:
+        return None, ""
+    return row[0], row[1]
 
 
-def record_failed_login(session: Session, *, email: str, ip: str = "") -> None:
-    """Count one failed log-in for throttling."""
-    session.add(LoginAttempt(email=normalize_email(email), ip=ip[:64]))
-
-
-def clear_failed_logins(session: Session, *, email: str) -> None:
-    """Forget the failed log-ins of an address (after a log-in or a password reset)."""
-    session.exec(sa.delete(LoginAttempt).where(LoginAttempt.email == normalize_email(email)))
+def replace_password_hash(session: Session, *, user_id: uuid.UUID, old_hash: str,
+                          new_hash: str) -> None:
+    """Store a rehash of the same password, unless the password changed in the meantime."""
+    session.exec(
+        sa.update(Profile)
+        .where(Profile.id == user_id, Profile.password_hash == old_hash)
+        .values(password_hash=new_hash)
+    )
 
 
 def token_hash(token: str) -> str:

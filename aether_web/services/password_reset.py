@@ -10,7 +10,7 @@ from aether_web.db import db_now
 from aether_web.errors import InvalidInput
 from aether_web.models import Profile
 from aether_web.services import account_tokens
-from aether_web.services.accounts import clear_failed_logins, end_sessions, normalize_email
+from aether_web.services.accounts import end_sessions, normalize_email
 from aether_web.services.email import queue_email
 from aether_web.services.passwords import hash_password, password_problem
 from aether_web.settings import get_settings
@@ -56,28 +56,35 @@ def reset_link_is_live(session: Session, *, token: str) -> bool:
     return account_tokens.peek_token(session, token=token, purpose=PURPOSE) is not None
 
 
-def reset_password(session: Session, *, token: str, password: str) -> Profile:
-    """Set a new password from a reset link and end every session of the account.
-
-    Raises InvalidInput: `invalid_token` (unknown, used or expired link) or `weak_password`
-    with a field error. A weak password does not use the link up."""
+def check_reset(session: Session, *, token: str, password: str) -> None:
+    """Raise InvalidInput unless the link is live and the password acceptable: `invalid_token`
+    (unknown, used or expired link) or `weak_password` with a field error."""
     row = account_tokens.peek_token(session, token=token, purpose=PURPOSE)
     if row is None:
         raise InvalidInput(account_tokens.INVALID_LINK, code="invalid_token")
     if problem := password_problem(password, email=row.email):
         raise InvalidInput(problem, code="weak_password", fields={"password": problem})
+
+
+def reset_password(session: Session, *, token: str, password: str,
+                   password_hash: str | None = None) -> Profile:
+    """Set a new password from a reset link (used up) and end every session of the account.
+
+    Routes check first (`check_reset`) and pass `password_hash`, computed outside the
+    transaction; without it the hash is computed here (tools only). Raises as `check_reset`;
+    a weak password does not use the link up."""
+    check_reset(session, token=token, password=password)
     row = account_tokens.use_token(session, token=token, purpose=PURPOSE)
     profile = session.get(Profile, row.user_id)
     if profile is None or profile.deleted_at is not None or profile.email != row.email:
         raise InvalidInput(account_tokens.INVALID_LINK, code="invalid_token")
     now = db_now(session)
-    profile.password_hash = hash_password(password)
+    profile.password_hash = password_hash or hash_password(password)
     if profile.email_verified_at is None:
         profile.email_verified_at = now  # the link proved the mailbox is theirs
     profile.updated_at = now
     session.add(profile)
     end_sessions(session, user_id=profile.id)
-    clear_failed_logins(session, email=profile.email)
     queue_email(session, to=profile.email, subject="Your aether password was changed",
                 body=("The password of your aether account was just changed, and every "
                       "device was signed out. If this wasn't you, reset it again at once "

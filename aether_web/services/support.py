@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from aether_web.billing.plans import SECONDS_PER_HOUR, get_plan
 from aether_web.errors import Forbidden, InvalidInput, NotFound
 from aether_web.models import Profile, Project, UsageMonthly, UsageRecord
+from aether_web.services import text_input
 
 MAX_ROWS = 50
 
@@ -66,6 +67,9 @@ def profile_row(profile: Profile) -> dict[str, str]:
 
 def find_users(session: Session, *, query: str, limit: int = 20) -> list[dict[str, str]]:
     """Users whose email contains `query` (case-insensitive), exact matches first."""
+    problem = text_input.search_problem(query)
+    if problem:
+        raise InvalidInput(problem, code="invalid_query")
     text = query.strip().lower()
     if len(text) < 2:
         raise InvalidInput("Type at least two characters of the email.", code="query_too_short")

@@ -9,12 +9,11 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from aether_web.db import db_now
-from aether_web.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated
+from aether_web.errors import Conflict, InvalidInput, NotFound, RateLimited
 from aether_web.models import Profile
 from aether_web.services import account_tokens
 from aether_web.services.accounts import email_in_use, email_problem, normalize_email
 from aether_web.services.email import queue_email
-from aether_web.services.passwords import verify_password
 from aether_web.settings import get_settings
 
 PURPOSE = "verify_email"
@@ -75,14 +74,16 @@ def resend_verification(session: Session, *, user_id: uuid.UUID) -> bool:
 
 
 def request_email_change(
-    session: Session, *, user_id: uuid.UUID, new_email: str, password: str,
+    session: Session, *, user_id: uuid.UUID, new_email: str, password: str = "",
+    verified_hash: str | None = None,
 ) -> str:
     """Send a confirmation link to a new address; the account keeps its address until the
-    link is opened. Needs the current password. Returns the normalized new address."""
+    link is opened. Needs the current password (`account_settings.check_password`).
+    Returns the normalized new address."""
+    from aether_web.services.account_settings import check_password
+
     profile = _live_profile(session, user_id)
-    if not verify_password(profile.password_hash, password):
-        raise Unauthenticated("Your current password is not right.", code="wrong_password",
-                              fields={"password": "Your current password is not right."})
+    check_password(profile, password, verified_hash=verified_hash)
     if problem := email_problem(new_email):
         raise InvalidInput(problem, code="invalid_email", fields={"email": problem})
     address = normalize_email(new_email)

@@ -50,7 +50,8 @@ def server():
         # AETHER_E2E_WEB_DIR gives parallel runs their own build directory.
         web_dir=os.environ.get("AETHER_E2E_WEB_DIR", str(ROOT / ".web-e2e")),
         log_dir=tmp / "logs",
-        extra_env={"AETHER_GRACE_PERIOD_DAYS": "7"},
+        # Every e2e test signs up from 127.0.0.1: room for all of them.
+        extra_env={"AETHER_GRACE_PERIOD_DAYS": "7", "AETHER_SIGNUP_IP_LIMITS": "1000/minute"},
     )
     try:
         stack.start()
