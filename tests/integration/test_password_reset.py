@@ -15,6 +15,7 @@ from aether_web.db import transaction
 from aether_web.errors import InvalidInput
 from aether_web.models import AccountToken, AuthSession, EmailOutbox
 from aether_web.services import account_tokens, password_reset
+from aether_web.settings import get_settings
 from tests.integration.smtp_support import Inbox, smtp_inbox
 
 FIXTURES = (smtp_inbox,)
@@ -118,7 +119,12 @@ def test_a_weak_password_is_refused_and_keeps_the_link(api, make_user,
     assert _login(api, "cy@example.com", NEW_PASSWORD).status_code == 200
 
 
-def test_reset_mail_to_one_account_is_capped(api, make_user, smtp_inbox: Inbox) -> None:
+def test_reset_mail_to_one_account_is_capped(api, make_user, smtp_inbox: Inbox,
+                                            monkeypatch) -> None:
+    # Whatever the client's address (each request could come from another one), one
+    # account receives at most MAX_SENDS_PER_HOUR reset emails an hour.
+    monkeypatch.setenv("AETHER_RESET_IP_LIMITS", "1000/minute")
+    get_settings.cache_clear()
     make_user(email="dee@example.com")
     for _ in range(password_reset.MAX_SENDS_PER_HOUR + 3):
         r = api.post("/api/auth/forgot-password", json={"email": "dee@example.com"})
@@ -153,3 +159,14 @@ def test_reset_signs_out_the_browser_that_used_it(api, make_user, smtp_inbox: In
     assert r.status_code == 200
     assert f'{SESSION_COOKIE}=""' in r.headers["set-cookie"]
     assert api.get("/api/auth/me").status_code == 401
+
+
+def test_reset_requests_are_throttled_per_client_address(api, make_user,
+                                                         smtp_inbox: Inbox) -> None:
+    make_user(email="gus@example.com")
+    answers = [api.post("/api/auth/forgot-password", json={"email": f"x{i}@example.com"})
+               for i in range(5)]
+    assert {r.status_code for r in answers} == {202}
+    r = api.post("/api/auth/forgot-password", json={"email": "gus@example.com"})
+    assert r.status_code == 429 and r.headers["retry-after"]
+    assert smtp_inbox.to("gus@example.com") == []
