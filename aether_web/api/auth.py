@@ -28,6 +28,7 @@ from aether_web.api.responses import from_error, json_body
 from aether_web.db import transaction
 from aether_web.errors import AetherError, InvalidInput, RateLimited, Unauthenticated
 from aether_web.models import Profile
+from aether_web.routes import FORGOT_PASSWORD
 from aether_web.services import accounts, password_reset, passwords, throttle, verification
 from aether_web.services.email import deliver_pending_quietly
 from aether_web.settings import get_settings
@@ -171,6 +172,8 @@ async def login(request: Request) -> Response:
         user_id = await _verified_user_id(email, password, ip)
         user, token = await in_transaction(run, user_id)
     except RateLimited as exc:
+        # Waiting is one way out; a reset link (its own limit) is the other.
+        exc.message = f"{exc.message} Or reset your password: {FORGOT_PASSWORD}"
         response = _fail(exc, is_form, "/login", fields)
         response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
         return response

@@ -170,3 +170,19 @@ def test_reset_requests_are_throttled_per_client_address(api, make_user,
     r = api.post("/api/auth/forgot-password", json={"email": "gus@example.com"})
     assert r.status_code == 429 and r.headers["retry-after"]
     assert smtp_inbox.to("gus@example.com") == []
+
+
+def test_a_throttled_log_in_points_to_the_reset(api, make_user) -> None:
+    make_user(email="hal@example.com")
+    for _ in range(10):
+        r = api.post("/api/auth/login", json={"email": "hal@example.com", "password": "nope"})
+        if r.status_code == 429:
+            break
+    assert r.status_code == 429
+    assert r.json()["error"]["message"].endswith("reset your password: /forgot-password")
+    form = api.post("/api/auth/login", data={"email": "hal@example.com", "password": "nope"},
+                    follow_redirects=False)
+    assert "error=too_many_attempts" in form.headers["location"]
+    from aether_web.pages.auth import ERROR_MESSAGES
+
+    assert "reset your password" in ERROR_MESSAGES["too_many_attempts"]
