@@ -129,7 +129,7 @@ def test_sign_up_for_pro_confirm_settings_reset_and_delete(page, browser, server
     page.locator("#form-error").filter(has_text="too common").wait_for()
     page.fill("#password", THIRD_PASSWORD)
     page.click("#submit")
-    page.wait_for_url(re.compile(r"/login\?notice=password_reset"))
+    page.wait_for_url(re.compile(r"/login/?\?notice=password_reset"))
     assert "every device was signed out" in page.locator("#form-notice").inner_text()
     _log_in(page, new_email, THIRD_PASSWORD)
     page.wait_for_url(re.compile(r"/dashboard"))
