@@ -14,7 +14,7 @@ from aether_web.db import transaction
 from aether_web.errors import AetherError
 from aether_web.services import accounts, password_reset, verification
 from aether_web.services.passwords import MIN_PASSWORD
-from aether_web.state.auth import session_token_from_cookie
+from aether_web.state.auth import AuthState, session_token_from_cookie
 
 RESET_ERRORS = {
     "invalid_token": "This reset link is invalid, used or expired. Ask for a new one below.",
@@ -99,7 +99,7 @@ def _error() -> rx.Component:
 
 
 @rx.page(route=routes.FORGOT_PASSWORD, title="Reset your password · aether",
-         on_load=AccountLinkState.load_forgot)
+         on_load=[AuthState.load_optional_user, AccountLinkState.load_forgot])
 def forgot_password() -> rx.Component:
     return _card(
         "Reset your password",
@@ -126,7 +126,7 @@ def forgot_password() -> rx.Component:
 
 
 @rx.page(route=routes.RESET_PASSWORD, title="Choose a new password · aether",
-         on_load=AccountLinkState.load_reset)
+         on_load=[AuthState.load_optional_user, AccountLinkState.load_reset])
 def reset_password() -> rx.Component:
     return _card(
         "Choose a new password",
@@ -164,7 +164,7 @@ def reset_password() -> rx.Component:
 
 
 @rx.page(route=routes.VERIFY_EMAIL, title="Confirm your email · aether",
-         on_load=AccountLinkState.load_verify)
+         on_load=[AuthState.load_optional_user, AccountLinkState.load_verify])
 def verify_email() -> rx.Component:
     return _card(
         "Confirm your email",

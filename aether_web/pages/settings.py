@@ -18,7 +18,7 @@ from aether_web.state.auth import AuthState
 
 
 def _when(value) -> str:
-    return value.strftime("%b %d, %Y %H:%M UTC") if value else ""
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
 def _device(user_agent: str) -> str:
@@ -215,9 +215,9 @@ def name_section() -> rx.Component:
                        key=SettingsState.name),
                 rx.button("Save name", type="submit", id="save-name"),
                 _message(SettingsState.name_msg, id_="name-msg"),
-                spacing="2",
+                spacing="2", width="100%",
             ),
-            on_submit=SettingsState.save_name, reset_on_submit=False,
+            on_submit=SettingsState.save_name, reset_on_submit=False, width="100%",
         ),
     )
 
@@ -245,9 +245,9 @@ def email_section() -> rx.Component:
                        auto_complete="current-password", id="email-password"),
                 rx.button("Change email", type="submit", id="change-email"),
                 _message(SettingsState.email_msg, SettingsState.email_ok, "email-msg"),
-                spacing="2",
+                spacing="2", width="100%",
             ),
-            on_submit=SettingsState.change_email, reset_on_submit=True,
+            on_submit=SettingsState.change_email, reset_on_submit=True, width="100%",
         ),
     )
 
@@ -265,9 +265,9 @@ def password_section() -> rx.Component:
                 rx.button("Change password", type="submit", id="change-password"),
                 _message(SettingsState.password_msg, SettingsState.password_ok,
                          "password-msg"),
-                spacing="2",
+                spacing="2", width="100%",
             ),
-            on_submit=SettingsState.change_password, reset_on_submit=True,
+            on_submit=SettingsState.change_password, reset_on_submit=True, width="100%",
         ),
     )
 
@@ -275,7 +275,7 @@ def password_section() -> rx.Component:
 def _session_row(row: dict) -> rx.Component:
     return rx.table.row(
         rx.table.cell(row["device"], rx.cond(row["current"] != "",
-                                             rx.badge("This browser", ml="2"))),
+                                             rx.badge("This browser", margin_left="0.5rem"))),
         rx.table.cell(row["ip"]),
         rx.table.cell(row["created"]),
         rx.table.cell(row["last_seen"]),
@@ -322,9 +322,9 @@ def delete_section() -> rx.Component:
                 rx.button("Delete my account", type="submit", color_scheme="red",
                           id="delete-account"),
                 _message(SettingsState.delete_msg, False, "delete-msg"),
-                spacing="2",
+                spacing="2", width="100%",
             ),
-            on_submit=SettingsState.delete_account, reset_on_submit=True,
+            on_submit=SettingsState.delete_account, reset_on_submit=True, width="100%",
         ),
         border="1px solid var(--red-a6)",
     )
