@@ -75,6 +75,13 @@ def _with_cookie(response: Response, token: str) -> Response:
 
 
 def _fail(exc: AetherError, is_form: bool, page: str, fields: dict) -> Response:
+    response = _failure(exc, is_form, page, fields)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
+    return response
+
+
+def _failure(exc: AetherError, is_form: bool, page: str, fields: dict) -> Response:
     if not is_form:
         return from_error(exc)
     code = exc.code
@@ -174,9 +181,7 @@ async def login(request: Request) -> Response:
     except RateLimited as exc:
         # Waiting is one way out; a reset link (its own limit) is the other.
         exc.message = f"{exc.message} Or reset your password: {FORGOT_PASSWORD}"
-        response = _fail(exc, is_form, "/login", fields)
-        response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
-        return response
+        return _fail(exc, is_form, "/login", fields)
     except AetherError as exc:
         return _fail(exc, is_form, "/login", fields)
     await run_in_threadpool(lambda: throttle.login_succeeded(email=email, ip=ip))
@@ -206,10 +211,6 @@ async def forgot_password(request: Request) -> Response:
     try:
         await run_in_threadpool(lambda: throttle.check("password_reset", ip=client_ip(request)))
         await in_transaction(lambda s: password_reset.request_reset(s, email=email))
-    except RateLimited as exc:
-        response = _fail(exc, is_form, "/forgot-password", {})
-        response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
-        return response
     except AetherError as exc:
         return _fail(exc, is_form, "/forgot-password", {})
     if is_form:

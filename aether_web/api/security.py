@@ -6,6 +6,8 @@
   non-browsers (the orchestrator, Stripe, curl), which carry no cookies of our users and sign
   their requests. This makes log-in, sign-up and log-out CSRF-safe along with SameSite=Lax.
 - The websocket of Reflex's events (`/_event`) is refused (403) from any other origin.
+- Behind a proxy of `AETHER_TRUSTED_PROXIES`, the request's client becomes the rightmost
+  untrusted X-Forwarded-For hop for everything downstream (throttling, sessions, logs).
 - `/api/metrics` and `/api/ready`'s details are for operators only (`is_operator`).
 - Every response carries a CSP (our origin, our websocket, the configured Sentry and analytics
   origins, nothing else; `frame-ancestors 'none'`), nosniff, a Referrer-Policy, HSTS in
@@ -63,18 +65,20 @@ def _sentry_origins(settings: Settings) -> tuple[list[str], list[str]]:
     return scripts, [f"{ingest.scheme}://{ingest.hostname}" + (f":{ingest.port}" if ingest.port else "")]
 
 
-def content_security_policy(settings: Settings) -> str:
-    """The CSP of every response."""
+def content_security_policy(settings: Settings, api_url: str = "") -> str:
+    """The CSP of every response. `api_url` is Reflex's backend URL when it is not ours."""
     own = settings.public_origin
-    socket = own.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    api = _origin_of(api_url) if api_url else ""
+    backends = [own] + ([api] if api and api != own else [])
+    sockets = [o.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+               for o in backends]
     sentry_scripts, sentry_connect = _sentry_origins(settings)
     analytics = [_origin_of(settings.plausible_script_url)] if settings.plausible_domain else []
     scripts = ["'self'", "'unsafe-inline'", *sentry_scripts, *analytics]
-    connect = ["'self'", socket, *sentry_connect, *analytics]
+    connect = ["'self'", *backends[1:], *sockets, *sentry_connect, *analytics]
     if not settings.is_production:
-        # Browsers reject IPv6 literals in CSP host sources (a console error each page).
-        connect += [o.replace("http", "ws", 1) for o in allowed_origins(settings)
-                    if "[" not in o]
+        # (Chromium refuses IPv6 literals in CSP sources: [::1] is left to 'self'.)
+        connect += [o.replace("http", "ws", 1) for o in allowed_origins(settings) if "[" not in o]
     directives = {
         "default-src": ["'self'"],
         "script-src": scripts,
@@ -91,10 +95,10 @@ def content_security_policy(settings: Settings) -> str:
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
 
-def response_headers(settings: Settings) -> list[tuple[str, str]]:
+def response_headers(settings: Settings, api_url: str = "") -> list[tuple[str, str]]:
     """The headers added to every response (Cache-Control aside)."""
     headers = [
-        ("content-security-policy", content_security_policy(settings)),
+        ("content-security-policy", content_security_policy(settings, api_url)),
         ("x-frame-options", "DENY"),
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "strict-origin-when-cross-origin"),
@@ -108,8 +112,23 @@ def response_headers(settings: Settings) -> list[tuple[str, str]]:
 
 @functools.cache
 def _policy() -> tuple[list[str], list[tuple[str, str]]]:
+    import reflex as rx
+
     settings = get_settings()
-    return allowed_origins(settings), response_headers(settings)
+    return allowed_origins(settings), response_headers(settings, rx.config.get_config().api_url)
+
+
+def _use_forwarded_client(scope: Scope, headers: Headers) -> None:
+    """Behind a trusted proxy, the client everything downstream sees (routes, Reflex, Sentry,
+    the server's access log) is the one `context.forwarded_client` finds, not the proxy."""
+    trusted = get_settings().trusted_proxy_networks
+    client = scope.get("client")
+    if not trusted or not client or "x-forwarded-for" not in headers:
+        return
+    from aether_web.api.context import forwarded_client
+
+    hops = ",".join(headers.getlist("x-forwarded-for"))
+    scope["client"] = (forwarded_client(client[0], hops, trusted), client[1])
 
 
 def _acceptable_body(path: str, headers: Headers) -> bool:
@@ -148,6 +167,7 @@ class SecurityMiddleware:
         scope[_SEEN] = True
         origins, extra = _policy()
         headers = Headers(scope=scope)
+        _use_forwarded_client(scope, headers)
         path: str = scope.get("path", "")
         if scope["type"] == "websocket":
             if is_cross_site(headers, origins):

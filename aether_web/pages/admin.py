@@ -67,7 +67,8 @@ class AdminState(AuthState):
 
     @rx.event
     def set_query(self, value: str) -> None:
-        self.query = value
+        # A crafted event can send anything: keep at most a search's worth of text.
+        self.query = str(value)[:320]
 
     @rx.event
     def search(self, form_data: dict):

@@ -136,6 +136,9 @@ def test_csp_names_only_our_origin_socket_sentry_and_analytics():
     plain = content_security_policy(Settings.model_construct(env="production",
                                                              public_url="https://a.example"))
     assert "sentry" not in plain and "plausible" not in plain
+    split = content_security_policy(settings, "https://api.example.com")
+    assert "connect-src 'self' https://api.example.com wss://app.example.com " \
+        "wss://api.example.com " in split
 
 
 # Operator surfaces -------------------------------------------------------------------------
@@ -303,3 +306,18 @@ def test_support_search_refuses_huge_and_hidden_strings(client_for, make_user, n
     nul = admin.get("/api/admin/users", params={"email": "ab\x00cd"})
     assert nul.status_code == 400 and nul.json()["error"]["code"] == "invalid_query"
     assert admin.get("/api/admin/users", params={"email": "example"}).status_code == 200
+
+
+def test_downstream_sees_the_forwarded_client_only_behind_a_trusted_proxy(monkeypatch):
+    from starlette.responses import PlainTextResponse
+
+    async def who(scope, receive, send):
+        await PlainTextResponse(scope["client"][0])(scope, receive, send)
+
+    forged = {"X-Forwarded-For": "6.6.6.6, 198.51.100.23"}
+    direct = TestClient(security_middleware(who), client=("203.0.113.8", 5000))
+    assert direct.get("/", headers=forged).text == "203.0.113.8"  # nobody trusted
+    monkeypatch.setattr(get_settings(), "trusted_proxies", "10.0.0.0/8")
+    assert direct.get("/", headers=forged).text == "203.0.113.8"  # not from the proxy
+    proxied = TestClient(security_middleware(who), client=("10.1.2.3", 5000))
+    assert proxied.get("/", headers=forged).text == "198.51.100.23"
