@@ -47,7 +47,8 @@ def usage_bars(summary: dict) -> dict[str, dict]:
     plan = get_plan(summary["plan"])
     bars = {
         "compute": _bar("Compute", number(usage["compute_hours"]),
-                        number(limits["compute_hours"]), " h", int(usage["compute_percent"]),
+                        number(usage.get("compute_included_hours", limits["compute_hours"])),
+                        " h", int(usage["compute_percent"]),
                         usage["compute_level"]),
         "storage": _bar("Storage", number(usage["storage_gb"]), number(limits["storage_gb"]),
                         " GB", int(usage["storage_percent"]), usage["storage_level"]),

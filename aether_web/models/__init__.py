@@ -5,11 +5,14 @@ from aether_web.models.billing import (
     EmailOutbox,
     InvoiceRecord,
     MeterReconciliation,
+    OverageMonth,
     OverageReport,
     StripeEvent,
 )
+from aether_web.models.invoicing import InvoiceCheck, InvoiceReconciliation, OverageAdjustment
 from aether_web.models.jobs import JobRun
 from aether_web.models.metering import DriftReport, HookEvent
+from aether_web.models.plans import PlanIntervalRow, StorageSample
 from aether_web.models.projects import Project
 from aether_web.models.throttle import ThrottleCounter
 from aether_web.models.usage import PlanLimit, UsageMonthly, UsageRecord
@@ -21,13 +24,19 @@ __all__ = [
     "DriftReport",
     "EmailOutbox",
     "HookEvent",
+    "InvoiceCheck",
+    "InvoiceReconciliation",
     "InvoiceRecord",
     "JobRun",
     "MeterReconciliation",
+    "OverageAdjustment",
+    "OverageMonth",
     "OverageReport",
+    "PlanIntervalRow",
     "PlanLimit",
     "Profile",
     "Project",
+    "StorageSample",
     "StripeEvent",
     "ThrottleCounter",
     "UsageMonthly",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from aether_web.billing.plans import get_plan
@@ -16,8 +17,8 @@ from aether_web.db import db_now
 from aether_web.integrations.stripe import StripeGateway, StripeUnavailable, SubscriptionInfo
 from aether_web.models import Profile
 from aether_web.observability import log
-from aether_web.services.accounts import lock_profile
 from aether_web.services.email import queue_email
+from aether_web.services.plan_history import change_plan
 from aether_web.settings import get_settings
 
 ENDED_STATUSES = ("canceled", "unpaid", "incomplete_expired")
@@ -80,15 +81,24 @@ def _plan_changed_email(session: Session, profile: Profile, old: str, new: str) 
                 body=body, kind="plan_changed", user_id=profile.id)
 
 
-def set_plan(session: Session, *, profile: Profile, plan: str, reason: str) -> str:
-    """Change the plan (never deleting anything) and tell the user. Returns an outcome."""
+def _cause(old: str, new: str, status: str | None) -> str:
+    if old == "free":
+        return "checkout"
+    if new != "free":
+        return "switch"
+    return "grace_expiry" if status == "past_due" else "cancellation"
+
+
+def set_plan(session: Session, *, profile: Profile, plan: str, reason: str,
+             cause: str | None = None) -> str:
+    """Change the plan (never deleting anything), record the plan interval it starts in the
+    same transaction (`plan_history.change_plan`), and tell the user. Returns an outcome."""
     old = profile.plan
+    cause = cause or _cause(old, plan, profile.subscription_status)
+    if not change_plan(session, profile=profile, plan=plan, cause=cause):
+        return f"plan stays {plan}"
     if old == plan:
         return f"plan stays {plan}"
-    lock_profile(session, user_id=profile.id)
-    profile.plan = plan
-    profile.updated_at = db_now(session)
-    session.add(profile)
     _plan_changed_email(session, profile, old, plan)
     log.info("plan of user %s: %s -> %s (%s)", profile.id, old, plan, reason)
     return f"plan {old} -> {plan}"
@@ -135,12 +145,15 @@ def start_grace(profile: Profile, *, now: datetime) -> bool:
 
 
 def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = None) -> str:
-    """Move users whose grace period ended to Free. A subscription that Stripe now shows as
-    paid is applied instead (a lost webhook must not downgrade a paying user)."""
+    """Move users whose grace period ended to Free, cancelling the subscription in Stripe
+    with a final invoice (rule 12). A subscription that Stripe now shows as paid is applied
+    instead (a lost webhook must not downgrade a paying user)."""
     now = db_now(session)
     due = session.exec(
         select(Profile).where(Profile.grace_ends_at.is_not(None), Profile.grace_ends_at <= now,
-                              Profile.plan != "free")
+                              # a webhook may have made them Free already: Stripe still bills
+                              sa.or_(Profile.plan != "free",
+                                     Profile.subscription_status == "past_due"))
     ).all()
     moved = kept = 0
     for profile in due:
@@ -154,6 +167,15 @@ def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = No
                                    event_created=profile.stripe_synced_at or 0)
                 kept += 1
                 continue
-        set_plan(session, profile=profile, plan="free", reason="grace period ended")
+        if gateway is None:
+            set_plan(session, profile=profile, plan="free", reason="grace period ended",
+                     cause="grace_expiry")
+        else:
+            from aether_web.services.subscription_lifecycle import end_grace
+
+            try:
+                end_grace(session, profile=profile, gateway=gateway)
+            except StripeUnavailable:
+                continue  # cancelled in Stripe on the next tick; the plan waits for it
         moved += 1
     return f"{moved} moved to Free after the grace period, {kept} found paid"
