@@ -26,6 +26,7 @@ from aether_web.components.billing_usage import (
     usage_section,
 )
 from aether_web.components.layout import app_page, skeleton_rows
+from aether_web.components.verify_banner import resend_button
 from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
@@ -75,6 +76,7 @@ class BillingState(AuthState):
     chooser_open: bool = False
     checkout_plan: str = ""  # the plan whose Checkout is being opened
     error: str = ""
+    error_code: str = ""
     busy: bool = False
 
     def _reload(self, session) -> None:
@@ -118,6 +120,10 @@ class BillingState(AuthState):
                 return BillingState.confirm_upgrade
         self.checkout_plan = ""
         self.chooser_open = params.get("upgrade") == "1"
+        start = params.get("start", "")
+        if start in ("pro", "team") and not self.has_subscription:
+            # Straight on to Checkout for the plan chosen on /pricing before sign-up.
+            return BillingState.upgrade(start)
         return None
 
     def _say_upgraded(self) -> None:
@@ -161,6 +167,7 @@ class BillingState(AuthState):
     def upgrade(self, plan_key: str):
         """Start Checkout for Pro or Team (the same service as the API)."""
         self.error = ""
+        self.error_code = ""
         self.checkout_plan = plan_key  # the button shows progress while Stripe answers
         yield
         try:
@@ -176,6 +183,7 @@ class BillingState(AuthState):
             self.checkout_plan = ""
             self.chooser_open = False
             self.error = exc.message
+            self.error_code = exc.code
             return
         yield rx.redirect(url)  # another host: the browser leaves the app in this tab
 
@@ -236,9 +244,16 @@ def checkout_notice() -> rx.Component:
 
 
 def error_notice() -> rx.Component:
-    return rx.cond(BillingState.error != "",
-                   rx.callout(BillingState.error, icon="circle_alert", color_scheme="red",
-                              role="alert", id="billing-error"))
+    return rx.cond(
+        BillingState.error != "",
+        rx.callout(
+            rx.hstack(
+                rx.text(BillingState.error),
+                rx.cond(BillingState.error_code == "email_unverified",
+                        resend_button(id="billing-resend-verification")),
+                align="center", spacing="3", wrap="wrap",
+            ),
+            icon="circle_alert", color_scheme="red", role="alert", id="billing-error"))
 
 
 def past_due_banner() -> rx.Component:

@@ -137,8 +137,10 @@ def _plan_action(plan: Plan) -> rx.Component:
         rx.link(rx.button(f"Upgrade to {plan.name}", width="100%", size="3", variant=variant),
                 href=f"{UPGRADE_URL}&plan={plan.key}", width="100%",
                 id=f"pricing-upgrade-{plan.key}"),
+        # The plan key (nothing personal) rides along: Checkout opens for it after sign-up.
         rx.link(rx.button(f"Sign up for {plan.name}", width="100%", size="3", variant=variant),
-                href=routes.SIGNUP, width="100%", id=f"pricing-signup-{plan.key}"),
+                href=f"{routes.SIGNUP}?plan={plan.key}", width="100%",
+                id=f"pricing-signup-{plan.key}"),
     )
 
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from aether_web.billing.periods import month_end
 from aether_web.billing.plans import PLANS, Plan, get_plan
 from aether_web.db import db_now
-from aether_web.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from aether_web.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from aether_web.integrations.stripe import METERS, StripeGateway
 from aether_web.models import InvoiceRecord, Profile
 from aether_web.observability import log
@@ -20,6 +20,8 @@ from aether_web.services.accounts import lock_profile
 from aether_web.settings import get_settings
 
 LIVE_STATUSES = ("active", "trialing", "past_due")
+UNVERIFIED_CHECKOUT = ("Confirm your email address before starting a paid plan: open the link "
+                       "we emailed you, or send a new one.")
 
 
 def _profile(session: Session, user_id: uuid.UUID) -> Profile:
@@ -67,12 +69,15 @@ def start_checkout(
 ) -> str:
     """A Stripe Checkout URL for subscribing to Pro or Team (flat price + metered overage).
 
-    Raises Conflict when the user already has a subscription (plan changes are the app's
-    own switch), ServiceUnavailable when the catalogue is not set up. The user's other open
+    Raises Forbidden (`email_unverified`) until the user's email address is confirmed,
+    Conflict when the user already has a subscription (plan changes are the app's own
+    switch), ServiceUnavailable when the catalogue is not set up. The user's other open
     Checkout sessions are expired first, so two tabs can't both be paid.
     """
     plan = paid_plan(plan_key)
     profile = _profile(session, user_id)
+    if profile.email_verified_at is None:
+        raise Forbidden(UNVERIFIED_CHECKOUT, code="email_unverified")
     if has_live_subscription(profile):
         raise Conflict("You already have a subscription. Switch between Pro and Team on this "
                        "page.", code="already_subscribed")
@@ -96,6 +101,9 @@ def start_checkout(
         success_url=f"{base}/billing?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
         cancel_url=f"{base}/billing?checkout=canceled",
     )
+    if profile.signup_plan:  # the plan chosen before sign-up has had its Checkout
+        profile.signup_plan = None
+        session.add(profile)
     return url
 
 

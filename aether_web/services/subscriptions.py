@@ -47,15 +47,18 @@ def entitled_plan(
 def find_profile(
     session: Session, *, customer_id: str | None = None, user_id: str | None = None
 ) -> Profile | None:
-    """The profile for a Stripe customer, else for our user id (from metadata)."""
+    """The profile for a Stripe customer, else for our user id (from metadata), row-locked:
+    an event that arrives while the account changes (e.g. its deletion, which cancels the
+    subscription before it commits) waits and then sees the committed row."""
     if customer_id:
         found = session.exec(
-            select(Profile).where(Profile.stripe_customer_id == customer_id)).first()
+            select(Profile).where(Profile.stripe_customer_id == customer_id)
+            .with_for_update()).first()
         if found is not None:
             return found
     if user_id:
         try:
-            return session.get(Profile, uuid.UUID(str(user_id)))
+            return session.get(Profile, uuid.UUID(str(user_id)), with_for_update=True)
         except ValueError:
             return None
     return None
