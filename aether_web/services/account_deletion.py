@@ -15,7 +15,7 @@ from aether_web.integrations.stripe.errors import StripeGatewayError
 from aether_web.integrations.vm_provider import VMProvider, get_vm_provider
 from aether_web.models import AccountToken, EmailOutbox, Profile, Project
 from aether_web.observability import log
-from aether_web.services import vms
+from aether_web.services import subscription_lifecycle, vms
 from aether_web.services.account_settings import check_password
 from aether_web.services.accounts import end_sessions, lock_profile
 from aether_web.services.billing import has_live_subscription
@@ -30,11 +30,13 @@ def pseudonym_email(user_id: uuid.UUID) -> str:
     return f"deleted-{user_id.hex}@{PSEUDONYM_DOMAIN}"
 
 
-def _cancel_subscription(profile: Profile, gateway: StripeGateway) -> None:
+def _cancel_subscription(session: Session, profile: Profile, gateway: StripeGateway) -> None:
+    """Cancel now as the billing page's "Cancel now" does: the overage so far is sent first,
+    so the final invoice (`invoice_now`, `prorate`) carries it."""
     if not has_live_subscription(profile) or not profile.stripe_subscription_id:
         return
     try:
-        gateway.cancel_subscription_now(profile.stripe_subscription_id)
+        subscription_lifecycle.cancel_now(session, user_id=profile.id, gateway=gateway)
     except StripeGatewayError:
         # Refused: it may already be canceled (a repeat). Anything else stops the deletion.
         sub = gateway.retrieve_subscription(profile.stripe_subscription_id)
@@ -61,7 +63,7 @@ def delete_account(
         raise NotFound("Account not found.", code="account_not_found")
     check_password(profile, password, verified_hash=verified_hash)
     lock_profile(session, user_id=profile.id)
-    _cancel_subscription(profile, gateway)
+    _cancel_subscription(session, profile, gateway)
     provider = provider or get_vm_provider()
     now = db_now(session)
     projects = session.exec(select(Project).where(Project.user_id == profile.id)).all()

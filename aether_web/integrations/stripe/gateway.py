@@ -145,14 +145,6 @@ class StripeGateway(InvoicingCalls):
                          subscription_id, params={"expand": ["items.data.price.product"]})
         return subscription_from_stripe(_as_dict(sub))
 
-    def cancel_subscription_now(self, subscription_id: str) -> SubscriptionInfo:
-        """End a subscription at once: the usage so far is invoiced now (`invoice_now`) and
-        the unused flat fee is credited (`prorate`). A DELETE takes no idempotency key:
-        a repeat is refused by Stripe once the subscription is canceled."""
-        sub = self._call("cancel subscription", self.client.v1.subscriptions.cancel,
-                         subscription_id, params={"invoice_now": True, "prorate": True})
-        return subscription_from_stripe(_as_dict(sub))
-
     def retrieve_invoice(self, invoice_id: str) -> InvoiceInfo:
         inv = self._call("retrieve invoice", self.client.v1.invoices.retrieve, invoice_id)
         return invoice_from_stripe(_as_dict(inv))
