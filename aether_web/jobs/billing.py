@@ -8,6 +8,8 @@ from aether_web.integrations.stripe import get_gateway
 from aether_web.jobs.registry import Job, register
 from aether_web.services import overage, subscriptions
 from aether_web.services.email import deliver_pending
+from aether_web.services.invoicing.adjustments import bill_pending_adjustments
+from aether_web.services.invoicing.invoice_gate import recheck_invoices
 from aether_web.services.invoicing.month_end import run_month_end
 
 
@@ -22,6 +24,16 @@ def reconcile_meters(session: Session) -> str:
 
 def expire_grace_periods(session: Session) -> str:
     return subscriptions.expire_grace_periods(session, gateway=get_gateway())
+
+
+def recheck_invoice_drafts(_session: Session) -> str:
+    # Owns its transactions (one per invoice), like the webhook it stands in for.
+    return recheck_invoices(gateway=get_gateway())
+
+
+def bill_overage_items(_session: Session) -> str:
+    # Owns its transactions: each item is committed before Stripe is called.
+    return bill_pending_adjustments(gateway=get_gateway())
 
 
 def send_email(_session: Session) -> str:
@@ -39,5 +51,12 @@ register(Job("reconcile_meters", reconcile_meters, every_seconds=3600,
 register(Job("expire_grace_periods", expire_grace_periods, every_seconds=900,
              description="Move users whose payment grace period ended to Free.",
              max_interval_seconds=3600))
+register(Job("recheck_invoice_drafts", recheck_invoice_drafts, every_seconds=600,
+             description="Make sure every draft and final invoice carries its period's "
+                         "overage, without relying on webhook retries; reconcile final ones.",
+             max_interval_seconds=1800))
+register(Job("bill_overage_items", bill_overage_items, every_seconds=300,
+             description="Bill late or refused overage once, as a labelled invoice item.",
+             max_interval_seconds=1800))
 register(Job("send_email", send_email, every_seconds=60,
              description="Deliver queued email over SMTP.", max_interval_seconds=900))

@@ -9,6 +9,7 @@ from aether_web.models.billing import (
     OverageReport,
     StripeEvent,
 )
+from aether_web.models.invoicing import InvoiceCheck, InvoiceReconciliation, OverageAdjustment
 from aether_web.models.jobs import JobRun
 from aether_web.models.metering import DriftReport, HookEvent
 from aether_web.models.plans import PlanIntervalRow, StorageSample
@@ -21,10 +22,13 @@ __all__ = [
     "DriftReport",
     "EmailOutbox",
     "HookEvent",
+    "InvoiceCheck",
+    "InvoiceReconciliation",
     "InvoiceRecord",
     "JobRun",
     "LoginAttempt",
     "MeterReconciliation",
+    "OverageAdjustment",
     "OverageMonth",
     "OverageReport",
     "PlanIntervalRow",

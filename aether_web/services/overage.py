@@ -53,6 +53,8 @@ STRIPE_PAST_WINDOW = timedelta(days=34)
 # are known) and no longer: Stripe finalizes the period's invoice about an hour after it ends.
 REPORT_DELAY = timedelta(minutes=10)
 LIVE_STATUSES = ("active", "trialing", "past_due")
+# Reports Stripe accepted, whatever the invoice gate found about them since.
+ACCEPTED_OR_BILLED = ("sent", "accepted", "invoiced", "late", "item_billed")
 
 
 def overage_identifier(user_id: uuid.UUID | str, month: date, kind: str) -> str:
@@ -157,7 +159,7 @@ def reconcile_month(session: Session, *, month: date, gateway: StripeGateway) ->
     month; record the result and report differences (log + Sentry)."""
     reports = session.exec(
         select(OverageReport).where(OverageReport.month == month,
-                                    OverageReport.status.in_(("accepted", "invoiced")))).all()
+                                    OverageReport.status.in_(ACCEPTED_OR_BILLED))).all()
     if not reports:
         return []
     meters = gateway.active_meter_ids()

@@ -343,6 +343,12 @@ def finalize_open(store: Store, invoice: dict[str, Any]) -> None:
     store.emit("invoice.finalized", invoice)
 
 
+def invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
+    """The invoice's subscription (None for an invoice of its own: ``parent`` is null)."""
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return details.get("subscription")
+
+
 def finalize(store: Store, invoice: dict[str, Any]) -> None:
     """Store a draft invoice, then finalize it at once (number, status open)."""
     open_draft(store, invoice)
@@ -385,8 +391,8 @@ def attempt_payment(store: Store, invoice: dict[str, Any]) -> bool:
     """Charge an open invoice. Emits invoice.paid or invoice.payment_failed."""
     if invoice["status"] != "open":
         raise invalid(f"Invoice is already {invoice['status']}.", code="invoice_not_open")
-    sub_id = invoice["parent"]["subscription_details"]["subscription"]
-    sub = store.collection("subscription").get(sub_id)
+    sub_id = invoice_subscription_id(invoice)
+    sub = store.collection("subscription").get(sub_id) if sub_id else None
     pm_id = payment_method_for(store, sub, invoice["customer"])
     invoice["attempted"] = True
     invoice["attempt_count"] += 1

@@ -8,6 +8,7 @@ from typing import Any
 from . import billing, period_end
 from .errors import StripeError, card_declined, invalid
 from .forms import as_int, as_list
+from .resources import invoiceitems
 from .store import Store, new_id, now
 from .views import render
 
@@ -223,20 +224,34 @@ def update_items(
 
 
 def cancel_now(store: Store, sub: dict[str, Any], public_url: str, *, invoice_now: bool = False,
-               reason: str = "cancellation_requested") -> None:
+               prorate: bool = False, reason: str = "cancellation_requested") -> None:
     if sub["status"] == "canceled":
         raise invalid(f"A canceled subscription can only update its cancellation_details "
                       f"and metadata. ({sub['id']})", code="resource_missing")
     before = render(store, sub)
     at = now()
+    if prorate:
+        store.pending_lines.setdefault(sub["id"], []).extend(_unused_time_credit(store, sub, at))
     if invoice_now:
-        _invoice_period_end(store, sub, at, public_url, renew=False)
+        invoice = _invoice_period_end(store, sub, at, public_url, renew=False)
+        if invoice["amount_due"] > 0:
+            billing.attempt_payment(store, invoice)
     sub["status"] = "canceled"
     sub["canceled_at"] = at
     sub["ended_at"] = at
     sub["cancellation_details"]["reason"] = reason
     store.pending_lines.pop(sub["id"], None)
     billing.subscription_event(store, sub, before, "customer.subscription.deleted")
+
+
+def _unused_time_credit(store: Store, sub: dict[str, Any], at: int) -> list[dict[str, Any]]:
+    """Credit lines for the unused part of the flat fees (``prorate=true`` on cancel)."""
+    item = licensed_item(store, sub)
+    if item is None:
+        return []
+    price = store.get("price", item["price"])
+    lines = billing.proration_lines(store, sub, item, price, price, at)
+    return lines[:1]  # the credit only: nothing follows a cancellation
 
 
 def _invoice_period_end(store: Store, sub: dict[str, Any], at: int, public_url: str, *,
@@ -246,6 +261,7 @@ def _invoice_period_end(store: Store, sub: dict[str, Any], at: int, public_url: 
     close_at = min(at, end)
     lines = billing.metered_lines(store, sub, start, close_at)
     lines += store.pending_lines.pop(sub["id"], [])
+    lines += invoiceitems.pending_item_lines(store, sub["customer"])
     if renew:
         first = store.get("price", data[0]["price"])
         rec = billing.recurring_of(first)
@@ -259,6 +275,8 @@ def _invoice_period_end(store: Store, sub: dict[str, Any], at: int, public_url: 
     invoice = billing.build_invoice(store, sub, lines, (start, close_at), "subscription_cycle",
                                     public_url)
     sub["latest_invoice"] = invoice["id"]
+    store.add(invoice)
+    invoiceitems.attach(store, invoice)
     if draft:
         period_end.open_renewal_draft(store, invoice)
     else:
@@ -301,8 +319,8 @@ def pay_invoice(store: Store, invoice: dict[str, Any]) -> dict[str, Any]:
     if not billing.attempt_payment(store, invoice):
         raise StripeError("Your card was declined.", status=402, type="card_error",
                           code="card_declined", extra={"decline_code": "generic_decline"})
-    sub_id = invoice["parent"]["subscription_details"]["subscription"]
-    sub = store.collection("subscription").get(sub_id)
+    sub_id = billing.invoice_subscription_id(invoice)
+    sub = store.collection("subscription").get(sub_id) if sub_id else None
     if sub and sub["status"] in ("past_due", "incomplete", "unpaid"):
         before = render(store, sub)
         sub["status"] = "active"

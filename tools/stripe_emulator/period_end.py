@@ -86,8 +86,8 @@ def finalize_draft(store: Store, invoice: dict[str, Any]) -> None:
     if invoice.get("collection_method") != "charge_automatically":
         return
     paid = billing.attempt_payment(store, invoice)
-    sub_id = invoice["parent"]["subscription_details"]["subscription"]
-    sub = store.collection("subscription").get(sub_id)
+    sub_id = billing.invoice_subscription_id(invoice)
+    sub = store.collection("subscription").get(sub_id) if sub_id else None
     if sub is None or sub["status"] == "canceled":
         return
     before = render(store, sub)

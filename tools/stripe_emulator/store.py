@@ -34,6 +34,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "in": ("invoice", "invoice"),
     "pm": ("payment_method", "PaymentMethod"),
     "evt": ("event", "event"),
+    "ii": ("invoiceitem", "invoice item"),
+    "re": ("refund", "refund"),
     "clock": ("test_helpers.test_clock", "test_helpers.test_clock"),
 }
 

@@ -19,6 +19,7 @@ from aether_web.integrations.stripe.gateway import StripeGateway
 from aether_web.integrations.stripe.objects import (
     CheckoutInfo,
     InvoiceInfo,
+    InvoiceLineInfo,
     SubscriptionInfo,
     checkout_from_stripe,
     invoice_from_stripe,
@@ -35,6 +36,7 @@ __all__ = [
     "CheckoutInfo",
     "InvalidSignature",
     "InvoiceInfo",
+    "InvoiceLineInfo",
     "StripeGateway",
     "StripeGatewayError",
     "StripeUnavailable",

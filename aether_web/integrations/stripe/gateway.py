@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import stripe
 
 from aether_web.integrations.stripe.errors import StripeGatewayError, StripeUnavailable
+from aether_web.integrations.stripe.invoicing import InvoicingCalls
 from aether_web.integrations.stripe.objects import (
     CheckoutInfo,
     InvoiceInfo,
@@ -46,7 +47,7 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
 
-class StripeGateway:
+class StripeGateway(InvoicingCalls):
     """The app's only door to Stripe, around one configured `stripe.StripeClient`."""
 
     def __init__(self, client: stripe.StripeClient) -> None:

@@ -34,6 +34,7 @@ def load_all() -> list[tuple[str, str, Handler]]:
         catalog,
         checkout,
         customers,
+        invoiceitems,
         invoices,
         meters,
         subscriptions,

@@ -40,7 +40,7 @@ def list_invoices(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         rows = [i for i in rows if i["customer"] == params["customer"]]
     if params.get("subscription"):
         rows = [i for i in rows
-                if i["parent"]["subscription_details"]["subscription"] == params["subscription"]]
+                if billing.invoice_subscription_id(i) == params["subscription"]]
     if params.get("status"):
         rows = [i for i in rows if i["status"] == params["status"]]
     return paginate(rows, params, "/v1/invoices")
