@@ -46,8 +46,10 @@ def included_compute_exact(intervals: Iterable[PlanInterval], month: date) -> Fr
 def included_compute_seconds(intervals: Iterable[PlanInterval], month: date) -> int:
     """Included compute seconds of a period, rounded up once to the whole second (rule 3).
 
-    `intervals` are already clamped to the month (`plan_history.clamp_to_month`)."""
-    return math.ceil(included_compute_exact(intervals, month))
+    `intervals` are already clamped to the month (`plan_history.clamp_to_month`). Integer
+    arithmetic: the exact sum is (sum of plan seconds x interval seconds) / month seconds."""
+    numerator = sum(iv.plan_info.compute_seconds * iv.seconds for iv in intervals if iv.paid)
+    return -(-numerator // month_seconds(month))
 
 
 def included_storage_exact(intervals: Iterable[PlanInterval]) -> Fraction:
@@ -59,9 +61,22 @@ def included_storage_exact(intervals: Iterable[PlanInterval]) -> Fraction:
     return total
 
 
+QUANTA_PER_GB_HOUR = 10_000
+
+
 def included_storage_gb_hours(intervals: Iterable[PlanInterval]) -> Decimal:
     """Included GB-hours of a period, rounded up once to 0.0001 GB-hour (rule 4)."""
-    return round_gb_hours_up(included_storage_exact(intervals))
+    gb_seconds = sum(iv.plan_info.storage_gb * iv.seconds for iv in intervals if iv.paid)
+    return _quanta(-(-gb_seconds * QUANTA_PER_GB_HOUR // SECONDS_PER_HOUR))
+
+
+def stored_gb_hours(byte_seconds: int) -> Decimal:
+    """GB-hours of bytes held for seconds, rounded down to 0.0001 GB-hour (rule 4)."""
+    return _quanta(int(byte_seconds) * QUANTA_PER_GB_HOUR // (BYTES_PER_GB * SECONDS_PER_HOUR))
+
+
+def _quanta(count: int) -> Decimal:
+    return Decimal(count).scaleb(-4)
 
 
 def gb_hours_from_byte_seconds(byte_seconds: int) -> Fraction:
