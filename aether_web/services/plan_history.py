@@ -41,12 +41,14 @@ def start_history(session: Session, *, profile: Profile, at: datetime | None = N
 
 
 def change_plan(session: Session, *, profile: Profile, plan: str, cause: str,
-                at: datetime | None = None) -> bool:
-    """Put the user on `plan` from `at` (database time by default); False if already on it.
+                at: datetime | None = None) -> str | None:
+    """Put the user on `plan` from `at` (database time by default). Returns the plan held
+    before, or None if the user is on `plan` already (nothing written).
 
-    Takes the user's write lock, sets `profiles.plan`, closes the open interval at `at` and
-    opens one for `plan`. A change within the same second as the last replaces that
-    interval's plan. The caller owns the transaction (and tells the user)."""
+    Takes the user's write lock and re-reads the plan under it, sets `profiles.plan`, closes
+    the open interval at `at` and opens one for `plan`. A change within the same second as
+    the last replaces that interval's plan. The caller owns the transaction (and tells the
+    user)."""
     if plan not in PLANS:
         raise InvalidInput(f"Unknown plan {plan!r}.", code="invalid_plan")
     if cause not in CAUSES:
@@ -54,9 +56,12 @@ def change_plan(session: Session, *, profile: Profile, plan: str, cause: str,
     from aether_web.services.accounts import lock_profile
 
     lock_profile(session, user_id=profile.id)
+    # Another transaction may have changed the plan while we waited for the lock.
+    session.refresh(profile, attribute_names=["plan"])
+    before = profile.plan
     current = _open_interval(session, profile.id)
     if profile.plan == plan and (current is None or current.plan == plan):
-        return False
+        return None
     at = whole_second(at or db_now(session))
     if current is None:
         current = start_history(session, profile=profile, at=HISTORY_START, cause="backfill")
@@ -73,7 +78,7 @@ def change_plan(session: Session, *, profile: Profile, plan: str, cause: str,
     profile.updated_at = db_now(session)
     session.add(profile)
     session.flush()
-    return True
+    return before
 
 
 def plan_intervals(session: Session, *, user_id: uuid.UUID,

@@ -71,8 +71,15 @@ def _backfill() -> None:
     profiles = sa.Table("profiles", meta, autoload_with=bind)
     invoices = sa.Table("invoices", meta, autoload_with=bind)
     projects = sa.Table("projects", meta, autoload_with=bind)
-    intervals = sa.Table("plan_intervals", meta, autoload_with=bind)
-    samples = sa.Table("storage_samples", meta, autoload_with=bind)
+    # Typed by hand: reflected on SQLite, UUID columns would come back as plain CHAR(32).
+    intervals = sa.table(
+        "plan_intervals", sa.column("id", sa.Uuid()), sa.column("user_id", sa.Uuid()),
+        sa.column("plan", sa.String()), sa.column("started_at", sa.DateTime(timezone=True)),
+        sa.column("ended_at", sa.DateTime(timezone=True)), sa.column("cause", sa.String()),
+        sa.column("ended_by", sa.String()))
+    samples = sa.table(
+        "storage_samples", sa.column("project_id", sa.Uuid()), sa.column("user_id", sa.Uuid()),
+        sa.column("at", sa.DateTime(timezone=True)), sa.column("bytes_used", sa.BigInteger()))
     epoch = sa.select(sa.func.min(profiles.c.created_at)).scalar_subquery()
     rows = bind.execute(sa.select(
         profiles.c.id, profiles.c.plan, profiles.c.stripe_subscription_id,
@@ -84,13 +91,14 @@ def _backfill() -> None:
     )).all()
     out = []
     for row in rows:
-        start = row.created_at.replace(microsecond=0)
-        paid_since = row.paid_since.replace(microsecond=0) if row.paid_since else None
+        user_id = uuid.UUID(str(row.id))
+        start = _moment(row.created_at).replace(microsecond=0)
+        paid_since = _moment(row.paid_since).replace(microsecond=0) if row.paid_since else None
         if row.plan in PAID and paid_since is not None and paid_since > start:
-            out.append(dict(id=uuid.uuid4(), user_id=row.id, plan="free", started_at=start,
+            out.append(dict(id=uuid.uuid4(), user_id=user_id, plan="free", started_at=start,
                             ended_at=paid_since, cause="backfill", ended_by="backfill"))
             start = paid_since
-        out.append(dict(id=uuid.uuid4(), user_id=row.id, plan=row.plan, started_at=start,
+        out.append(dict(id=uuid.uuid4(), user_id=user_id, plan=row.plan, started_at=start,
                         ended_at=None, cause="backfill", ended_by=None))
     if out:
         bind.execute(intervals.insert(), out)
@@ -98,6 +106,15 @@ def _backfill() -> None:
         ["project_id", "user_id", "at", "bytes_used"],
         sa.select(projects.c.id, projects.c.user_id, projects.c.storage_reported_at,
                   projects.c.storage_bytes).where(projects.c.storage_reported_at.is_not(None))))
+
+
+def _moment(value):
+    """A timestamp as stored: SQLite may hand back text."""
+    if isinstance(value, str):
+        from datetime import datetime
+
+        return datetime.fromisoformat(value)
+    return value
 
 
 def downgrade() -> None:
