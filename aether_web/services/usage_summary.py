@@ -99,7 +99,9 @@ def _draft_invoice(session: Session, user_id: uuid.UUID, month: date) -> bool:
 
 def month_status(session: Session, *, bill: PeriodBill,
                  reports: list[OverageReport]) -> tuple[str, str, int]:
-    """(status, why, cents shown) of a month: open, billed, pending, not_billed, none."""
+    """(status, why, cents shown) of a month: open (overage so far), billed (what the
+    invoice holds), pending (reported, invoice not final), not_billed (the month's overage
+    and why no invoice holds it), none (nothing to bill, and why)."""
     if bill.is_open and not reports:
         return "open", "overage so far this month", bill.total_cents
     billed = [r for r in reports if r.status in BILLED_STATUSES]
@@ -109,14 +111,15 @@ def month_status(session: Session, *, bill: PeriodBill,
         if _draft_invoice(session, bill.user_id, bill.month):
             return "pending", "the invoice is a draft", sum(r.cents for r in reports)
         if any(r.status in ("refused", "failed") for r in reports):
-            return "not_billed", "Stripe refused the report; support is looking into it", 0
+            return ("not_billed", "Stripe refused the report; support is looking into it",
+                    bill.total_cents)
         return "pending", "reported to Stripe, waiting for the invoice", \
             sum(r.cents for r in reports)
     if not bill.paid:
         return "none", "on Free all month: Free never pays overage", 0
     if bill.total_cents == 0:
         return "none", "no overage: usage stayed within the included amounts", 0
-    return "not_billed", "not reported to Stripe yet", 0
+    return "not_billed", "not reported to Stripe yet: not on any invoice", bill.total_cents
 
 
 def _history_months(session: Session, user_id: uuid.UUID, month: date) -> list[date]:

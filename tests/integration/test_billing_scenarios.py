@@ -67,7 +67,8 @@ def test_pro_to_team_late_in_the_month_still_bills_the_pro_weeks(engine, make_us
     # 200 h x 28/30 + 500 h x 2/30 = 186 h 40 m + 33 h 20 m = 220 h; 80 h over = $8.00
     assert b["included"]["compute_display"] == "220 h"
     assert b["overage"]["compute_cents"] == 800
-    assert month["status"] == "not_billed"  # nothing reported to Stripe in this test
+    # nothing was reported to Stripe in this test: the amount owed, and why no invoice has it
+    assert month["status"] == "not_billed" and month["overage_display"] == "$8.00"
 
 
 def test_hours_on_free_before_an_upgrade_never_eat_into_pro(engine, make_user, make_project,
