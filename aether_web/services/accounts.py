@@ -70,7 +70,7 @@ def sign_up(session: Session, *, email: str, password: str, name: str = "") -> P
         raise Conflict("An account with this email already exists.", code="email_taken") from exc
     from aether_web.services.plan_history import start_history
 
-    start_history(session, profile=profile, at=db_now(session))
+    start_history(session, profile=profile)
     return profile
 
 
