@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from aether_web.components.usage_view import number
-from aether_web.models import PlanIntervalRow, Profile, Project, UsageRecord
+from aether_web.models import PlanIntervalRow, Profile, Project, UsageMonthly, UsageRecord
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,8 @@ def _profile(server, email: str) -> Profile:
 def _seed(server, email: str, *, hours_this_month: float, runs: int = 0,
           storage_bytes: int = 0, projects: int = 1) -> Profile:
     """Projects and this month's compute, as the ledger would hold them: `runs` closed runs
-    today plus the rest as runs since the month began (all in usage_records)."""
+    today plus the rest as runs since the month began (usage_records, and the usage_monthly
+    cache holding the same seconds)."""
     user = _profile(server, email)
     now = datetime.now(UTC).replace(microsecond=0)
     today = now.replace(hour=0, minute=0, second=0)
@@ -56,6 +57,9 @@ def _seed(server, email: str, *, hours_this_month: float, runs: int = 0,
         rest = int(hours_this_month * HOUR) - recorded
         if rest > 0 and room < 600:
             pytest.skip("the month began moments ago: its hours cannot fit before now")
+        # usage_monthly caches the same seconds, as closing those runs would have left it
+        s.add(UsageMonthly(user_id=user.id, month=start.date(),
+                           compute_seconds=recorded + max(rest, 0)))
         while rest > 0:
             seconds = min(rest, room)
             s.add(UsageRecord(project_id=made[0].id, user_id=user.id, started_at=start,
