@@ -56,6 +56,8 @@ def change_plan(session: Session, *, profile: Profile, plan: str, cause: str,
         raise ValueError(f"unknown cause of a plan change: {cause!r}")
     from aether_web.services.accounts import lock_profile
 
+    if profile.plan == plan:
+        return None  # nothing to change: no lock, no read, no write
     lock_profile(session, user_id=profile.id)
     # Another transaction may have changed the plan while we waited for the lock.
     session.refresh(profile, attribute_names=["plan"])
