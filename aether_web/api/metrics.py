@@ -36,6 +36,9 @@ BACKLOG_TABLES = {
     "overage_reports": ("aether_overage_reports_backlog",
                         "Overage meter events not yet accepted by Stripe."),
     "email_outbox": ("aether_email_outbox_backlog", "Emails waiting to be sent, or given up."),
+    "overage_adjustments": ("aether_overage_items_backlog",
+                            "Overage that missed its invoice, waiting to be billed as a "
+                            "labelled item (pending), or refused by Stripe (failed)."),
 }
 BACKLOG_STATUSES = ("pending", "failed")
 

@@ -5,9 +5,11 @@ from aether_web.models.billing import (
     EmailOutbox,
     InvoiceRecord,
     MeterReconciliation,
+    OverageMonth,
     OverageReport,
     StripeEvent,
 )
+from aether_web.models.invoicing import InvoiceCheck, InvoiceReconciliation, OverageAdjustment
 from aether_web.models.jobs import JobRun
 from aether_web.models.metering import DriftReport, HookEvent
 from aether_web.models.plans import PlanIntervalRow, StorageSample
@@ -20,10 +22,14 @@ __all__ = [
     "DriftReport",
     "EmailOutbox",
     "HookEvent",
+    "InvoiceCheck",
+    "InvoiceReconciliation",
     "InvoiceRecord",
     "JobRun",
     "LoginAttempt",
     "MeterReconciliation",
+    "OverageAdjustment",
+    "OverageMonth",
     "OverageReport",
     "PlanIntervalRow",
     "PlanLimit",

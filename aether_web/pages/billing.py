@@ -30,6 +30,7 @@ from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
 from aether_web.services import billing as billing_service
+from aether_web.services import subscription_lifecycle
 from aether_web.state.auth import AuthState
 from aether_web.state.billing_usage import BillingUsageState
 
@@ -179,8 +180,34 @@ class BillingState(AuthState):
         yield rx.redirect(url)  # another host: the browser leaves the app in this tab
 
     @rx.event
+    def switch_plan(self, plan_key: str):
+        """Pro <-> Team on the current subscription (the Portal can't switch a subscription
+        with metered prices); Stripe prorates the flat fee."""
+        self.error = ""
+        self.checkout_plan = plan_key
+        yield
+        try:
+            with transaction() as session:
+                subscription_lifecycle.switch_plan(session, user_id=self._user_id(session),
+                                                   plan_key=plan_key, gateway=get_gateway())
+                self._reload(session)
+        except Unauthenticated:
+            self.checkout_plan = ""
+            yield self._login_redirect()
+            return
+        except AetherError as exc:
+            self.error = exc.message
+        else:
+            self.notice_kind = "success"
+            self.notice = (f"You're on {self.plan_name} now. The flat fee is prorated on your "
+                           "next invoice.")
+        self.checkout_plan = ""
+        self.chooser_open = False
+        yield BillingUsageState.load_usage_page
+
+    @rx.event
     def manage(self):
-        """Open the Customer Portal (change plan, cancel, update the card)."""
+        """Open the Customer Portal (card, invoices, cancellation)."""
         self.error = ""
         try:
             with transaction() as session:
@@ -264,14 +291,17 @@ def plan_card() -> rx.Component:
 
 
 def plan_action(plan: Plan) -> rx.Component:
-    """A plan's button in the dialog: Checkout for a new subscriber, the Portal otherwise."""
+    """A plan's button in the dialog: Checkout for a new subscriber, the app's own switch
+    between paid plans, the Portal to cancel."""
     if not plan.overage:
         return rx.button("Downgrade in the portal", on_click=BillingState.manage,
                          variant="soft", color_scheme="gray", width="100%",
                          id=f"switch-{plan.key}")
     return rx.cond(
         BillingState.has_subscription,
-        rx.button(f"Switch to {plan.name} in the portal", on_click=BillingState.manage,
+        rx.button(f"Switch to {plan.name}", on_click=BillingState.switch_plan(plan.key),
+                  loading=BillingState.checkout_plan == plan.key,
+                  disabled=BillingState.checkout_plan != "",
                   variant="soft", width="100%", id=f"switch-{plan.key}"),
         rx.button(f"Upgrade to {plan.name}", on_click=BillingState.upgrade(plan.key),
                   loading=BillingState.checkout_plan == plan.key,

@@ -67,14 +67,15 @@ def start_checkout(
 ) -> str:
     """A Stripe Checkout URL for subscribing to Pro or Team (flat price + metered overage).
 
-    Raises Conflict when the user already has a subscription (plan changes go through the
-    Portal), ServiceUnavailable when the catalogue is not set up.
+    Raises Conflict when the user already has a subscription (plan changes are the app's
+    own switch), ServiceUnavailable when the catalogue is not set up. The user's other open
+    Checkout sessions are expired first, so two tabs can't both be paid.
     """
     plan = paid_plan(plan_key)
     profile = _profile(session, user_id)
     if has_live_subscription(profile):
-        raise Conflict("You already have a subscription. Use Manage subscription to change "
-                       "your plan.", code="already_subscribed")
+        raise Conflict("You already have a subscription. Switch between Pro and Team on this "
+                       "page.", code="already_subscribed")
     keys = [plan.stripe_lookup_key, *METERS]
     prices = gateway.price_ids_by_lookup_key(keys)
     missing = [k for k in keys if k not in prices]
@@ -84,6 +85,8 @@ def start_checkout(
         raise ServiceUnavailable("Upgrades are not available right now. Please try again later.",
                                  code="billing_not_configured")
     customer_id = ensure_customer(session, profile=profile, gateway=gateway)
+    # One open Checkout at a time: a session left open in another tab could be paid too.
+    gateway.expire_open_checkouts(customer_id=customer_id)
     base = get_settings().public_url.rstrip("/")
     _session_id, url = gateway.create_checkout_session(
         customer_id=customer_id, user_id=str(profile.id), plan_key=plan.key,

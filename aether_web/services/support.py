@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from aether_web.billing.plans import get_plan
 from aether_web.errors import Forbidden, InvalidInput, NotFound
 from aether_web.models import Profile, Project, UsageRecord
+from aether_web.services.invoicing.support_view import adjustment_rows, invoice_check_rows
 
 MAX_ROWS = 50
 
@@ -225,6 +226,8 @@ def user_overview(session: Session, *, user_id: str | uuid.UUID) -> dict[str, An
         "monthly_totals": _monthly_totals(session, uid, profile.plan),
         "overage_reports": _overage_reports(session, uid),
         "invoices": _invoices(session, uid),
+        "invoice_checks": invoice_check_rows(session, user_id=uid),
+        "overage_items": adjustment_rows(session, user_id=uid),
         "drift": drift_rows(session, user_id=uid),
     }
 
