@@ -44,7 +44,15 @@ class Settings(BaseSettings):
     # Keys the hashes that name throttle counters (services/throttle.py), so no counter key
     # holds an email or an address.
     secret_key: str = Field(DEV_SECRET_KEY, validation_alias=_env("AETHER_SECRET_KEY"))
-    session_ttl_hours: int = Field(24 * 14, validation_alias=_env("AETHER_SESSION_TTL_HOURS"))
+    # A session ends at its absolute lifetime, or after this long without a request.
+    session_ttl_hours: int = Field(24 * 7, validation_alias=_env("AETHER_SESSION_TTL_HOURS"))
+    session_idle_minutes: int = Field(
+        12 * 60, validation_alias=_env("AETHER_SESSION_IDLE_MINUTES")
+    )
+    # Emailed links: a password reset works once within this many minutes; a confirmation
+    # link for an email address within this many hours.
+    reset_token_minutes: int = Field(60, validation_alias=_env("AETHER_RESET_TOKEN_MINUTES"))
+    verify_token_hours: int = Field(48, validation_alias=_env("AETHER_VERIFY_TOKEN_HOURS"))
     # Throttling (services/throttle.py): limits in the `limits` notation, ";"-separated tiers.
     login_ip_limits: str = Field("30/minute;300/hour", validation_alias=_env("AETHER_LOGIN_IP_LIMITS"))
     login_free_failures: int = Field(5, validation_alias=_env("AETHER_LOGIN_FREE_FAILURES"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,8 @@ def make_user(engine):
     hashed = hash_password("correct-horse-battery")
 
     def make(email: str | None = None, plan: str = "free", **fields) -> Profile:
+        # A confirmed address unless the test says otherwise (email_verified_at=None).
+        fields.setdefault("email_verified_at", datetime.now(UTC))
         profile = Profile(
             email=email or f"user-{uuid.uuid4().hex[:10]}@example.com",
             password_hash=fields.pop("password_hash", hashed),

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from aether_web.api.context import in_read_transaction, require_user
+from aether_web.api.context import in_transaction, require_user
 from aether_web.api.responses import from_error
 from aether_web.errors import AetherError
 from aether_web.services.usage_summary import usage_summary
@@ -18,7 +18,7 @@ async def billing_usage(request: Request) -> Response:
         return usage_summary(session, user_id=user.id)
 
     try:
-        return JSONResponse(await in_read_transaction(run))
+        return JSONResponse(await in_transaction(run))
     except AetherError as exc:
         return from_error(exc)
 

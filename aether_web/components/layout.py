@@ -7,6 +7,7 @@ import reflex as rx
 from aether_web import routes
 from aether_web.components.native_form import native_form
 from aether_web.components.usage_meter import header_usage
+from aether_web.components.verify_banner import verify_banner
 from aether_web.state.auth import AuthState
 from aether_web.state.usage import UsageState
 
@@ -109,7 +110,8 @@ def app_header(*extra: rx.Component) -> rx.Component:
             *extra,
             header_usage(UsageState),
             rx.badge(AuthState.plan.upper(), id="plan-badge", variant="soft"),
-            rx.text(AuthState.user_email, size="2", color_scheme="gray", id="user-email"),
+            rx.link(AuthState.user_email, href=routes.SETTINGS, size="2", color_scheme="gray",
+                    id="user-email", title="Account settings"),
             logout_form(),
             spacing="4",
             align="center",
@@ -128,7 +130,7 @@ def app_page(*children: rx.Component, header_extra: tuple = ()) -> rx.Component:
     return rx.box(
         app_header(*header_extra),
         rx.el.main(
-            rx.box(*children, max_width="72rem", margin_x="auto", padding="1.5rem"),
+            rx.box(verify_banner(), *children, max_width="72rem", margin_x="auto", padding="1.5rem"),
         ),
         min_height="100vh",
     )

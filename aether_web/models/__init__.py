@@ -1,6 +1,6 @@
 """All tables. Importing this package registers every one of them on SQLModel.metadata."""
 
-from aether_web.models.accounts import PLANS, AuthSession, Profile
+from aether_web.models.accounts import PLANS, AccountToken, AuthSession, Profile
 from aether_web.models.billing import (
     EmailOutbox,
     InvoiceRecord,
@@ -19,6 +19,7 @@ from aether_web.models.usage import PlanLimit, UsageMonthly, UsageRecord
 
 __all__ = [
     "PLANS",
+    "AccountToken",
     "AuthSession",
     "DriftReport",
     "EmailOutbox",

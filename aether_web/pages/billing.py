@@ -26,7 +26,8 @@ from aether_web.components.billing_usage import (
     usage_section,
 )
 from aether_web.components.layout import app_page, skeleton_rows
-from aether_web.db import read_transaction, transaction
+from aether_web.components.verify_banner import resend_button
+from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
 from aether_web.services import billing as billing_service
@@ -76,6 +77,7 @@ class BillingState(AuthState):
     chooser_open: bool = False
     checkout_plan: str = ""  # the plan whose Checkout is being opened
     error: str = ""
+    error_code: str = ""
     busy: bool = False
 
     def _reload(self, session) -> None:
@@ -119,6 +121,10 @@ class BillingState(AuthState):
                 return BillingState.confirm_upgrade
         self.checkout_plan = ""
         self.chooser_open = params.get("upgrade") == "1"
+        start = params.get("start", "")
+        if start in ("pro", "team") and not self.has_subscription:
+            # Straight on to Checkout for the plan chosen on /pricing before sign-up.
+            return BillingState.upgrade(start)
         return None
 
     def _say_upgraded(self) -> None:
@@ -170,7 +176,7 @@ class BillingState(AuthState):
             self.error_code = ""
             self.checkout_plan = plan_key  # the button shows progress while Stripe answers
             try:
-                with read_transaction() as session:
+                with transaction() as session:
                     user_id = self._user_id(session)
             except Unauthenticated:
                 self.checkout_plan = ""
@@ -219,7 +225,7 @@ class BillingState(AuthState):
         async with self:
             self.error = ""
             try:
-                with read_transaction() as session:
+                with transaction() as session:
                     user_id = self._user_id(session)
             except Unauthenticated:
                 return self._login_redirect()
@@ -253,9 +259,16 @@ def checkout_notice() -> rx.Component:
 
 
 def error_notice() -> rx.Component:
-    return rx.cond(BillingState.error != "",
-                   rx.callout(BillingState.error, icon="circle_alert", color_scheme="red",
-                              role="alert", id="billing-error"))
+    return rx.cond(
+        BillingState.error != "",
+        rx.callout(
+            rx.hstack(
+                rx.text(BillingState.error),
+                rx.cond(BillingState.error_code == "email_unverified",
+                        resend_button(id="billing-resend-verification")),
+                align="center", spacing="3", wrap="wrap",
+            ),
+            icon="circle_alert", color_scheme="red", role="alert", id="billing-error"))
 
 
 def past_due_banner() -> rx.Component:

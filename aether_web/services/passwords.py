@@ -76,3 +76,36 @@ async def verify_password_async(stored_hash: str, password: str) -> tuple[bool, 
     """`verify_password` on a worker thread, waiting for the cap on the event loop."""
     return await anyio.to_thread.run_sync(verify_password, stored_hash, password,
                                           limiter=_loop_gate())
+
+
+# OWASP: at least 12 characters, any characters, no composition rules; not a common password.
+MIN_PASSWORD = 12
+MAX_PASSWORD = 256
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of leaked lists, as zxcvbn ships them."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def password_problem(password: str, *, email: str = "") -> str | None:
+    """What is wrong with a new password, as a sentence for the form, or None when fine."""
+    password = password or ""
+    if len(password) < MIN_PASSWORD:
+        return f"Use at least {MIN_PASSWORD} characters for your password."
+    if len(password) > MAX_PASSWORD:
+        return f"Use at most {MAX_PASSWORD} characters for your password."
+    if "\x00" in password:
+        return "Your password can't contain a NUL character."
+    lowered = password.lower()
+    if lowered in _common_passwords() or (email and lowered == email.strip().lower()):
+        return "This password is too common and easy to guess. Choose another one."
+    return None
+
+
+def password_matches(stored_hash: str, password: str) -> bool:
+    """Whether `password` matches the stored hash (False for an empty one). Blocks; capped."""
+    return bool(stored_hash) and verify_password(stored_hash, password)[0]

@@ -11,7 +11,7 @@ import asyncio
 import reflex as rx
 
 from aether_web.components.usage_view import usage_alert, usage_bars
-from aether_web.db import read_transaction, transaction
+from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
 from aether_web.services import billing as billing_service
@@ -57,7 +57,7 @@ class UsageState(AuthState):
     def refresh(self):
         """Reload the usage (header bar, banners); quietly nothing when signed out."""
         try:
-            with read_transaction() as session:
+            with transaction() as session:
                 self._load_usage(session)
         except Unauthenticated:
             self.usage_loaded = False
@@ -94,7 +94,7 @@ class UsageState(AuthState):
         (Stripe is called on a worker thread, outside the state lock)."""
         async with self:
             try:
-                with read_transaction() as session:
+                with transaction() as session:
                     user_id = self._user_id(session)
             except Unauthenticated:
                 return self._login_redirect()

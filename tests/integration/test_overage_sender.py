@@ -320,3 +320,51 @@ def test_stripe_down_two_hours_across_midnight(emu, make_user, engine):
     assert len(_meter_events(emu)) == 4
     with pytest.raises(stripe.InvalidRequestError, match="already finalized"):
         c.invoices.finalize_invoice(drafts[0].id)
+
+
+def test_the_month_end_job_plans_a_month_once_and_a_rerun_sends_nothing(emu, make_user,
+                                                                        engine):
+    from aether_web.billing.periods import month_end, month_of, month_start, previous_month
+    from aether_web.billing.plans import PRO
+    from aether_web.db import db_now
+    from aether_web.models import OverageMonth, PlanIntervalRow, Project, UsageRecord
+    from aether_web.services.invoicing.month_end import run_month_end
+    from aether_web.services.overage import REPORT_DELAY
+
+    with Session(engine) as s:
+        now = db_now(s)
+    month = previous_month(month_of(now))
+    if now < month_end(month) + REPORT_DELAY:
+        pytest.skip("the month ended moments ago: the job waits a little longer")
+    start = month_start(month)
+    users = []
+    for i in range(3):
+        customer = emu.client.v1.customers.create(params={"email": f"m{i}@example.com"})
+        user = make_user(plan="pro", stripe_customer_id=customer.id,
+                         subscription_status="active" if i < 2 else "canceled")
+        users.append(user)
+        with Session(engine) as s:
+            for row in s.exec(select(PlanIntervalRow).where(PlanIntervalRow.user_id == user.id)):
+                s.delete(row)
+            s.add(PlanIntervalRow(user_id=user.id, plan="pro",
+                                  started_at=start - timedelta(days=3), cause="checkout"))
+            project = Project(user_id=user.id, name="p")
+            s.add(project)
+            s.flush()
+            seconds = PRO.compute_seconds + 3600 * (i + 1)  # 10, 20, 30 units over
+            s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="m",
+                              started_at=start, ended_at=start + timedelta(seconds=seconds),
+                              duration_seconds=seconds, end_reason="stopped"))
+            s.commit()
+    detail = run_month_end(engine=engine, retry=FAST)
+    # the canceled subscription's last month goes with its final invoice, not here
+    assert "2 bills, 2 new reports; accepted 2" in detail
+    values = sorted(e["value"] for e in _meter_events(emu))
+    assert values == [10, 20]
+    with Session(engine) as s:
+        record = s.get(OverageMonth, month)
+        assert record is not None and record.reports == 2
+        assert record.planned_at is not None and record.accepted_at is not None
+    httpx.post(f"{emu.url}/_emulator/requests/clear")
+    assert run_month_end(engine=engine, retry=FAST) == "nothing to send"
+    assert _calls(emu)["total"] == 0

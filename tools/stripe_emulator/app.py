@@ -179,13 +179,14 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 def _finalize_wall_clock_drafts(state: AppState, stop: threading.Event) -> None:
-    """Drafts of customers without a test clock finalize as wall-clock time passes."""
+    """Drafts of customers without a test clock finalize as wall-clock time passes (their
+    periods end only through ``close_period``)."""
     store = state.store
     while not stop.wait(1.0):
         try:
             with store.lock:
                 if store.drafts:
-                    period_end.run_due(store, None, now(), state.public_url)
+                    period_end.run_due(store, None, now(), state.public_url, renew=False)
                     store.save()
         except Exception:  # keep ticking; the failure is in the log
             log.exception("finalizing drafts failed")

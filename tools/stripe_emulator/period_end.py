@@ -124,9 +124,10 @@ def next_due(store: Store, clock_id: str | None, until: int) -> int | None:
     return min(due) if due else None
 
 
-def run_due(store: Store, clock_id: str | None, at: int, public_url: str) -> int:
-    """Renew every period that ended by ``at`` (a draft each) and finalize every draft due by
-    ``at``, at emulated time ``at``. Returns how many things happened."""
+def run_due(store: Store, clock_id: str | None, at: int, public_url: str, *,
+            renew: bool = True) -> int:
+    """Finalize every draft due by ``at`` and (``renew``) renew every period that ended by
+    ``at`` (a draft each), at emulated time ``at``. Returns how many things happened."""
     from . import lifecycle
 
     done = 0
@@ -135,7 +136,7 @@ def run_due(store: Store, clock_id: str | None, at: int, public_url: str) -> int
             if finalizes_at(store, inv) <= at:
                 finalize_draft(store, inv)
                 done += 1
-        for sub in _live_subscriptions(store, clock_id):
+        for sub in _live_subscriptions(store, clock_id) if renew else ():
             end = sub["items"]["data"][0]["current_period_end"]
             if end <= at:
                 lifecycle.close_period(store, sub, end, public_url, draft=True)

@@ -54,11 +54,13 @@ class StripeGateway(InvoicingCalls):
         self.client = client
 
     async def aclose(self) -> None:
-        """Close the async connection pool (a no-op for a client without one)."""
+        """Close the connection pools (a no-op for a client without them)."""
         http_client = self.client._requestor._get_http_client()
-        close = getattr(http_client, "close_async", None)
-        if close is not None:
-            await close()
+        close_async = getattr(http_client, "close_async", None)
+        if close_async is not None:
+            await close_async()
+        if getattr(http_client, "_client", None) is not None:
+            http_client.close()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -86,6 +88,11 @@ class StripeGateway(InvoicingCalls):
             options={"idempotency_key": f"customer-{user_id}"},
         )
         return customer.id
+
+    def update_customer_email(self, *, customer_id: str, email: str) -> None:
+        """The address Stripe sends receipts and invoices to follows the account's."""
+        self._call("update customer", self.client.v1.customers.update, customer_id,
+                   params={"email": email})
 
     # ------------------------------------------------------------------ catalogue
 

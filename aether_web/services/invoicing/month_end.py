@@ -80,6 +80,7 @@ def run_month_end(*, engine: sa.Engine | None = None, gateway: StripeGateway | N
             plan = due and record is not None and record.planned_at is None
         parts = []
         factory = session_factory(engine)
+        stripe_down = False
         if plan:
             with read_bills(engine, month=month, now=now) as bills:
                 summary = reporting.send_overage(factory, bills=bills, now=now,
@@ -90,9 +91,12 @@ def run_month_end(*, engine: sa.Engine | None = None, gateway: StripeGateway | N
                 record.planned_at = db_now(session)
                 record.bills, record.reports = summary.bills, summary.planned
             parts.append(f"{month_key(month)}: {summary.text()}")
-        retried = reporting.send_pending(factory, gateway=gateway, **send)
-        if retried.calls:
-            parts.append(f"pending sent again: {retried.text()}")
+            # what Stripe did not answer within this run's deadline waits for the next run
+            stripe_down = summary.pending > 0
+        if not stripe_down:
+            retried = reporting.send_pending(factory, gateway=gateway, **send)
+            if retried.calls:
+                parts.append(f"pending sent again: {retried.text()}")
         with transaction(engine) as session:
             _mark_accepted(session)
     return "; ".join(parts) or "nothing to send"

@@ -123,7 +123,8 @@ def plan_rows(session: Session, *, bills: Iterable[Any], now: datetime,
         from sqlalchemy.dialects.sqlite import insert
     stmt = insert(OverageReport.__table__).on_conflict_do_nothing(
         index_elements=["identifier"]).returning(OverageReport.__table__.c.id)
-    return len(session.exec(stmt.values(rows)).all())  # type: ignore[call-overload]
+    # executemany: SQLAlchemy batches the rows into a few cached multi-row statements
+    return len(session.connection().execute(stmt, rows).all())
 
 
 def _billed_plan(bill: Any, fallback: str) -> str:

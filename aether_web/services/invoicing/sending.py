@@ -28,6 +28,9 @@ metrics.describe(REFUSED_METRIC, "Overage meter events Stripe refused (4xx): bil
 metrics.describe(RETRY_METRIC, "Overage sends retried because Stripe did not answer.")
 # Stripe answers 409 while a request with the same idempotency key is still in flight.
 _RETRYABLE_REFUSALS = (409,)
+# Workers per client: httpx's connection pool costs CPU in proportion to its size on every
+# request, so many small pools (one client each) send far more per CPU second than one big one.
+WORKERS_PER_CLIENT = 4
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,8 @@ class TokenBucket:
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens >= 1 - 1e-9:  # a refill of exactly one token may round to 0.999...
+            self.tokens = max(0.0, self.tokens - 1)
             return 0.0
         return (1 - self.tokens) / self.rate
 
@@ -200,18 +203,23 @@ class SenderThread:
 
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue(maxsize=self.concurrency * 4)
-        gateway = self.gateway or sender_gateway(connections=self.concurrency,
-                                                 timeout=self.timeout)
+        if self.gateway is not None:
+            gateways = [self.gateway]
+        else:
+            clients = max(1, -(-self.concurrency // WORKERS_PER_CLIENT))
+            gateways = [sender_gateway(connections=WORKERS_PER_CLIENT, timeout=self.timeout)
+                        for _ in range(clients)]
         bucket = TokenBucket(self.rate)
         deadline = None if self.retry.deadline_seconds is None else (
             time.monotonic() + self.retry.deadline_seconds)
         self._ready.set()
         try:
-            await asyncio.gather(*(self._worker(gateway, bucket, deadline)
-                                   for _ in range(self.concurrency)))
+            await asyncio.gather(*(self._worker(gateways[i % len(gateways)], bucket, deadline)
+                                   for i in range(self.concurrency)))
         finally:
             if self.gateway is None:
-                await gateway.aclose()
+                for gateway in gateways:
+                    await gateway.aclose()
 
     async def _worker(self, gateway: StripeGateway, bucket: TokenBucket,
                       deadline: float | None) -> None:
