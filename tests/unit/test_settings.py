@@ -46,3 +46,13 @@ def test_production_refuses_placeholders(monkeypatch, key, value, fragment):
     with pytest.raises(ValidationError) as info:
         _settings(monkeypatch, **env)
     assert fragment in str(info.value)
+
+
+def test_the_app_clock_a_test_can_move_is_refused_in_production(monkeypatch):
+    moved = _settings(monkeypatch, AETHER_ENV="test", AETHER_APP_CLOCK_OFFSET_SECONDS="-3600")
+    assert moved.app_clock_offset_seconds == -3600
+    with pytest.raises(ValidationError) as info:
+        _settings(monkeypatch, **GOOD, AETHER_APP_CLOCK_OFFSET_SECONDS="-3600")
+    assert "AETHER_APP_CLOCK_OFFSET_SECONDS" in str(info.value)
+    monkeypatch.delenv("AETHER_APP_CLOCK_OFFSET_SECONDS")
+    assert _settings(monkeypatch, **GOOD).app_clock_offset_seconds == 0
