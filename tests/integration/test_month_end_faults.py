@@ -223,6 +223,12 @@ def test_the_app_down_across_midnight(bed: Bed, make_user, engine, app_clock) ->
     wait_until(lambda: {r.user_id: r.status for r in _reports(engine)} == {
         held[0].id: "invoiced", held[1].id: "invoiced", late.id: "item_billed"},
         timeout=30, what=f"reports invoiced or billed as an item (now {statuses})")
+    from aether_web.services import support
+
+    with Session(engine) as s:  # support sees what was done about it, and why
+        view = support.user_overview(s, user_id=late.id)
+    assert [r["status"] for r in view["overage_items"]] == ["billed"]
+    assert "after that month's invoice was final" in view["overage_items"][0]["why"]
     for user in (*held, late):  # Stripe's meter counted each report once
         assert _counted(bed, user.stripe_customer_id) == _units(engine, user)
     assert set(_events_by_identifier(bed).values()) == {1}
@@ -252,7 +258,15 @@ def test_a_sigkill_during_the_month_end_job_then_a_rerun(bed: Bed, make_user, en
     clock = _clock(bed, MIDNIGHT + timedelta(minutes=15))
     users = [_paying_user(bed, make_user, engine, clock=clock, hours_over=i + 1)
              for i in range(8)]
+    # the app's clock decides: five minutes after midnight the month is not reported yet
+    app_clock(MIDNIGHT + timedelta(minutes=5))
+    from aether_web.services.invoicing.month_end import run_month_end
+
+    assert run_month_end(engine=engine, retry=FAST) == "nothing to send"
+    assert _reports(engine) == []
     app_clock(MIDNIGHT + timedelta(minutes=15))
+    with Session(engine) as s:
+        assert MIDNIGHT + timedelta(minutes=15) <= db_now(s) <= MIDNIGHT + timedelta(hours=1)
     httpx.post(f"{bed.emu.url}/_emulator/faults", json={
         "latency_ms": 1500, "paths": ["/v1/billing/meter_events"]}).raise_for_status()
     job = subprocess.Popen([sys.executable, "-c", _sigkill_script()], env=dict(os.environ),
@@ -272,8 +286,6 @@ def test_a_sigkill_during_the_month_end_job_then_a_rerun(bed: Bed, make_user, en
     with Session(engine) as s:
         record = s.get(OverageMonth, MONTH)
         assert record is not None and record.planned_at is None
-
-    from aether_web.services.invoicing.month_end import run_month_end
 
     detail = run_month_end(engine=engine, retry=FAST)
     assert "8 bills" in detail, detail
@@ -357,3 +369,55 @@ def test_two_month_end_runs_at_once_on_their_own_engines(bed: Bed, make_user, en
     with Session(engine) as s:
         record = s.get(OverageMonth, MONTH)
         assert record is not None and record.reports == 4 and record.accepted_at is not None
+
+
+_PROCESS_SCRIPT = """
+import pathlib, sys, time
+from aether_web.services.invoicing.month_end import run_month_end
+gate = pathlib.Path(sys.argv[1])
+(gate.parent / (gate.name + "." + sys.argv[2])).write_text("ready")
+deadline = time.monotonic() + 300
+while not gate.exists():
+    assert time.monotonic() < deadline, "never started"
+    time.sleep(0.02)
+print(run_month_end(concurrency=1), flush=True)
+"""
+
+
+def test_two_scheduler_processes_run_the_month_end_at_once(bed: Bed, make_user, engine,
+                                                            app_clock, tmp_path) -> None:
+    """Two app processes (each its own scheduler and engine) start the job together, while
+    Stripe answers slowly: on PostgreSQL the run lock lets one send; on SQLite (one process
+    lock each) both may send, and Stripe's identifiers and idempotency keys keep every report
+    counted once. Either way nothing is twice on the meter and nothing is lost."""
+    clock = _clock(bed, MIDNIGHT + timedelta(minutes=15))
+    users = [_paying_user(bed, make_user, engine, clock=clock, hours_over=i + 1)
+             for i in range(4)]
+    app_clock(MIDNIGHT + timedelta(minutes=15))
+    httpx.post(f"{bed.emu.url}/_emulator/faults", json={
+        "latency_ms": 400, "paths": ["/v1/billing/meter_events"]}).raise_for_status()
+    gate = tmp_path / "go"
+    jobs = [subprocess.Popen([sys.executable, "-c", _PROCESS_SCRIPT, str(gate), str(i)],
+                             env=dict(os.environ), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for i in range(2)]
+    try:
+        wait_until(lambda: all((tmp_path / f"go.{i}").exists() for i in range(2))
+                   or any(j.poll() is not None for j in jobs), timeout=180,
+                   what="both processes ready")
+        gate.write_text("go")
+        outputs = [j.communicate(timeout=300) for j in jobs]
+    finally:
+        for j in jobs:
+            if j.poll() is None:
+                j.kill()
+    assert [j.returncode for j in jobs] == [0, 0], outputs
+    results = [out.strip().splitlines()[-1] for out, _err in outputs]
+    sent = [r for r in results if "new reports" in r]
+    assert sent and "4 bills" in sent[0], results
+    if engine.dialect.name == "postgresql":
+        assert len(sent) == 1 and "another month-end run is in progress" in results, results
+    expected = {overage_identifier(u.id, MONTH, "compute") for u in users}
+    assert _events_by_identifier(bed) == dict.fromkeys(expected, 1)
+    for user in users:
+        assert _counted(bed, user.stripe_customer_id) == _units(engine, user)
+    assert {r.status for r in _reports(engine)} == {"accepted"} and len(_reports(engine)) == 4
