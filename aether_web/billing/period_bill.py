@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 
 from aether_web.billing.allowance import (
-    GB_HOURS_QUANTUM,
-    gb_hours_from_byte_seconds,
+    QUANTA_PER_GB_HOUR,
     included_compute_seconds,
     included_storage_gb_hours,
     month_hours,
-    round_gb_hours_down,
+    stored_gb_hours,
 )
 from aether_web.billing.money import format_cents, format_duration, format_gb_hours
 from aether_web.billing.periods import month_end, month_start
@@ -80,7 +80,11 @@ class PeriodBill:
     free_compute_seconds: int
     overage: OverageCharge
     projects: tuple[ProjectBill, ...] = ()
-    explanation: tuple[str, ...] = field(default=())
+
+    @cached_property
+    def explanation(self) -> tuple[str, ...]:
+        """The bill in sentences a user can check by hand (rule 17)."""
+        return _explain(self)
 
     @property
     def month_hours(self) -> int:
@@ -160,19 +164,17 @@ def build_period_bill(
              or u.paid_storage_byte_seconds]
     counted = sum(u.paid_compute_seconds for u in items)
     free = sum(u.free_compute_seconds for u in items)
-    storage_exact = gb_hours_from_byte_seconds(sum(u.paid_storage_byte_seconds for u in items))
-    counted_storage = round_gb_hours_down(storage_exact)
+    counted_storage = stored_gb_hours(sum(u.paid_storage_byte_seconds for u in items))
     charge = price_overage(
         paid=any(iv.paid for iv in in_month), month_hours=hours,
         included_compute_seconds=inc_compute, counted_compute_seconds=counted,
         included_storage_gb_hours=inc_storage, counted_storage_gb_hours=counted_storage)
     projects = _project_lines(items, charge, counted_storage)
-    bill = PeriodBill(
+    return PeriodBill(
         user_id=user_id, month=month, as_of=usage_end(month, now), intervals=in_month,
         included_compute_seconds=inc_compute, included_storage_gb_hours=inc_storage,
         counted_compute_seconds=counted, counted_storage_gb_hours=counted_storage,
         free_compute_seconds=free, overage=charge, projects=projects)
-    return _with_explanation(bill)
 
 
 def _project_lines(items: Sequence[ProjectUsage], charge: OverageCharge,
@@ -185,12 +187,12 @@ def _project_lines(items: Sequence[ProjectUsage], charge: OverageCharge,
         charge.storage_cents, {u.project_id: u.paid_storage_byte_seconds for u in items}) \
         if items else {}
     quanta = split_largest_remainder(
-        int(counted_storage / GB_HOURS_QUANTUM),
+        int(counted_storage * QUANTA_PER_GB_HOUR),
         {u.project_id: u.paid_storage_byte_seconds for u in items}) if items else {}
     lines = [ProjectBill(
         project_id=u.project_id, name=u.name, compute_seconds=u.paid_compute_seconds,
         free_compute_seconds=u.free_compute_seconds,
-        storage_gb_hours=Decimal(quanta[u.project_id]) * GB_HOURS_QUANTUM,
+        storage_gb_hours=Decimal(quanta[u.project_id]).scaleb(-4),
         compute_cents=compute[u.project_id], storage_cents=storage[u.project_id])
         for u in items]
     assert len(keys) == len(set(keys)), "one usage row per project"
@@ -204,7 +206,7 @@ def _share_text(iv: PlanInterval, month: date) -> str:
     return f"{format_duration(iv.seconds)} of the month's {days} days"
 
 
-def _with_explanation(bill: PeriodBill) -> PeriodBill:
+def _explain(bill: PeriodBill) -> tuple[str, ...]:
     lines = []
     for iv in bill.intervals:
         plan = iv.plan_info
@@ -229,7 +231,7 @@ def _with_explanation(bill: PeriodBill) -> PeriodBill:
     lines.append(f"Storage overage: {format_gb_hours(charge.storage_overage_gb_hours)} at $0.50 "
                  f"per {bill.month_hours} GB-hours = {format_cents(charge.storage_cents)}")
     lines.append(f"Overage total: {format_cents(charge.total_cents)}")
-    return PeriodBill(**{**bill.__dict__, "explanation": tuple(lines)})
+    return tuple(lines)
 
 
 # The same aggregate from raw records -------------------------------------------------------

@@ -8,7 +8,7 @@ are exact integers.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import pairwise
 
@@ -24,6 +24,8 @@ CAUSES = ("signup", "checkout", "switch", "cancellation", "grace_expiry", "suppo
 
 def whole_second(moment: datetime) -> datetime:
     """An aware UTC moment with its sub-second part dropped."""
+    if moment.tzinfo is UTC and not moment.microsecond:
+        return moment
     if moment.tzinfo is None:
         raise ValueError("naive datetimes are ambiguous; pass an aware UTC value")
     return moment.astimezone(UTC).replace(microsecond=0)
@@ -57,8 +59,12 @@ class PlanInterval:
 
 def normalized(intervals: Iterable[PlanInterval]) -> list[PlanInterval]:
     """Intervals sorted by start with whole-second edges."""
-    out = [replace(iv, start=whole_second(iv.start),
-                   end=None if iv.end is None else whole_second(iv.end)) for iv in intervals]
+    out = []
+    for iv in intervals:
+        start = whole_second(iv.start)
+        end = None if iv.end is None else whole_second(iv.end)
+        out.append(iv if (start, end) == (iv.start, iv.end)
+                   else PlanInterval(iv.plan, start, end, iv.cause))
     return sorted(out, key=lambda iv: iv.start)
 
 
@@ -86,7 +92,8 @@ def clamp(intervals: Iterable[PlanInterval], start: datetime,
         lo = max(iv.start, start)
         hi = end if iv.end is None else min(iv.end, end)
         if hi > lo:
-            out.append(replace(iv, start=lo, end=hi))
+            out.append(iv if (lo, hi) == (iv.start, iv.end)
+                       else PlanInterval(iv.plan, lo, hi, iv.cause))
     return tuple(out)
 
 

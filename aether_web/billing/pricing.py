@@ -9,9 +9,11 @@ are priced at one cent per unit, so the invoice equals `total_cents` exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
 from aether_web.billing.money import format_cents
+from aether_web.billing.periods import month_end, month_start
 from aether_web.billing.plans import (
     COMPUTE_OVERAGE_CENTS_PER_HOUR,
     SECONDS_PER_HOUR,
@@ -21,8 +23,6 @@ from aether_web.billing.plans import (
 
 # $0.10/h => one cent buys 360 s of compute overage
 COMPUTE_UNIT_SECONDS = int(SECONDS_PER_HOUR / COMPUTE_OVERAGE_CENTS_PER_HOUR)
-STORAGE_GB_HOURS_PER_GB_MONTH = 730  # a GB-month is 730 GB-hours
-STORAGE_UNIT_GB_HOURS = Decimal("14.6")  # $0.50 per GB-month => one cent per 14.6 GB-hours
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,8 @@ class OverageCharge:
     compute_units: int
     storage_overage_gb_hours: Decimal
     storage_units: int
-    # Hours of the month priced (a GB-month is this many GB-hours).
-    month_hours: int = STORAGE_GB_HOURS_PER_GB_MONTH
+    # Hours of the month priced (a GB-month is this many GB-hours: 744 in January).
+    month_hours: int = 744
 
     @property
     def compute_cents(self) -> int:
@@ -77,26 +77,16 @@ def _number(value: Decimal) -> str:
 
 
 def overage_for_month(
-    plan: Plan, *, compute_seconds: int, storage_gb_hours: Decimal
+    plan: Plan, *, month: date, compute_seconds: int, storage_gb_hours: Decimal
 ) -> OverageCharge:
-    """The overage of one month on `plan`.
-
-    Free has hard caps and never pays overage. Pro and Team pay for compute over the plan's
-    hours and storage over `plan.storage_gb` GB-months (730 GB-hours each), in whole cents,
-    rounded down.
-    """
-    if not plan.overage:
-        return NO_OVERAGE
-    compute_over = max(0, int(compute_seconds) - plan.compute_seconds)
-    included_gb_hours = Decimal(plan.storage_gb * STORAGE_GB_HOURS_PER_GB_MONTH)
-    storage_over = max(Decimal(0), Decimal(storage_gb_hours) - included_gb_hours)
-    storage_units = int((storage_over / STORAGE_UNIT_GB_HOURS).to_integral_value(ROUND_FLOOR))
-    return OverageCharge(
-        compute_overage_seconds=compute_over,
-        compute_units=compute_over // COMPUTE_UNIT_SECONDS,
-        storage_overage_gb_hours=storage_over,
-        storage_units=storage_units,
-    )
+    """The overage of a whole UTC `month` on one plan: its hours and its GB x the month's real
+    hours are included (a period with several plans goes through `period_bill`)."""
+    hours = int((month_end(month) - month_start(month)).total_seconds()) // SECONDS_PER_HOUR
+    return price_overage(
+        paid=plan.overage, month_hours=hours, included_compute_seconds=plan.compute_seconds,
+        counted_compute_seconds=compute_seconds,
+        included_storage_gb_hours=Decimal(plan.storage_gb * hours),
+        counted_storage_gb_hours=storage_gb_hours)
 
 
 def price_overage(

@@ -25,6 +25,10 @@ def split_largest_remainder(total: int, weights: Mapping[K, int | Fraction]) -> 
         if total:
             raise ValueError("nothing to share a non-zero total over")
         return {}
+    if total == 0:
+        return dict.fromkeys(weights, 0)
+    if all(isinstance(w, int) for w in weights.values()):
+        return _split_ints(total, weights)  # type: ignore[arg-type]
     whole = sum((Fraction(w) for w in weights.values()), Fraction(0))
     if whole == 0:
         weights = {k: 1 for k in weights}
@@ -35,4 +39,20 @@ def split_largest_remainder(total: int, weights: Mapping[K, int | Fraction]) -> 
     order = sorted(exact, key=lambda k: (-(exact[k] - shares[k]), -Fraction(weights[k]), str(k)))
     for key in order[:left]:
         shares[key] += 1
+    return shares
+
+
+def _split_ints(total: int, weights: Mapping[K, int]) -> dict[K, int]:
+    whole = sum(weights.values())
+    if whole == 0:
+        weights = dict.fromkeys(weights, 1)
+        whole = len(weights)
+    shares, rests = {}, {}
+    for key, weight in weights.items():
+        shares[key], rests[key] = divmod(total * weight, whole)
+    left = total - sum(shares.values())
+    if left:
+        order = sorted(weights, key=lambda k: (-rests[k], -weights[k], str(k)))
+        for key in order[:left]:
+            shares[key] += 1
     return shares

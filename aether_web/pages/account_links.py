@@ -12,7 +12,7 @@ from aether_web.components.layout import public_page
 from aether_web.components.native_form import native_form
 from aether_web.db import transaction
 from aether_web.errors import AetherError
-from aether_web.services import accounts, password_reset, verification
+from aether_web.services import accounts, billing, password_reset, verification
 from aether_web.services.passwords import MIN_PASSWORD
 from aether_web.state.auth import AuthState, session_token_from_cookie
 
@@ -60,8 +60,10 @@ class AccountLinkState(rx.State):
         self.error, self.confirmed_email = "", ""
         try:
             with transaction() as session:
+                changed = verification.changes_address(session, token=token)
                 profile = verification.confirm_email(session, token=token)
                 self.confirmed_email = profile.email
+                customer_id = profile.stripe_customer_id
                 plan = profile.signup_plan
                 auth = accounts.user_for_token(
                     session, token=session_token_from_cookie(self.router.headers.cookie or ""))
@@ -71,6 +73,8 @@ class AccountLinkState(rx.State):
             self.loaded = True
             return None
         self.loaded = True
+        if changed and customer_id:
+            billing.sync_customer_email(customer_id=customer_id, email=self.confirmed_email)
         start = f"{routes.BILLING}?start={plan}" if plan else routes.DASHBOARD
         if signed_in_here and plan:
             return rx.redirect(start)

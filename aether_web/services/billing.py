@@ -13,7 +13,13 @@ from aether_web.billing.periods import month_end
 from aether_web.billing.plans import PLANS, Plan, get_plan
 from aether_web.db import db_now
 from aether_web.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
-from aether_web.integrations.stripe import METERS, StripeGateway
+from aether_web.integrations.stripe import (
+    METERS,
+    StripeGateway,
+    StripeGatewayError,
+    StripeUnavailable,
+    get_gateway,
+)
 from aether_web.models import InvoiceRecord, Profile
 from aether_web.observability import log
 from aether_web.services.accounts import lock_profile
@@ -105,6 +111,19 @@ def start_checkout(
         profile.signup_plan = None
         session.add(profile)
     return url
+
+
+def sync_customer_email(*, customer_id: str, email: str,
+                        gateway: StripeGateway | None = None) -> bool:
+    """After an email change commits: Stripe's receipts and invoices go to the new address.
+    Outside any transaction; a Stripe that doesn't answer is logged, not fatal (the change
+    stands, and the Portal shows the address Stripe has). True when Stripe took it."""
+    try:
+        (gateway or get_gateway()).update_customer_email(customer_id=customer_id, email=email)
+    except (StripeGatewayError, StripeUnavailable) as exc:
+        log.warning("customer %s: email not updated in Stripe (%s)", customer_id, exc)
+        return False
+    return True
 
 
 def open_portal(session: Session, *, user_id: uuid.UUID, gateway: StripeGateway) -> str:

@@ -81,11 +81,15 @@ def _intervals_cte(sql: _Sql, *, start: datetime, end: datetime,
     if user_ids is not None:
         recorded = recorded.where(pi.user_id.in_(user_ids))
         implied = implied.where(pr.id.in_(user_ids))
-    return sa.union_all(recorded, implied).cte("iv")
+    cte = sa.union_all(recorded, implied).cte("iv")
+    # Inlined on PostgreSQL so the planner sees the tables' statistics, not a guess.
+    return cte.prefix_with("NOT MATERIALIZED", dialect="postgresql")
 
 
-def _compute_rows(sql: _Sql, iv: Any, *, start: datetime, until: datetime, now: datetime,
-                  user_ids: Sequence[uuid.UUID] | None) -> Any:
+def _runs(sql: _Sql, *, start: datetime, until: datetime, now: datetime,
+          user_ids: Sequence[uuid.UUID] | None, name: str) -> Any:
+    """The month's runs as (user_id, project_id, rs, re) in epoch seconds, cut at the month's
+    edges and at their billed end (rule 13 for runs still open)."""
     ur = UsageRecord.__table__.c
     s_epoch, u_epoch, n_epoch = _epoch_of(start), _epoch_of(until), _epoch_of(now)
     last = sql.greatest(sa.func.coalesce(sql.epoch(ur.last_heartbeat_at), sql.epoch(ur.started_at)),
@@ -101,17 +105,24 @@ def _compute_rows(sql: _Sql, iv: Any, *, start: datetime, until: datetime, now: 
     ).where(ur.started_at < _ts(until), sa.or_(ur.ended_at.is_(None), ur.ended_at > _ts(start)))
     if user_ids is not None:
         runs = runs.where(ur.user_id.in_(user_ids))
-    runs = runs.subquery("r")
-    seconds = sql.least(runs.c.re, iv.c.e) - sql.greatest(runs.c.rs, iv.c.s)
+    return runs.subquery(name)
+
+
+def _compute_rows(sql: _Sql, iv: Any, *, start: datetime, until: datetime, now: datetime,
+                  user_ids: Sequence[uuid.UUID] | None) -> Any:
+    """Compute pieces (user_id, project_id, paid, free, 0): each run cut at the edges of the
+    intervals it overlaps."""
+    runs = _runs(sql, start=start, until=until, now=now, user_ids=user_ids, name="r")
+    # A run whose billed end is not after its start overlaps nothing: clamp to 0 seconds.
+    seconds = sql.greatest(sql.least(runs.c.re, iv.c.e) - sql.greatest(runs.c.rs, iv.c.s), 0)
     paid = iv.c.plan.in_(PAID_PLAN_KEYS)
-    agg = sa.select(
-        runs.c.user_id, runs.c.project_id,
-        sa.func.sum(sa.case((paid, seconds), else_=0)).label("paid"),
-        sa.func.sum(sa.case((paid, 0), else_=seconds)).label("free"),
+    return sa.select(
+        runs.c.user_id.label("user_id"), runs.c.project_id.label("project_id"),
+        sa.case((paid, seconds), else_=0).label("paid"),
+        sa.case((paid, 0), else_=seconds).label("free"),
+        sql.big(sa.literal(0, sa.BigInteger)).label("byte_seconds"),
     ).select_from(runs.join(iv, sa.and_(iv.c.user_id == runs.c.user_id, iv.c.s < runs.c.re,
-                                        iv.c.e > runs.c.rs, runs.c.re > runs.c.rs))
-    ).group_by(runs.c.user_id, runs.c.project_id).subquery("c")
-    return agg
+                                        iv.c.e > runs.c.rs)))
 
 
 def _storage_rows(sql: _Sql, iv: Any, *, start: datetime, until: datetime,
@@ -136,34 +147,38 @@ def _storage_rows(sql: _Sql, iv: Any, *, start: datetime, until: datetime,
         steps.c.b > 0, sa.func.coalesce(steps.c.nxt, FAR) > s_epoch).subquery("cl")
     seconds = sql.least(clipped.c.hi, iv.c.e) - sql.greatest(clipped.c.lo, iv.c.s)
     return sa.select(
-        clipped.c.user_id, clipped.c.project_id,
-        sa.func.sum(sql.big(clipped.c.b) * seconds).label("byte_seconds"),
+        clipped.c.user_id.label("user_id"), clipped.c.project_id.label("project_id"),
+        sa.literal(0, sa.BigInteger).label("paid"), sa.literal(0, sa.BigInteger).label("free"),
+        (sql.big(clipped.c.b) * seconds).label("byte_seconds"),
     ).select_from(clipped.join(iv, sa.and_(
         iv.c.user_id == clipped.c.user_id, iv.c.plan.in_(PAID_PLAN_KEYS),
-        iv.c.s < clipped.c.hi, iv.c.e > clipped.c.lo, clipped.c.hi > clipped.c.lo))
-    ).group_by(clipped.c.user_id, clipped.c.project_id).subquery("sg")
+        iv.c.s < clipped.c.hi, iv.c.e > clipped.c.lo, clipped.c.hi > clipped.c.lo)))
 
 
 def _usage_rows(session: Session, sql: _Sql, iv: Any, **kw: Any) -> Iterator[Any]:
-    """(user_id, project_id, name, paid, free, byte_seconds) per user and project, by user."""
+    """(user_id, project_id, name, paid, free, byte_seconds) per user and project, by user:
+    the pieces of runs and storage steps inside the month's intervals, added up in one
+    GROUP BY."""
     compute = _compute_rows(sql, iv, **kw)
     storage = _storage_rows(sql, iv, start=kw["start"], until=kw["until"],
                             user_ids=kw["user_ids"])
-    keys = sa.union(sa.select(compute.c.user_id, compute.c.project_id),
-                    sa.select(storage.c.user_id, storage.c.project_id)).subquery("k")
+    pieces = sa.union_all(compute, storage).subquery("pieces")
+    totals = sa.select(
+        pieces.c.user_id, pieces.c.project_id,
+        sa.func.sum(pieces.c.paid).label("paid"), sa.func.sum(pieces.c.free).label("free"),
+        sa.func.sum(pieces.c.byte_seconds).label("byte_seconds"),
+    ).group_by(pieces.c.user_id, pieces.c.project_id).subquery("totals")
     pj = Project.__table__.c
     stmt = sa.select(
-        keys.c.user_id, keys.c.project_id, pj.name,
-        sa.func.coalesce(compute.c.paid, 0), sa.func.coalesce(compute.c.free, 0),
-        sa.func.coalesce(storage.c.byte_seconds, 0),
-    ).select_from(
-        keys.join(Project.__table__, pj.id == keys.c.project_id)
-        .outerjoin(compute, sa.and_(compute.c.user_id == keys.c.user_id,
-                                    compute.c.project_id == keys.c.project_id))
-        .outerjoin(storage, sa.and_(storage.c.user_id == keys.c.user_id,
-                                    storage.c.project_id == keys.c.project_id))
-    ).order_by(keys.c.user_id, keys.c.project_id)
-    yield from session.execute(stmt, execution_options=STREAM)
+        totals.c.user_id, totals.c.project_id, pj.name, totals.c.paid, totals.c.free,
+        totals.c.byte_seconds,
+    ).select_from(totals.join(Project.__table__, pj.id == totals.c.project_id)
+                  ).order_by(totals.c.user_id, totals.c.project_id)
+    result = session.execute(stmt, execution_options=STREAM)
+    try:
+        yield from result
+    finally:
+        result.close()
 
 
 def period_bills(session: Session, *, month: date, now: datetime,
@@ -182,6 +197,16 @@ def period_bills(session: Session, *, month: date, now: datetime,
         execution_options=STREAM)
     usage = _usage_rows(session, sql, iv, start=start, until=until, now=whole_second(now),
                         user_ids=ids)
+    try:
+        yield from _merge(interval_rows, usage, month=month, now=now)
+    finally:
+        usage.close()
+        interval_rows.close()
+
+
+def _merge(interval_rows: Any, usage: Iterator[Any], *, month: date,
+           now: datetime) -> Iterator[PeriodBill]:
+    """Both streams come in user order: price each user as their intervals go by."""
     pending = next(usage, None)
     for user_id, rows in groupby(interval_rows, key=lambda r: r[0]):
         intervals = [PlanInterval(plan=r[1], start=_dt(r[2]), end=None if r[3] >= FAR
@@ -201,7 +226,12 @@ def period_bills(session: Session, *, month: date, now: datetime,
 def period_bill(session: Session, *, user_id: uuid.UUID, month: date,
                 now: datetime) -> PeriodBill:
     """One user's bill of `month`, as `period_bills` computes it."""
-    for bill in period_bills(session, month=month, now=now, user_ids=[user_id]):
+    bills = period_bills(session, month=month, now=now, user_ids=[user_id])
+    try:
+        bill = next(bills, None)
+    finally:
+        bills.close()  # closes its cursors now, not when the generator is collected
+    if bill is not None:
         return bill
     return build_period_bill(user_id=user_id, month=month,
                              intervals=[PlanInterval("free", HISTORY_START)], usage=[], now=now)

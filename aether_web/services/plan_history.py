@@ -29,11 +29,12 @@ def _open_interval(session: Session, user_id: uuid.UUID) -> PlanIntervalRow | No
         PlanIntervalRow.user_id == user_id, PlanIntervalRow.ended_at.is_(None))).first()
 
 
-def start_history(session: Session, *, profile: Profile, at: datetime | None = None,
+def start_history(session: Session, *, profile: Profile, at: datetime = HISTORY_START,
                   cause: str = "signup") -> PlanIntervalRow:
-    """Open a new user's first interval (their current plan, from `at` or now)."""
+    """Open a new user's first interval: their current plan, from HISTORY_START by default,
+    so the history covers all time and no usage ever falls outside it."""
     session.flush()
-    at = whole_second(at or profile.created_at or db_now(session))
+    at = whole_second(at)
     row = PlanIntervalRow(user_id=profile.id, plan=profile.plan, started_at=at, cause=cause)
     session.add(row)
     session.flush()
@@ -41,22 +42,29 @@ def start_history(session: Session, *, profile: Profile, at: datetime | None = N
 
 
 def change_plan(session: Session, *, profile: Profile, plan: str, cause: str,
-                at: datetime | None = None) -> bool:
-    """Put the user on `plan` from `at` (database time by default); False if already on it.
+                at: datetime | None = None) -> str | None:
+    """Put the user on `plan` from `at` (database time by default). Returns the plan held
+    before, or None if the user is on `plan` already (nothing written).
 
-    Takes the user's write lock, sets `profiles.plan`, closes the open interval at `at` and
-    opens one for `plan`. A change within the same second as the last replaces that
-    interval's plan. The caller owns the transaction (and tells the user)."""
+    Takes the user's write lock and re-reads the plan under it, sets `profiles.plan`, closes
+    the open interval at `at` and opens one for `plan`. A change within the same second as
+    the last replaces that interval's plan. The caller owns the transaction (and tells the
+    user)."""
     if plan not in PLANS:
         raise InvalidInput(f"Unknown plan {plan!r}.", code="invalid_plan")
     if cause not in CAUSES:
         raise ValueError(f"unknown cause of a plan change: {cause!r}")
     from aether_web.services.accounts import lock_profile
 
+    if profile.plan == plan:
+        return None  # nothing to change: no lock, no read, no write
     lock_profile(session, user_id=profile.id)
+    # Another transaction may have changed the plan while we waited for the lock.
+    session.refresh(profile, attribute_names=["plan"])
+    before = profile.plan
     current = _open_interval(session, profile.id)
     if profile.plan == plan and (current is None or current.plan == plan):
-        return False
+        return None
     at = whole_second(at or db_now(session))
     if current is None:
         current = start_history(session, profile=profile, at=HISTORY_START, cause="backfill")
@@ -73,7 +81,7 @@ def change_plan(session: Session, *, profile: Profile, plan: str, cause: str,
     profile.updated_at = db_now(session)
     session.add(profile)
     session.flush()
-    return True
+    return before
 
 
 def plan_intervals(session: Session, *, user_id: uuid.UUID,

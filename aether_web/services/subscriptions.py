@@ -76,6 +76,7 @@ def _plan_changed_email(session: Session, profile: Profile, old: str, new: str) 
         body = (f"You're on aether {new_plan.name} now (it was {old_plan.name}).\n\n"
                 f"{new_plan.name} includes {new_plan.compute_hours} compute hours and "
                 f"{new_plan.storage_gb} GB of storage a month.\n\n"
+                f"{_this_month_note(session, profile)}"
                 f"Manage your subscription: {get_settings().public_url}/billing\n")
     queue_email(session, to=profile.email, subject=f"Your aether plan is now {new_plan.name}",
                 body=body, kind="plan_changed", user_id=profile.id)
@@ -89,15 +90,27 @@ def _cause(old: str, new: str, status: str | None) -> str:
     return "grace_expiry" if status == "past_due" else "cancellation"
 
 
+def _this_month_note(session: Session, profile: Profile) -> str:
+    """This month's allowance after the change, from the period bill (rules 3 and 4)."""
+    from aether_web.billing.money import format_duration, format_gb_hours
+    from aether_web.billing.periods import month_of
+    from aether_web.services.period_bill import period_bill
+
+    now = db_now(session)
+    bill = period_bill(session, user_id=profile.id, month=month_of(now), now=now)
+    return (f"This month ({now:%B %Y}) is prorated by the days on each plan: it includes "
+            f"{format_duration(bill.included_compute_seconds)} of compute and "
+            f"{format_gb_hours(bill.included_storage_gb_hours)} of storage in all. Hours "
+            "used on Free don't count against it.\n\n")
+
+
 def set_plan(session: Session, *, profile: Profile, plan: str, reason: str,
              cause: str | None = None) -> str:
     """Change the plan (never deleting anything), record the plan interval it starts in the
     same transaction (`plan_history.change_plan`), and tell the user. Returns an outcome."""
-    old = profile.plan
-    cause = cause or _cause(old, plan, profile.subscription_status)
-    if not change_plan(session, profile=profile, plan=plan, cause=cause):
-        return f"plan stays {plan}"
-    if old == plan:
+    cause = cause or _cause(profile.plan, plan, profile.subscription_status)
+    old = change_plan(session, profile=profile, plan=plan, cause=cause)
+    if old is None or old == plan:
         return f"plan stays {plan}"
     _plan_changed_email(session, profile, old, plan)
     log.info("plan of user %s: %s -> %s (%s)", profile.id, old, plan, reason)

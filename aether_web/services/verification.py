@@ -102,6 +102,13 @@ def request_email_change(
     return address
 
 
+def changes_address(session: Session, *, token: str) -> bool:
+    """Whether a live confirmation link is an email change (not a sign-up confirmation)."""
+    row = account_tokens.peek_token(session, token=token, purpose=PURPOSE)
+    profile = session.get(Profile, row.user_id) if row is not None else None
+    return profile is not None and row is not None and row.email != profile.email
+
+
 def confirm_email(session: Session, *, token: str) -> Profile:
     """Open a confirmation link: the sign-up address becomes verified, or an email change
     applies (the new address replaces the old, verified). Raises InvalidInput

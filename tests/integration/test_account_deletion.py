@@ -111,3 +111,21 @@ def test_the_privacy_policy_says_what_deletion_does() -> None:
                     "we delete your email address, name, password hash, sign-in sessions",
                     "your invoices, your usage and overage records", "(pseudonymised)"):
         assert promise in text, promise
+
+
+def test_a_new_email_address_reaches_the_stripe_customer(bed: Bed, make_user, client_for,
+                                                         engine) -> None:
+    from aether_web.services import billing
+
+    user = make_user(email="old@example.com")
+    bed.checkout(client_for(user), "pro")
+    profile = bed.wait_for_plan(user.id, "pro")
+    assert bed.stripe.v1.customers.retrieve(profile.stripe_customer_id).email == \
+        "old@example.com"
+    assert billing.sync_customer_email(customer_id=profile.stripe_customer_id,
+                                       email="new@example.com", gateway=bed.gateway)
+    assert bed.stripe.v1.customers.retrieve(profile.stripe_customer_id).email == \
+        "new@example.com"
+    # A customer Stripe doesn't know is logged, and the change in the app stands.
+    assert not billing.sync_customer_email(customer_id="cus_missing", email="x@example.com",
+                                           gateway=bed.gateway)

@@ -89,6 +89,11 @@ class StripeGateway(InvoicingCalls):
         )
         return customer.id
 
+    def update_customer_email(self, *, customer_id: str, email: str) -> None:
+        """The address Stripe sends receipts and invoices to follows the account's."""
+        self._call("update customer", self.client.v1.customers.update, customer_id,
+                   params={"email": email})
+
     # ------------------------------------------------------------------ catalogue
 
     def price_ids_by_lookup_key(self, keys: list[str]) -> dict[str, str]:
