@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -101,14 +101,24 @@ def read_transaction(engine: sa.Engine | None = None) -> Iterator[Session]:
 def db_now(session: Session) -> datetime:
     """The database's clock (transaction time on PostgreSQL), as aware UTC to the second.
 
-    Everything that is billed is timed by this clock, never by the app server's.
+    Everything that is billed is timed by this clock, never by the app server's. Tests may
+    move it by `AETHER_APP_CLOCK_OFFSET_SECONDS` (refused in production).
     """
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
         raw = session.exec(sa.text("SELECT strftime('%Y-%m-%d %H:%M:%S','now')")).one()[0]
-        return datetime.fromisoformat(raw).replace(tzinfo=UTC)
-    value = session.exec(sa.text("SELECT now()")).one()[0]
-    return value.astimezone(UTC).replace(microsecond=0)
+        value = datetime.fromisoformat(raw).replace(tzinfo=UTC)
+    else:
+        value = session.exec(sa.text("SELECT now()")).one()[0]
+        value = value.astimezone(UTC).replace(microsecond=0)
+    return value + _clock_offset()
+
+
+def _clock_offset() -> timedelta:
+    from aether_web.settings import get_settings
+
+    seconds = get_settings().app_clock_offset_seconds
+    return timedelta(seconds=seconds) if seconds else timedelta(0)
 
 
 def is_postgres(session: Session) -> bool:

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     sentry_browser_dsn: str = Field("", validation_alias=_env("SENTRY_BROWSER_DSN"))
     scheduler_enabled: bool = Field(True, validation_alias=_env("AETHER_SCHEDULER_ENABLED"))
     plausible_domain: str = Field("", validation_alias=_env("PLAUSIBLE_DOMAIN"))
+    # Tests only: seconds added to the database clock (`db.db_now`), so a test can make the
+    # app believe it is a given moment (a month's end). Refused in production.
+    app_clock_offset_seconds: int = Field(
+        0, validation_alias=_env("AETHER_APP_CLOCK_OFFSET_SECONDS"))
+
     plausible_script_url: str = Field(
         "https://plausible.io/js/script.js", validation_alias=_env("PLAUSIBLE_SCRIPT_URL")
     )
@@ -171,6 +176,8 @@ class Settings(BaseSettings):
         webhook = self.stripe_webhook_secret
         if webhook in ("", DEV_WEBHOOK_SECRET) or webhook != webhook.strip():
             problems.append("STRIPE_WEBHOOK_SECRET must be the endpoint's signing secret")
+        if self.app_clock_offset_seconds:
+            problems.append("AETHER_APP_CLOCK_OFFSET_SECONDS is for tests and must be unset")
         if self.vm_provider == "fly" and not self.fly_api_token:
             problems.append("FLY_API_TOKEN is required with AETHER_VM_PROVIDER=fly")
         if problems:

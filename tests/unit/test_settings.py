@@ -112,3 +112,13 @@ def test_stripe_client_times_out_quickly(monkeypatch):
     client = make_client(_settings(monkeypatch, AETHER_ENV="development"))
     http = client._requestor._client
     assert http._timeout.read <= 10 and http._timeout.connect <= 2
+
+
+def test_the_app_clock_a_test_can_move_is_refused_in_production(monkeypatch):
+    moved = _settings(monkeypatch, AETHER_ENV="test", AETHER_APP_CLOCK_OFFSET_SECONDS="-3600")
+    assert moved.app_clock_offset_seconds == -3600
+    with pytest.raises(ValidationError) as info:
+        _settings(monkeypatch, **GOOD, AETHER_APP_CLOCK_OFFSET_SECONDS="-3600")
+    assert "AETHER_APP_CLOCK_OFFSET_SECONDS" in str(info.value)
+    monkeypatch.delenv("AETHER_APP_CLOCK_OFFSET_SECONDS")
+    assert _settings(monkeypatch, **GOOD).app_clock_offset_seconds == 0
