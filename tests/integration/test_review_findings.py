@@ -80,7 +80,7 @@ def test_switching_back_and_forth_keeps_the_app_and_stripe_on_one_plan(
         assert r.status_code == 200, r.text
         sub = bed.stripe.v1.subscriptions.retrieve(profile.stripe_subscription_id)
         licensed = [item.price.lookup_key for item in sub.items.data
-                    if not item.price.lookup_key.endswith("_overage")]
+                    if not (item.price.lookup_key or "").endswith("_overage")]
         assert licensed == [f"aether_{plan}_monthly"], (step, plan, licensed)
         assert bed.profile(user.id).plan == plan
 
