@@ -125,3 +125,20 @@ def test_a_deeply_nested_webhook_body_is_a_400_not_a_500(api) -> None:
                           "Stripe-Signature": f"t={t},v1={mac.hexdigest()}"})
     assert r.status_code == 400, (r.status_code, r.text)
     assert json.loads(r.text)["error"]["code"] in ("malformed_json", "json_too_deep")
+
+
+def test_a_nul_in_the_reset_address_is_not_a_500(api) -> None:
+    """Unauthenticated: on PostgreSQL the NUL reaches the query (DataError, 500 and a Sentry
+    event per request); sign-up and log-in check the address first."""
+    r = api.post("/api/auth/forgot-password", json={"email": "a\x00b@example.com"})
+    assert r.status_code in (202, 400), (r.status_code, r.text)
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "ev\u202eil", "x\u200by"])
+def test_settings_refuse_the_names_sign_up_refuses(engine, make_user, name) -> None:
+    """Sign-up refuses control and invisible characters in a name (text_input.name_problem);
+    Settings' rename stores them (bidi overrides spoof the support console; a NUL is a
+    DataError on PostgreSQL instead of a form error)."""
+    user = make_user()
+    with pytest.raises(InvalidInput), transaction(engine) as s:
+        account_settings.rename(s, user_id=user.id, name=name)
