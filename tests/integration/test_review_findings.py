@@ -14,7 +14,7 @@ from aether_web.db import transaction
 from aether_web.errors import InvalidInput
 from aether_web.models import EmailOutbox, Profile
 from aether_web.services import account_settings, password_reset, verification
-from tests.integration.stripe_support import WEBHOOK_SECRET, Bed, bed, billing_bed
+from tests.integration.stripe_support import WEBHOOK_SECRET, Bed, bed, billing_bed, wait_until
 
 FIXTURES = (bed, billing_bed)
 PASSWORD = "correct-horse-battery"  # make_user's password
@@ -142,3 +142,21 @@ def test_settings_refuse_the_names_sign_up_refuses(engine, make_user, name) -> N
     user = make_user()
     with pytest.raises(InvalidInput), transaction(engine) as s:
         account_settings.rename(s, user_id=user.id, name=name)
+
+
+def test_a_past_due_user_cannot_upgrade_on_credit(bed: Bed, make_user, client_for) -> None:
+    """In the grace period (last invoice unpaid), Pro -> Team answered 200 and gave Team's
+    allowances at once, the prorated fee deferred to an invoice that the same card won't pay.
+    An upgrade must wait until the account is paid up (or be charged now)."""
+    user = make_user()
+    client = client_for(user)
+    bed.checkout(client, "pro")
+    profile = bed.wait_for_plan(user.id, "pro")
+    bed.settle()
+    bed.set_card(profile.stripe_customer_id, "4000000000000341")  # attaches, then declines
+    bed.close_period(profile.stripe_subscription_id)
+    bed.settle()
+    wait_until(lambda: bed.profile(user.id).subscription_status == "past_due", 30, "past_due")
+    r = client.post("/api/billing/switch", json={"plan": "team"})
+    assert r.status_code != 200, r.text
+    assert bed.profile(user.id).plan == "pro"
