@@ -127,6 +127,7 @@ def test_a_deeply_nested_webhook_body_is_a_400_not_a_500(api) -> None:
     assert json.loads(r.text)["error"]["code"] in ("malformed_json", "json_too_deep")
 
 
+@pytest.mark.postgres
 def test_a_nul_in_the_reset_address_is_not_a_500(api) -> None:
     """Unauthenticated: on PostgreSQL the NUL reaches the query (DataError, 500 and a Sentry
     event per request); sign-up and log-in check the address first."""
