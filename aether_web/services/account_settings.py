@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from aether_web.db import db_now
 from aether_web.errors import InvalidInput, NotFound, Unauthenticated
 from aether_web.models import AuthSession, Profile
+from aether_web.services import account_tokens
 from aether_web.services.accounts import end_sessions, token_hash
 from aether_web.services.email import queue_email
 from aether_web.services.passwords import hash_password, password_matches, password_problem
@@ -78,8 +79,9 @@ def change_password(
     current_password: str = "", verified_hash: str | None = None,
     new_password_hash: str | None = None,
 ) -> int:
-    """Set a new password (the current one required, see `check_password`) and sign out
-    every other session (the one of `keep_token` stays). Returns how many sessions ended.
+    """Set a new password (the current one required, see `check_password`), sign out
+    every other session (the one of `keep_token` stays) and stop any pending email change.
+    Returns how many sessions ended.
     Pages pass `new_password_hash`, computed outside the transaction."""
     profile = _live_profile(session, user_id)
     check_password(profile, current_password, verified_hash=verified_hash)
@@ -88,6 +90,7 @@ def change_password(
     profile.updated_at = db_now(session)
     session.add(profile)
     ended = end_sessions(session, user_id=profile.id, keep_token=keep_token)
+    account_tokens.revoke_email_changes(session, user_id=profile.id, current=profile.email)
     queue_email(session, to=profile.email, subject="Your aether password was changed",
                 body=("The password of your aether account was just changed in Settings, "
                       "and your other devices were signed out. If this wasn't you, reset "
@@ -129,5 +132,8 @@ def list_sessions(session: Session, *, user_id: uuid.UUID, current_token: str | 
 
 
 def sign_out_others(session: Session, *, user_id: uuid.UUID, current_token: str | None) -> int:
-    """End every session of the user but this browser's. Returns how many ended."""
+    """End every session of the user but this browser's, and stop any pending email change
+    (its link could have been asked for from one of them). Returns how many sessions ended."""
+    profile = _live_profile(session, user_id)
+    account_tokens.revoke_email_changes(session, user_id=user_id, current=profile.email)
     return end_sessions(session, user_id=user_id, keep_token=current_token)

@@ -83,3 +83,15 @@ def pending_email_change(session: Session, *, user_id: uuid.UUID, current: str) 
         .order_by(AccountToken.created_at.desc())
     ).first()
     return row.email if row else None
+
+
+def revoke_email_changes(session: Session, *, user_id: uuid.UUID, current: str) -> int:
+    """Kill every unused `verify_email` link for an address other than `current` (a pending
+    email change): a password change, a reset or "sign out others" must stop a change someone
+    else started. Returns how many links stopped working."""
+    return int(session.exec(
+        sa.update(AccountToken)
+        .where(AccountToken.user_id == user_id, AccountToken.purpose == "verify_email",
+               AccountToken.used_at.is_(None), AccountToken.email != current)
+        .values(used_at=db_now(session))
+    ).rowcount or 0)

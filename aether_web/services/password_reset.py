@@ -68,7 +68,8 @@ def check_reset(session: Session, *, token: str, password: str) -> None:
 
 def reset_password(session: Session, *, token: str, password: str,
                    password_hash: str | None = None) -> Profile:
-    """Set a new password from a reset link (used up) and end every session of the account.
+    """Set a new password from a reset link (used up), end every session of the account and
+    stop any pending email change.
 
     Routes check first (`check_reset`) and pass `password_hash`, computed outside the
     transaction; without it the hash is computed here (tools only). Raises as `check_reset`;
@@ -85,6 +86,7 @@ def reset_password(session: Session, *, token: str, password: str,
     profile.updated_at = now
     session.add(profile)
     end_sessions(session, user_id=profile.id)
+    account_tokens.revoke_email_changes(session, user_id=profile.id, current=profile.email)
     queue_email(session, to=profile.email, subject="Your aether password was changed",
                 body=("The password of your aether account was just changed, and every "
                       "device was signed out. If this wasn't you, reset it again at once "

@@ -161,3 +161,12 @@ def test_a_past_due_user_cannot_upgrade_on_credit(bed: Bed, make_user, client_fo
     r = client.post("/api/billing/switch", json={"plan": "team"})
     assert r.status_code != 200, r.text
     assert bed.profile(user.id).plan == "pro"
+
+
+def test_signing_out_the_other_sessions_kills_a_pending_email_change_link(
+        engine, make_user) -> None:
+    user = make_user(email="victim@example.com")
+    token = _attacker_requests_email_change(engine, user)
+    with transaction(engine) as s:
+        account_settings.sign_out_others(s, user_id=user.id, current_token=None)
+    _assert_link_dead(engine, user, token)
