@@ -36,6 +36,10 @@ def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
     return f"t={t},v1={mac}"
 
 
+# Seconds since 1970 in a signature's t=: ten digits until the year 2286.
+MAX_TIMESTAMP_DIGITS = 12
+
+
 def verify_signature(header: str | None, body: bytes, secrets: list[str], *,
                      tolerance: int, now: float | None = None) -> bool:
     """True when some v1 in the header is the HMAC of "<t>.<body>" under some secret and t is
@@ -49,7 +53,10 @@ def verify_signature(header: str | None, body: bytes, secrets: list[str], *,
             timestamp = value
         elif key == "v1" and value:
             candidates.append(value)
-    if timestamp is None or not timestamp.isdigit() or not candidates:
+    # ASCII digits only, and few of them: str.isdigit() accepts "²" and int() refuses more
+    # than 4,300 digits, both a ValueError (a 500) for an unsigned request.
+    if (timestamp is None or not candidates or not 0 < len(timestamp) <= MAX_TIMESTAMP_DIGITS
+            or not timestamp.isascii() or not timestamp.isdigit()):
         return False
     now = time.time() if now is None else now
     if abs(now - int(timestamp)) > tolerance:
