@@ -38,6 +38,8 @@ def verify_event(raw_body: bytes, signature: str | None, secret: str) -> dict[st
     # Only the verified bytes are parsed, as plain JSON: we store and process dicts.
     try:
         event = json.loads(payload)
+    except RecursionError as exc:  # nested deeper than the interpreter allows: not Stripe
+        raise InvalidInput("The webhook body is nested too deep.", code="json_too_deep") from exc
     except ValueError as exc:
         raise InvalidInput("The webhook body is not valid JSON.", code="malformed_json") from exc
     if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
