@@ -11,12 +11,10 @@ from sqlmodel import Session, select
 from aether_web.db import db_now
 from aether_web.errors import InvalidInput, NotFound, Unauthenticated
 from aether_web.models import AuthSession, Profile
-from aether_web.services import account_tokens
+from aether_web.services import account_tokens, text_input
 from aether_web.services.accounts import end_sessions, token_hash
 from aether_web.services.email import queue_email
 from aether_web.services.passwords import hash_password, password_matches, password_problem
-
-MAX_NAME = 120
 
 
 def _live_profile(session: Session, user_id: uuid.UUID) -> Profile:
@@ -55,11 +53,11 @@ def check_password(profile: Profile, password: str = "", *,
 
 
 def rename(session: Session, *, user_id: uuid.UUID, name: str) -> Profile:
-    """Change the display name (may be empty)."""
+    """Change the display name (may be empty), with the checks sign-up applies
+    (`text_input.name_problem`: length, no control or invisible characters)."""
     name = (name or "").strip()
-    if len(name) > MAX_NAME:
-        raise InvalidInput(f"Use at most {MAX_NAME} characters for your name.",
-                           code="invalid_name", fields={"name": "Too long."})
+    if problem := text_input.name_problem(name):
+        raise InvalidInput(problem, code="invalid_name", fields={"name": problem})
     profile = _live_profile(session, user_id)
     profile.name = name
     profile.updated_at = db_now(session)
