@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from aether_web.db import db_now
 from aether_web.errors import InvalidInput
 from aether_web.models import Profile
-from aether_web.services import account_tokens
+from aether_web.services import account_tokens, text_input
 from aether_web.services.accounts import end_sessions, normalize_email
 from aether_web.services.email import queue_email
 from aether_web.services.passwords import hash_password, password_problem
@@ -27,8 +27,10 @@ def request_reset(session: Session, *, email: str) -> None:
     """Email a reset link to the account with this address, if there is one. The caller
     answers SENT_MESSAGE either way, so the answer tells nothing about who has an account."""
     settings = get_settings()
+    if text_input.email_problem(email):  # empty, too long, NUL or hidden characters
+        return  # the same answer as for an unknown address (a NUL fails the query on PG)
     address = normalize_email(email)
-    if not address or len(address) > 320:
+    if not address:
         return
     profile = session.exec(
         select(Profile).where(Profile.email == address, Profile.deleted_at.is_(None))
