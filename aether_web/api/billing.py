@@ -57,14 +57,19 @@ async def cancel_now(request: Request) -> JSONResponse:
 
 
 async def switch_plan(request: Request) -> JSONResponse:
-    """`{"plan": "pro"|"team"}`: switch the subscription's plan (Stripe prorates the fee)."""
+    """`{"plan": "pro"|"team"}`: switch the subscription's plan (Stripe prorates the fee).
+    An `Idempotency-Key` header (at most 100 characters) makes a retry of the same request
+    count once; 409 `past_due` while the last invoice is unpaid."""
     body = await json_body(request)
+    key = (request.headers.get("idempotency-key") or "").strip()
+    request_key = key if key.isascii() and key.isprintable() and 0 < len(key) <= 100 else None
 
     def run(session):
         user = require_user(session, request)
         return subscription_lifecycle.switch_plan(session, user_id=user.id,
                                                   plan_key=body.get("plan"),
-                                                  gateway=get_gateway())
+                                                  gateway=get_gateway(),
+                                                  request_key=request_key)
 
     return JSONResponse({"outcome": await in_transaction(run)})
 

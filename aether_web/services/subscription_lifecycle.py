@@ -81,15 +81,26 @@ def cancel_now(session: Session, *, user_id: uuid.UUID, gateway: StripeGateway) 
 
 
 def switch_plan(session: Session, *, user_id: uuid.UUID, plan_key: str,
-                gateway: StripeGateway) -> str:
+                gateway: StripeGateway, request_key: str | None = None) -> str:
     """Pro <-> Team on the same subscription; Stripe prorates the flat fee and the included
-    amounts follow the plan intervals."""
+    amounts follow the plan intervals. Refused (`past_due`) while the last invoice is unpaid.
+
+    The idempotency key is unique per switch request (`request_key`, the client's
+    Idempotency-Key when it sent one, else a new random one), so the gateway's retries of one
+    request are deduplicated by Stripe while Pro -> Team -> Pro -> Team sends a new key each
+    time. A subscription that already sells `plan_key` in Stripe is not updated again (a
+    request repeated after Stripe applied it). The plan recorded is the one Stripe's
+    subscription sells afterwards."""
     from aether_web.services.billing import paid_plan
 
     plan = paid_plan(plan_key)
     profile = _live_profile(session, user_id)
     if profile.plan == plan.key:
         raise Conflict(f"You are on {plan.name} already.", code="same_plan")
+    if profile.subscription_status == "past_due" or profile.past_due_since is not None:
+        raise Conflict("Your last payment failed: pay the open invoice or update your card "
+                       "in the billing portal before changing plans.", code="past_due")
+    request_key = request_key or uuid.uuid4().hex
     try:
         current = gateway.retrieve_subscription(profile.stripe_subscription_id or "")
         price = gateway.price_ids_by_lookup_key([plan.stripe_lookup_key]).get(
@@ -97,9 +108,13 @@ def switch_plan(session: Session, *, user_id: uuid.UUID, plan_key: str,
         if price is None or current.licensed_item_id is None:
             raise ServiceUnavailable("Plan changes are not available right now.",
                                      code="billing_not_configured")
-        sub = gateway.switch_subscription_price(
-            subscription_id=current.id, item_id=current.licensed_item_id, price_id=price,
-            idempotency_key=f"switch-{current.id}-{current.licensed_item_id}-{plan.key}")
+        sub = current
+        if current.plan_key != plan.key:
+            sub = gateway.switch_subscription_price(
+                subscription_id=current.id, item_id=current.licensed_item_id, price_id=price,
+                idempotency_key=f"switch-{current.id}-{plan.key}-{request_key}")
+        if sub.plan_key != plan.key:  # not the answer to this request: read Stripe again
+            sub = gateway.retrieve_subscription(current.id)
     except StripeUnavailable as exc:
         raise ServiceUnavailable("Stripe is not answering; your plan is unchanged. Please "
                                  "try again in a minute.", code="stripe_unavailable") from exc
