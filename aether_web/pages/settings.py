@@ -13,7 +13,7 @@ from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
 from aether_web.services import account_deletion, account_settings, account_tokens, verification
 from aether_web.services.email import deliver_pending_quietly
-from aether_web.services.passwords import MIN_PASSWORD, hash_password
+from aether_web.services.passwords import MIN_PASSWORD, hash_password_async
 from aether_web.state.auth import AuthState
 
 
@@ -64,17 +64,30 @@ class SettingsState(AuthState):
                                                     current_token=self._session_token())]
         self.loaded = True
 
-    def _verified_hash(self, password: str) -> str:
-        """The stored hash, once `password` matched it; verified outside any transaction."""
-        with transaction() as session:
-            stored = self._user(session).password_hash
-        return account_settings.verify_outside(stored, password)
+    def _client_ip(self) -> str:
+        """This browser's address, as the API routes see it (`api.context.client_ip`)."""
+        from aether_web.api.context import forwarded_client
+        from aether_web.settings import get_settings
 
-    def _run(self, fn, *, password: str | None = None) -> AetherError | None:
+        headers = self.router.headers.raw_headers
+        peer = headers.get("asgi-scope-client") or self.router.session.client_ip
+        return forwarded_client(peer, headers.get("x-forwarded-for", ""),
+                                get_settings().trusted_proxy_networks)
+
+    async def _verified_hash(self, password: str) -> str:
+        """The stored hash, once `password` matched it: throttled like log-in and verified
+        off the event loop, outside any transaction."""
+        with transaction() as session:
+            user = self._user(session)
+            stored, email = user.password_hash, user.email
+        return await account_settings.verify_throttled(stored, password, email=email,
+                                                       ip=self._client_ip())
+
+    async def _run(self, fn, *, password: str | None = None) -> AetherError | None:
         """Run `fn(session, user_id)` (or `fn(session, user_id, verified_hash)` when the
         current `password` is needed) in one transaction and reload; the error, if any."""
         try:
-            verified = self._verified_hash(password) if password is not None else None
+            verified = await self._verified_hash(password) if password is not None else None
             with transaction() as session:
                 if password is None:
                     fn(session, self._user_id(session))
@@ -98,8 +111,8 @@ class SettingsState(AuthState):
         return None
 
     @rx.event
-    def save_name(self, form_data: dict):
-        error = self._run(lambda s, uid: account_settings.rename(
+    async def save_name(self, form_data: dict):
+        error = await self._run(lambda s, uid: account_settings.rename(
             s, user_id=uid, name=str(form_data.get("name", ""))))
         if isinstance(error, Unauthenticated) and error.code == "unauthenticated":
             return self._login_redirect()
@@ -107,8 +120,8 @@ class SettingsState(AuthState):
         return None
 
     @rx.event
-    def change_email(self, form_data: dict):
-        error = self._run(lambda s, uid, verified: verification.request_email_change(
+    async def change_email(self, form_data: dict):
+        error = await self._run(lambda s, uid, verified: verification.request_email_change(
             s, user_id=uid, new_email=str(form_data.get("new_email", "")),
             verified_hash=verified), password=str(form_data.get("password", "")))
         if isinstance(error, Unauthenticated) and error.code == "unauthenticated":
@@ -122,22 +135,27 @@ class SettingsState(AuthState):
         return None
 
     @rx.event
-    def change_password(self, form_data: dict):
+    async def change_password(self, form_data: dict):
         token = self._session_token()
         new_password = str(form_data.get("new_password", ""))
         new_hash: list[str] = []
 
-        def change(s, uid, verified):
+        verified: list[str] = []
+
+        def change(s, uid):
             account_settings.change_password(
                 s, user_id=uid, new_password=new_password, keep_token=token,
-                verified_hash=verified, new_password_hash=new_hash[0])
+                verified_hash=verified[0], new_password_hash=new_hash[0])
 
-        try:  # the new password is checked, then hashed outside any transaction
+        try:  # the new password is checked, the current one verified (throttled), then the
+            # new one hashed: both off the event loop and outside any transaction
             with transaction() as session:
                 account_settings.new_password_problem(
                     session, user_id=self._user_id(session), new_password=new_password)
-            new_hash.append(hash_password(new_password))
-            error = self._run(change, password=str(form_data.get("current_password", "")))
+            verified.append(await self._verified_hash(str(form_data.get("current_password",
+                                                                        ""))))
+            new_hash.append(await hash_password_async(new_password))
+            error = await self._run(change)
         except AetherError as exc:
             error = exc
         if isinstance(error, Unauthenticated) and error.code == "unauthenticated":
@@ -150,14 +168,14 @@ class SettingsState(AuthState):
         return None
 
     @rx.event
-    def sign_out_others(self):
+    async def sign_out_others(self):
         token = self._session_token()
         ended = [0]
 
         def run(s, uid):
             ended[0] = account_settings.sign_out_others(s, user_id=uid, current_token=token)
 
-        error = self._run(run)
+        error = await self._run(run)
         if error is not None:
             return self._login_redirect() if isinstance(error, Unauthenticated) else None
         self.sessions_msg = (f"Signed out {ended[0]} other session"
@@ -165,10 +183,10 @@ class SettingsState(AuthState):
         return None
 
     @rx.event
-    def delete_account(self, form_data: dict):
+    async def delete_account(self, form_data: dict):
         self.delete_msg = ""
         try:
-            verified = self._verified_hash(str(form_data.get("password", "")))
+            verified = await self._verified_hash(str(form_data.get("password", "")))
             with transaction() as session:
                 account_deletion.delete_account(
                     session, user_id=self._user_id(session), verified_hash=verified,

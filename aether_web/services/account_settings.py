@@ -37,6 +37,24 @@ def verify_outside(stored_hash: str, password: str) -> str:
     return stored_hash
 
 
+async def verify_throttled(stored_hash: str, password: str, *, email: str, ip: str) -> str:
+    """`verify_outside` for a person in a browser: the attempt is counted first as a log-in
+    attempt of `email` from `ip` (`throttle.check_login`, RateLimited when they must wait),
+    then verified on a worker thread within the hashing cap; the right password clears the
+    backoff. Returns the hash, to pass as `verified_hash`; raises `wrong_password`."""
+    from starlette.concurrency import run_in_threadpool
+
+    from aether_web.services import passwords, throttle
+
+    await run_in_threadpool(lambda: throttle.check_login(email=email, ip=ip))
+    ok, _ = await passwords.verify_password_async(stored_hash or passwords.DUMMY_HASH,
+                                                  password)
+    if not stored_hash or not ok:
+        raise _wrong_password()
+    await run_in_threadpool(lambda: throttle.login_succeeded(email=email, ip=ip))
+    return stored_hash
+
+
 def check_password(profile: Profile, password: str = "", *,
                    verified_hash: str | None = None) -> None:
     """Raise Unauthenticated (`wrong_password`) unless the current password was given.
