@@ -3,6 +3,7 @@ and confirming an email address (which, for a plan chosen on /pricing, goes on t
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import quote
 
 import reflex as rx
@@ -12,6 +13,7 @@ from aether_web.components.layout import public_page
 from aether_web.components.native_form import native_form
 from aether_web.db import transaction
 from aether_web.errors import AetherError
+from aether_web.integrations.stripe import get_gateway
 from aether_web.services import accounts, billing, password_reset, verification
 from aether_web.services.passwords import MIN_PASSWORD
 from aether_web.state.auth import AuthState, session_token_from_cookie
@@ -54,8 +56,10 @@ class AccountLinkState(rx.State):
         self.loaded = True
 
     @rx.event
-    def load_verify(self):
-        """Use the confirmation link; a signed-in user with a plan chosen goes on to Checkout."""
+    async def load_verify(self):
+        """Use the confirmation link; a signed-in user with a plan chosen goes on to Checkout
+        (the link's secret token shows the click is theirs; /billing?start= alone asks for a
+        click). Stripe is called on a worker thread; if it fails, /billing offers the plan."""
         token = self.router.url.query_parameters.get("token", "")[:200]
         self.error, self.confirmed_email = "", ""
         try:
@@ -64,7 +68,7 @@ class AccountLinkState(rx.State):
                 profile = verification.confirm_email(session, token=token)
                 self.confirmed_email = profile.email
                 customer_id = profile.stripe_customer_id
-                plan = profile.signup_plan
+                plan, user_id = profile.signup_plan, profile.id
                 auth = accounts.user_for_token(
                     session, token=session_token_from_cookie(self.router.headers.cookie or ""))
                 signed_in_here = auth is not None and auth.id == profile.id
@@ -77,13 +81,22 @@ class AccountLinkState(rx.State):
             billing.sync_customer_email(customer_id=customer_id, email=self.confirmed_email)
         start = f"{routes.BILLING}?start={plan}" if plan else routes.DASHBOARD
         if signed_in_here and plan:
-            return rx.redirect(start)
+            try:
+                return rx.redirect(await asyncio.to_thread(_checkout_url, user_id, plan))
+            except AetherError:
+                return rx.redirect(start)
         if signed_in_here:
             self.next_href, self.next_label = routes.DASHBOARD, "Go to your projects"
         else:
             self.next_href = f"{routes.LOGIN}?next={quote(start, safe='/')}"
             self.next_label = "Log in to continue" + (" to Checkout" if plan else "")
         return None
+
+
+def _checkout_url(user_id, plan_key: str) -> str:
+    with transaction() as session:
+        return billing.start_checkout(session, user_id=user_id, plan_key=plan_key,
+                                      gateway=get_gateway())
 
 
 def _card(title: str, *children: rx.Component) -> rx.Component:

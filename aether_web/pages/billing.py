@@ -76,6 +76,10 @@ class BillingState(AuthState):
     confirming: bool = False
     chooser_open: bool = False
     checkout_plan: str = ""  # the plan whose Checkout is being opened
+    # The plan chosen on /pricing (`?start=`): Checkout waits for a click on this page, so a
+    # link from another site can't start it.
+    start_plan: str = ""
+    start_plan_name: str = ""
     error: str = ""
     error_code: str = ""
     busy: bool = False
@@ -122,9 +126,8 @@ class BillingState(AuthState):
         self.checkout_plan = ""
         self.chooser_open = params.get("upgrade") == "1"
         start = params.get("start", "")
-        if start in ("pro", "team") and not self.has_subscription:
-            # Straight on to Checkout for the plan chosen on /pricing before sign-up.
-            return BillingState.upgrade(start)
+        self.start_plan = start if start in ("pro", "team") and not self.has_subscription else ""
+        self.start_plan_name = self.start_plan.title()
         return None
 
     def _say_upgraded(self) -> None:
@@ -175,6 +178,7 @@ class BillingState(AuthState):
             self.error = ""
             self.error_code = ""
             self.checkout_plan = plan_key  # the button shows progress while Stripe answers
+            self.start_plan = ""
             try:
                 with transaction() as session:
                     user_id = self._user_id(session)
@@ -255,6 +259,22 @@ def checkout_notice() -> rx.Component:
             role="status",
             id="billing-notice",
         ),
+    )
+
+
+def start_checkout_prompt() -> rx.Component:
+    """The plan chosen before sign-up, one click away from its Checkout."""
+    return rx.cond(
+        BillingState.start_plan != "",
+        rx.callout(
+            rx.hstack(
+                rx.text("You chose ", BillingState.start_plan_name, " before signing up."),
+                rx.button("Continue to Checkout for ", BillingState.start_plan_name,
+                          on_click=BillingState.upgrade(BillingState.start_plan),
+                          loading=BillingState.checkout_plan != "", id="start-checkout"),
+                align="center", spacing="3", wrap="wrap",
+            ),
+            icon="info", color_scheme="blue", id="start-checkout-prompt"),
     )
 
 
@@ -381,6 +401,7 @@ def billing_page() -> rx.Component:
         rx.vstack(
             rx.heading("Billing", size="7", as_="h1"),
             checkout_notice(),
+            start_checkout_prompt(),
             error_notice(),
             past_due_banner(),
             app_banners(welcome=False, past_due=False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -54,3 +55,16 @@ def test_settings_password_checks_are_throttled_like_log_in(server) -> None:
     assert len(answers) == 10, answers
     assert answers[:5] == [WRONG] * 5
     assert WRONG not in answers[6:], answers  # refused without checking, as log-in does
+
+
+def test_a_link_to_billing_with_a_plan_waits_for_a_click(page, signup) -> None:
+    """/billing?start=team started Checkout on load, so a link from any site sent a signed-in
+    user into Checkout for a plan they never chose: now the page asks first."""
+    signup(page)
+    page.goto("/billing?start=team")
+    button = page.locator("#start-checkout")
+    button.filter(has_text="Team").wait_for()
+    page.locator("#current-plan").filter(has_text="Free").wait_for()
+    assert "/checkout/" not in page.url
+    button.click()
+    page.wait_for_url(re.compile(r"/checkout/cs_test_"))
