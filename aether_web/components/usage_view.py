@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from aether_web.billing.limits import usage_level, usage_percent
+from aether_web.billing.money import format_cents
 from aether_web.billing.periods import month_end
 from aether_web.billing.plans import get_plan
 
@@ -116,7 +117,8 @@ def history_rows(summary: dict) -> list[dict[str, str]]:
             "cost": month.get("overage_display") or f"${month['overage_cost']:,.2f}",
             "explanation": f"({explanation})" if explanation else "",
             "status": _status_text(month),
-            "details": "\n".join(bill_details(month.get("breakdown"))),
+            "details": "\n".join([*invoice_details(month.get("invoice")),
+                                  *bill_details(month.get("breakdown"))]),
         })
     return rows
 
@@ -130,6 +132,20 @@ def _status_text(month: dict) -> str:
     if not status:
         return ""
     return f"{STATUS_WORDS.get(status, status)}: {month.get('status_reason', '')}"
+
+
+def invoice_details(invoice: dict | None) -> list[str]:
+    """A reconciled month's invoice lines, and a difference from our computation."""
+    if not invoice:
+        return []
+    lines = [f"On the invoice ({', '.join(invoice['invoices'])}): "
+             f"{format_cents(invoice['invoice_cents'])} of overage"]
+    lines += [f"Labelled line \"{i['description']}\": {format_cents(i['cents'])}"
+              f"{'' if i['billed'] else ' (on the next invoice)'}" for i in invoice["items"]]
+    if invoice["differs"]:
+        lines.append(f"Differs from our computation ({format_cents(invoice['computed_cents'])}):"
+                     " support is reviewing it")
+    return lines
 
 
 def bill_details(breakdown: dict | None) -> list[str]:
