@@ -6,6 +6,7 @@ import reflex as rx
 
 from aether_web import routes
 from aether_web.billing.plans import FREE, Plan
+from aether_web.components.a11y import link_button
 from aether_web.components.head import social_image, social_meta
 from aether_web.components.layout import public_page
 from aether_web.components.plans import plan_grid
@@ -68,11 +69,11 @@ def _hero() -> rx.Component:
         rx.hstack(
             rx.cond(
                 AuthState.signed_in,
-                rx.link(rx.button("Go to your projects", size="4"), href=routes.DASHBOARD),
-                rx.link(rx.button("Start free", size="4"), href=routes.SIGNUP, id="hero-signup"),
+                link_button("Go to your projects", size="4", href=routes.DASHBOARD),
+                link_button("Start free", size="4", href=routes.SIGNUP, id="hero-signup"),
             ),
-            rx.link(rx.button("See pricing", size="4", variant="soft"), href=routes.PRICING,
-                    id="hero-pricing"),
+            link_button("See pricing", size="4", variant="soft", href=routes.PRICING,
+                        id="hero-pricing"),
             spacing="3",
             wrap="wrap",
         ),
@@ -95,12 +96,8 @@ def _section(title: str, *children: rx.Component, id_: str) -> rx.Component:
 
 def _plan_action(plan: Plan) -> rx.Component:
     label = "Start free" if plan.monthly_price_cents == 0 else f"Choose {plan.name}"
-    return rx.link(
-        rx.button(label, width="100%", size="3",
-                  variant="solid" if plan.key == "pro" else "soft"),
-        href=routes.SIGNUP,
-        width="100%",
-    )
+    return link_button(label, width="100%", size="3",
+                       variant="solid" if plan.key == "pro" else "soft", href=routes.SIGNUP)
 
 
 @rx.page(route=routes.HOME, title=TITLE, description=DESCRIPTION, image=social_image(),
@@ -139,8 +136,8 @@ def home() -> rx.Component:
                     spacing="2",
                 ),
                 rx.spacer(),
-                rx.link(rx.button("Create a free account", size="4"), href=routes.SIGNUP,
-                        id="cta-signup"),
+                link_button("Create a free account", size="4", href=routes.SIGNUP,
+                            id="cta-signup"),
                 direction=rx.breakpoints(initial="column", md="row"),
                 align=rx.breakpoints(initial="start", md="center"),
                 gap="4",

@@ -17,6 +17,7 @@ from aether_web.billing.plans import (
     TEAM,
     Plan,
 )
+from aether_web.components.a11y import link_button
 from aether_web.components.head import social_image, social_meta
 from aether_web.components.layout import public_page
 from aether_web.components.plans import (
@@ -126,19 +127,18 @@ def _plan_action(plan: Plan) -> rx.Component:
     if plan.monthly_price_cents == 0:
         return rx.cond(
             AuthState.signed_in,
-            rx.link(rx.button("Go to your projects", width="100%", size="3", variant="soft"),
-                    href=routes.DASHBOARD, width="100%"),
-            rx.link(rx.button("Start free", width="100%", size="3", variant="soft"),
-                    href=routes.SIGNUP, width="100%", id=f"pricing-signup-{plan.key}"),
+            link_button("Go to your projects", width="100%", size="3", variant="soft",
+                        href=routes.DASHBOARD),
+            link_button("Start free", width="100%", size="3", variant="soft",
+                        href=routes.SIGNUP, id=f"pricing-signup-{plan.key}"),
         )
     variant = "solid" if plan.key == "pro" else "soft"
     return rx.cond(
         AuthState.signed_in,
-        rx.link(rx.button(f"Upgrade to {plan.name}", width="100%", size="3", variant=variant),
-                href=f"{UPGRADE_URL}&plan={plan.key}", width="100%",
-                id=f"pricing-upgrade-{plan.key}"),
-        rx.link(rx.button(f"Sign up for {plan.name}", width="100%", size="3", variant=variant),
-                href=routes.SIGNUP, width="100%", id=f"pricing-signup-{plan.key}"),
+        link_button(f"Upgrade to {plan.name}", width="100%", size="3", variant=variant,
+                    href=f"{UPGRADE_URL}&plan={plan.key}", id=f"pricing-upgrade-{plan.key}"),
+        link_button(f"Sign up for {plan.name}", width="100%", size="3", variant=variant,
+                    href=routes.SIGNUP, id=f"pricing-signup-{plan.key}"),
     )
 
 

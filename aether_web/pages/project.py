@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from aether_web import routes
+from aether_web.components.a11y import link_button
 from aether_web.components.layout import app_page, skeleton_rows
 from aether_web.db import transaction
 from aether_web.errors import NotFound, Unauthenticated
@@ -51,7 +52,7 @@ def project_page() -> rx.Component:
             ("missing", rx.vstack(
                 rx.heading("Project not found", size="6", as_="h1", id="project-missing"),
                 rx.text("It doesn't exist, was deleted, or belongs to another account."),
-                rx.link(rx.button("Back to your projects"), href=routes.DASHBOARD),
+                link_button("Back to your projects", href=routes.DASHBOARD),
                 spacing="3",
             )),
             skeleton_rows(2),
