@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from aether_web.billing.periods import month_of
-from aether_web.components.usage_view import number
+from aether_web.components.usage_view import compute_used, hours_text, number
 from aether_web.models import Profile, Project, UsageMonthly, UsageRecord
 
 pytestmark = pytest.mark.e2e
@@ -69,7 +69,9 @@ def test_bars_and_numbers_match_the_usage_api(page, server, signup):
     usage, limits = api["usage"], api["limits"]
     assert usage["compute_seconds"] > 0 and usage["project_count"] == 2
 
-    compute = f"{number(usage['compute_hours'])} / {number(limits['compute_hours'])} h"
+    # 30 minutes of runs read "30 min", not "0.5 h" (durations under an hour in minutes).
+    compute = (f"{compute_used(usage['compute_seconds'], usage['compute_hours'])} / "
+               f"{number(limits['compute_hours'])} h")
     assert page.inner_text("#usage-compute-text") == compute
     assert page.inner_text("#usage-compute-percent") == f"{usage['compute_percent']}%"
     assert page.inner_text("#usage-storage-text") == \
@@ -86,7 +88,7 @@ def test_bars_and_numbers_match_the_usage_api(page, server, signup):
     page.locator("#daily-chart .recharts-bar-rectangle").first.wait_for()
     this_month = page.locator(f".history-row[data-month='{api['history'][0]['month']}']")
     assert this_month.locator(".history-hours").inner_text() == \
-        f"{number(api['history'][0]['compute_hours'])} h"
+        hours_text(api["history"][0]["compute_hours"])
     assert page.locator("#usage-warning").count() == 0
 
 

@@ -1,0 +1,92 @@
+"""What a project's page reads: its month's compute (runs clipped to the month, open runs up
+to now), its latest runs, and the simulated workspace page (owner only)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from aether_web.integrations.vm_provider import FlyProvider, SimulatedProvider
+from aether_web.models import UsageRecord
+from aether_web.services.project_usage import RECENT_RUNS, project_month
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def _run(session, project, start, end):
+    session.add(UsageRecord(project_id=project.id, user_id=project.user_id, started_at=start,
+                            ended_at=end, last_heartbeat_at=end or start,
+                            duration_seconds=int((end - start).total_seconds()) if end else None,
+                            end_reason="user_stopped" if end else None))
+
+
+def test_month_compute_clips_runs_to_the_month_and_counts_open_runs_to_now(session, make_user,
+                                                                           make_project):
+    user = make_user()
+    project, other = make_project(user, name="web"), make_project(user, name="api")
+    # 1 h in February, 30 min in March (across midnight of the 1st), an open run of 20 min.
+    _run(session, project, datetime(2026, 2, 28, 23, 0, tzinfo=UTC),
+         datetime(2026, 3, 1, 0, 30, tzinfo=UTC))
+    _run(session, project, NOW - timedelta(minutes=20), None)
+    _run(session, other, NOW - timedelta(hours=5), NOW - timedelta(hours=4))
+    session.commit()
+    march = project_month(session, user_id=user.id, project_id=project.id,
+                          month=date(2026, 3, 1), now=NOW)
+    assert march.compute_seconds == 30 * 60 + 20 * 60
+    assert [r.ended_at is None for r in march.runs] == [True, False]  # newest first
+    assert march.runs[0].seconds == 20 * 60 and march.runs[1].seconds == 90 * 60
+    february = project_month(session, user_id=user.id, project_id=project.id,
+                             month=date(2026, 2, 1), now=NOW)
+    assert february.compute_seconds == 3600
+
+
+def test_recent_runs_are_capped(session, make_user, make_project):
+    user = make_user()
+    project = make_project(user)
+    for i in range(RECENT_RUNS + 3):
+        start = NOW - timedelta(hours=i + 1)
+        _run(session, project, start, start + timedelta(minutes=1))
+    session.commit()
+    month = project_month(session, user_id=user.id, project_id=project.id,
+                          month=date(2026, 3, 1), now=NOW)
+    assert len(month.runs) == RECENT_RUNS
+    assert month.runs[0].started_at > month.runs[-1].started_at
+
+
+def test_workspace_urls_of_both_providers():
+    assert SimulatedProvider().workspace_url(project_id="p1", machine_id="sim-1") == \
+        "/api/workspaces/p1"
+    fly = FlyProvider(gateway=None, app_name="aether-projects")  # type: ignore[arg-type]
+    assert fly.workspace_url(project_id="p1", machine_id="3d8d9") == \
+        "https://aether-projects.fly.dev/workspaces/3d8d9/"
+
+
+def test_the_simulated_workspace_page_is_the_owners_only(api, client_for, make_user,
+                                                         make_project):
+    owner, stranger = make_user(), make_user()
+    project = make_project(owner, name="café <b>")
+    page = client_for(owner).get(f"/api/workspaces/{project.id}")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "café &lt;b&gt;" in page.text and "<b>" not in page.text
+    assert client_for(stranger).get(f"/api/workspaces/{project.id}").status_code == 404
+    anonymous = api.get(f"/api/workspaces/{project.id}")
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"]
+
+
+def test_compute_by_project_sums_in_sql_and_splits_the_rest(session, make_user, make_project):
+    from aether_web.services.project_usage import compute_by_project
+
+    user, stranger = make_user(), make_user()
+    web, api = make_project(user, name="web"), make_project(user, name="api")
+    _run(session, web, datetime(2026, 2, 10, 8, 0, tzinfo=UTC),
+         datetime(2026, 2, 10, 9, 0, tzinfo=UTC))                     # Feb, whole
+    _run(session, web, datetime(2026, 2, 28, 23, 30, tzinfo=UTC),
+         datetime(2026, 3, 1, 0, 15, tzinfo=UTC))                     # 30 min Feb, 15 Mar
+    _run(session, api, datetime(2026, 3, 1, 10, 0, tzinfo=UTC),
+         datetime(2026, 3, 1, 10, 1, tzinfo=UTC))                     # Mar, 60 s
+    _run(session, api, NOW - timedelta(minutes=10), None)             # open, 10 min
+    _run(session, make_project(stranger), NOW - timedelta(hours=2), NOW - timedelta(hours=1))
+    session.commit()
+    feb, mar = date(2026, 2, 1), date(2026, 3, 1)
+    got = compute_by_project(session, user_id=user.id, months=[feb, mar], now=NOW)
+    assert got[feb] == {web.id: 3600 + 1800}
+    assert got[mar] == {web.id: 900, api.id: 60 + 600}
