@@ -77,6 +77,8 @@ def header_usage(state) -> rx.Component:
                 id="header-usage",
                 data_level=state.compute["level"],
             ),
+            rx.skeleton(rx.box(width=rx.breakpoints(initial="5rem", sm="10rem"),
+                               height="1rem"), loading=True, aria_hidden="true"),
         ),
-        on_mount=state.refresh,
+        on_mount=state.ensure_loaded,
     )

@@ -13,6 +13,7 @@ from aether_web.db import transaction
 from aether_web.errors import AetherError, LimitReached, Unauthenticated
 from aether_web.models import Project
 from aether_web.services import projects as project_service
+from aether_web.services.projects import MAX_NAME_LENGTH
 from aether_web.state.auth import AuthState
 from aether_web.state.usage import UsageState
 
@@ -52,10 +53,13 @@ class DashboardState(AuthState):
         self.loaded = True
 
     @rx.event
-    def load(self):
+    async def load(self):
+        """The projects, and the header's usage in the same answer."""
+        usage = await self.get_state(UsageState)  # before the transaction: it may await
         with transaction() as session:
             try:
                 self._reload(session)
+                usage._load_usage(session)
             except Unauthenticated:
                 return self._login_redirect()
         return None
@@ -182,7 +186,7 @@ def create_form() -> rx.Component:
                 placeholder="my-app",
                 value=DashboardState.new_name,
                 on_change=DashboardState.set_new_name,
-                max_length=64,
+                max_length=MAX_NAME_LENGTH,
                 size="3",
                 flex="1",
             ),
@@ -191,6 +195,10 @@ def create_form() -> rx.Component:
             width="100%",
             max_width="32rem",
         ),
+        rx.cond(DashboardState.new_name.length() >= MAX_NAME_LENGTH,
+                rx.text(f"{MAX_NAME_LENGTH} characters: the most a project name can have.",
+                        size="1", color_scheme="gray", role="status", id="name-length-note",
+                        margin_top="0.25rem")),
         on_submit=DashboardState.create_project,
         reset_on_submit=False,
     )

@@ -61,6 +61,14 @@ class UsageState(AuthState):
             self.usage_loaded = False
 
     @rx.event
+    def ensure_loaded(self):
+        """When the header mounts: load the usage unless the page's own first answer already
+        carried it (signed-in pages call `_load_usage` in their on_load's transaction)."""
+        if not self.usage_loaded:
+            return UsageState.refresh
+        return None
+
+    @rx.event
     def check_welcome(self):
         """On the dashboard: open the welcome on a user's first visit."""
         try:
