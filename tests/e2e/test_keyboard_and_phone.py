@@ -56,6 +56,11 @@ class Walk:
         found = _axe(self.page)
         if overflow and self.width <= 400 and (extra := _overflow(self.page)) > 0:
             found.append(f"{extra}px wider than the {self.width}px window")
+        header = self.page.evaluate(
+            "() => { const h = document.querySelector('header'); "
+            "return h ? h.getBoundingClientRect().height : 0; }")
+        if overflow and header > 72:  # one row of controls
+            found.append(f"the header takes {header:.0f}px: more than one row")
         if found:
             self.problems[name] = found
         if SHOTS:
