@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 
 def _utc(moment: datetime) -> datetime:
@@ -21,7 +22,12 @@ def month_start(month: date | datetime) -> datetime:
     """The first instant of a UTC month, given the month or any moment inside it."""
     if isinstance(month, datetime):
         month = month_of(month)
-    return datetime(month.year, month.month, 1, tzinfo=UTC)
+    return _first_instant(month.year, month.month)
+
+
+@lru_cache(maxsize=256)
+def _first_instant(year: int, month: int) -> datetime:
+    return datetime(year, month, 1, tzinfo=UTC)
 
 
 def next_month(month: date) -> date:

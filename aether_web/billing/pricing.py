@@ -1,18 +1,28 @@
-"""What overage costs, in integer cents. Rounding happens here and only here, always down.
+"""What overage costs, in integer cents. Rounding of money happens here and only here.
 
-Stripe meters are priced at one cent per unit, so the invoice equals `total_cents` exactly.
+Policy rule 7: compute overage = max(0, counted - included) at $0.10 per hour, storage overage
+= max(0, counted GB-hours - included GB-hours) at $0.50 per GB-month of that month. Seconds are
+whole, included amounts arrive rounded up (`allowance`), cents are rounded down. Stripe meters
+are priced at one cent per unit, so the invoice equals `total_cents` exactly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
-from aether_web.billing.plans import SECONDS_PER_HOUR, Plan
+from aether_web.billing.money import format_cents
+from aether_web.billing.periods import month_end, month_start
+from aether_web.billing.plans import (
+    COMPUTE_OVERAGE_CENTS_PER_HOUR,
+    SECONDS_PER_HOUR,
+    STORAGE_OVERAGE_CENTS_PER_GB_MONTH,
+    Plan,
+)
 
-COMPUTE_UNIT_SECONDS = 360  # $0.10/h => one cent buys 360 s of compute overage
-STORAGE_GB_HOURS_PER_GB_MONTH = 730  # a GB-month is 730 GB-hours
-STORAGE_UNIT_GB_HOURS = Decimal("14.6")  # $0.50 per GB-month => one cent per 14.6 GB-hours
+# $0.10/h => one cent buys 360 s of compute overage
+COMPUTE_UNIT_SECONDS = int(SECONDS_PER_HOUR / COMPUTE_OVERAGE_CENTS_PER_HOUR)
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,8 @@ class OverageCharge:
     compute_units: int
     storage_overage_gb_hours: Decimal
     storage_units: int
+    # Hours of the month priced (a GB-month is this many GB-hours: 744 in January).
+    month_hours: int = 744
 
     @property
     def compute_cents(self) -> int:
@@ -43,7 +55,7 @@ class OverageCharge:
         if self.compute_overage_seconds > 0:
             parts.append(f"{_number(Decimal(self.compute_overage_seconds) / SECONDS_PER_HOUR)} h")
         if self.storage_overage_gb_hours > 0:
-            gb_months = self.storage_overage_gb_hours / STORAGE_GB_HOURS_PER_GB_MONTH
+            gb_months = self.storage_overage_gb_hours / self.month_hours
             parts.append(f"{_number(gb_months)} GB-month")
         if not parts:
             return ""
@@ -65,30 +77,44 @@ def _number(value: Decimal) -> str:
 
 
 def overage_for_month(
-    plan: Plan, *, compute_seconds: int, storage_gb_hours: Decimal
+    plan: Plan, *, month: date, compute_seconds: int, storage_gb_hours: Decimal
 ) -> OverageCharge:
-    """The overage of one month on `plan`.
+    """The overage of a whole UTC `month` on one plan: its hours and its GB x the month's real
+    hours are included (a period with several plans goes through `period_bill`)."""
+    hours = int((month_end(month) - month_start(month)).total_seconds()) // SECONDS_PER_HOUR
+    return price_overage(
+        paid=plan.overage, month_hours=hours, included_compute_seconds=plan.compute_seconds,
+        counted_compute_seconds=compute_seconds,
+        included_storage_gb_hours=Decimal(plan.storage_gb * hours),
+        counted_storage_gb_hours=storage_gb_hours)
 
-    Free has hard caps and never pays overage. Pro and Team pay for compute over the plan's
-    hours and storage over `plan.storage_gb` GB-months (730 GB-hours each), in whole cents,
-    rounded down.
+
+def price_overage(
+    *, paid: bool, month_hours: int, included_compute_seconds: int,
+    counted_compute_seconds: int, included_storage_gb_hours: Decimal,
+    counted_storage_gb_hours: Decimal,
+) -> OverageCharge:
+    """The overage of one period (rule 7), from amounts already prorated and rounded.
+
+    `paid` is whether the period holds any paid interval: Free never pays. Compute: every whole
+    6 minutes over the included seconds is one unit of one cent. Storage: the GB-hours over the
+    included ones, at 50 cents per GB-month of `month_hours` GB-hours, rounded down.
     """
-    if not plan.overage:
-        return NO_OVERAGE
-    compute_over = max(0, int(compute_seconds) - plan.compute_seconds)
-    included_gb_hours = Decimal(plan.storage_gb * STORAGE_GB_HOURS_PER_GB_MONTH)
-    storage_over = max(Decimal(0), Decimal(storage_gb_hours) - included_gb_hours)
-    storage_units = int((storage_over / STORAGE_UNIT_GB_HOURS).to_integral_value(ROUND_FLOOR))
+    if not paid:
+        return replace(NO_OVERAGE, month_hours=month_hours)
+    compute_over = max(0, int(counted_compute_seconds) - int(included_compute_seconds))
+    storage_over = max(Decimal(0),
+                       Decimal(counted_storage_gb_hours) - Decimal(included_storage_gb_hours))
+    storage_units = int((storage_over * STORAGE_OVERAGE_CENTS_PER_GB_MONTH / month_hours)
+                        .to_integral_value(ROUND_FLOOR))
     return OverageCharge(
         compute_overage_seconds=compute_over,
         compute_units=compute_over // COMPUTE_UNIT_SECONDS,
         storage_overage_gb_hours=storage_over,
         storage_units=storage_units,
+        month_hours=month_hours,
     )
 
 
-def format_cents(cents: int) -> str:
-    """Dollars for people: 20 -> "$0.20", 123456 -> "$1,234.56"."""
-    sign = "-" if cents < 0 else ""
-    dollars, rest = divmod(abs(int(cents)), 100)
-    return f"{sign}${dollars:,}.{rest:02d}"
+__all__ = ["COMPUTE_UNIT_SECONDS", "NO_OVERAGE", "OverageCharge", "format_cents",
+           "overage_for_month", "price_overage"]

@@ -186,6 +186,13 @@ def _history_row(row: dict) -> rx.Component:
             rx.el.span(" "),
             rx.el.span(row["explanation"], class_name="history-explanation",
                        style={"color": "var(--gray-11)", "fontSize": "var(--font-size-1)"}),
+            rx.el.div(row["status"], class_name="history-status",
+                      style={"color": "var(--gray-11)", "fontSize": "var(--font-size-1)"}),
+            rx.el.details(
+                rx.el.summary("How this month adds up"),
+                rx.el.div(row["details"], class_name="history-details",
+                          style={"whiteSpace": "pre-line", "fontSize": "var(--font-size-1)"}),
+            ),
         ),
         class_name="history-row",
         data_month=row["key"],

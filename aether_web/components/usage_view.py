@@ -79,7 +79,8 @@ def usage_bars(summary: dict) -> dict[str, dict]:
     bars = {
         "compute": _bar("Compute", compute_used(usage["compute_seconds"],
                                                 usage["compute_hours"]),
-                        number(limits["compute_hours"]), " h", int(usage["compute_percent"]),
+                        number(usage.get("compute_included_hours", limits["compute_hours"])),
+                        " h", int(usage["compute_percent"]),
                         usage["compute_level"]),
         "storage": _bar("Storage", number(usage["storage_gb"]), number(limits["storage_gb"]),
                         " GB", int(usage["storage_percent"]), usage["storage_level"]),
@@ -146,8 +147,35 @@ def history_rows(summary: dict) -> list[dict[str, str]]:
             "storage": f"{number(month['storage_gb'])} GB-month",
             "cost": month.get("overage_display") or f"${month['overage_cost']:,.2f}",
             "explanation": f"({explanation})" if explanation else "",
+            "status": _status_text(month),
+            "details": "\n".join(bill_details(month.get("breakdown"))),
         })
     return rows
+
+
+STATUS_WORDS = {"open": "So far", "billed": "Billed", "pending": "Pending",
+                "not_billed": "Not billed", "none": "Nothing to bill"}
+
+
+def _status_text(month: dict) -> str:
+    status = month.get("status")
+    if not status:
+        return ""
+    return f"{STATUS_WORDS.get(status, status)}: {month.get('status_reason', '')}"
+
+
+def bill_details(breakdown: dict | None) -> list[str]:
+    """A month's bill as lines a user can check by hand: the plan intervals and what they
+    include, the usage per project and the overage lines (they add up to the total)."""
+    if not breakdown:
+        return []
+    lines = list(breakdown.get("explanation") or [])
+    for project in breakdown.get("projects") or []:
+        name = project["name"] or project["project_id"][:8]
+        lines.append(f"Project {name}: {project['compute_display']} counted, "
+                     f"{project['storage_gb_hours']} GB-hours, overage share "
+                     f"{project['total_display']}")
+    return lines
 
 
 def has_any_usage(summary: dict) -> bool:

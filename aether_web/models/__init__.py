@@ -10,6 +10,7 @@ from aether_web.models.billing import (
 )
 from aether_web.models.jobs import JobRun
 from aether_web.models.metering import DriftReport, HookEvent
+from aether_web.models.plans import PlanIntervalRow, StorageSample
 from aether_web.models.projects import Project
 from aether_web.models.usage import PlanLimit, UsageMonthly, UsageRecord
 
@@ -24,9 +25,11 @@ __all__ = [
     "LoginAttempt",
     "MeterReconciliation",
     "OverageReport",
+    "PlanIntervalRow",
     "PlanLimit",
     "Profile",
     "Project",
+    "StorageSample",
     "StripeEvent",
     "UsageMonthly",
     "UsageRecord",

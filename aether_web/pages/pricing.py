@@ -3,16 +3,17 @@ bill computed by the billing rules, an FAQ, and the way to sign up or upgrade.""
 
 from __future__ import annotations
 
-from decimal import Decimal
+import uuid
+from datetime import date
 
 import reflex as rx
 
 from aether_web import routes
 from aether_web.billing.plans import (
+    BYTES_PER_GB,
     COMPUTE_OVERAGE_CENTS_PER_HOUR,
     FREE,
     PRO,
-    SECONDS_PER_HOUR,
     STORAGE_OVERAGE_CENTS_PER_GB_MONTH,
     TEAM,
     Plan,
@@ -43,39 +44,59 @@ EXAMPLE_EXTRA_HOURS = 30
 EXAMPLE_EXTRA_GB = 2
 
 
+# A real month: 31 days, 744 hours, so a GB-month is 744 GB-hours.
+EXAMPLE_MONTH = date(2027, 1, 1)
+EXAMPLE_UPGRADE_DAY = 20
+
+
 def worked_example(plan: Plan = EXAMPLE_PLAN, *, extra_hours: int = EXAMPLE_EXTRA_HOURS,
-                   extra_gb: int = EXAMPLE_EXTRA_GB) -> dict | None:
-    """A month on `plan` that ran `extra_hours` over its compute hours and kept `extra_gb` over
-    its storage all month, priced by the billing rules. None if those rules are unavailable."""
-    try:
-        from aether_web.billing.pricing import (
-            STORAGE_GB_HOURS_PER_GB_MONTH,
-            format_cents,
-            overage_for_month,
-        )
-    except ImportError:
-        return None
+                   extra_gb: int = EXAMPLE_EXTRA_GB, month: date = EXAMPLE_MONTH) -> dict:
+    """A whole `month` on `plan` that ran `extra_hours` over its compute hours and kept
+    `extra_gb` over its storage all month, and the same plan bought on the 20th, priced by
+    the period bill every invoice uses (`billing.period_bill`)."""
+    from aether_web.billing.allowance import month_hours
+    from aether_web.billing.money import format_cents, format_duration
+    from aether_web.billing.period_bill import ProjectUsage, build_period_bill
+    from aether_web.billing.periods import month_end, month_start
+    from aether_web.billing.plan_history import PlanInterval
+
     hours = plan.compute_hours + extra_hours
     gb = plan.storage_gb + extra_gb
-    charge = overage_for_month(
-        plan,
-        compute_seconds=hours * SECONDS_PER_HOUR,
-        storage_gb_hours=Decimal(gb * STORAGE_GB_HOURS_PER_GB_MONTH),
-    )
+    start, end = month_start(month), month_end(month)
+    usage = [ProjectUsage(uuid.UUID(int=1), "example", paid_compute_seconds=hours * 3600,
+                          paid_storage_byte_seconds=gb * BYTES_PER_GB
+                          * int((end - start).total_seconds()))]
+    bill = build_period_bill(user_id=uuid.UUID(int=0), month=month,
+                             intervals=[PlanInterval(plan.key, start)], usage=usage, now=end)
+    upgrade = start.replace(day=EXAMPLE_UPGRADE_DAY)
+    partial = build_period_bill(
+        user_id=uuid.UUID(int=0), month=month, usage=[], now=end,
+        intervals=[PlanInterval("free", start, upgrade), PlanInterval(plan.key, upgrade)])
+    days, held = (end - upgrade).days, (end - start).days
     return {
         "plan": plan.name,
+        "month": f"{month:%B %Y}",
+        "month_days": held,
+        "month_hours": month_hours(month),
         "hours": hours,
         "gb": gb,
         "subscription": format_cents(plan.monthly_price_cents),
         "compute_line": f"{extra_hours} h over {plan.compute_hours} h × "
         f"{dollars(COMPUTE_OVERAGE_CENTS_PER_HOUR)}",
-        "compute": format_cents(charge.compute_cents),
-        "storage_line": f"{extra_gb} GB over {plan.storage_gb} GB for the month × "
+        "compute": format_cents(bill.compute_cents),
+        "storage_line": f"{extra_gb} GB over {plan.storage_gb} GB for all "
+        f"{month_hours(month)} hours of {month:%B} × "
         f"{dollars(STORAGE_OVERAGE_CENTS_PER_GB_MONTH)}",
-        "storage": format_cents(charge.storage_cents),
-        "overage": format_cents(charge.total_cents),
-        "explanation": charge.explanation(),
-        "total": format_cents(plan.monthly_price_cents + charge.total_cents),
+        "storage": format_cents(bill.storage_cents),
+        "overage": format_cents(bill.total_cents),
+        "explanation": bill.overage.explanation(),
+        "total": format_cents(plan.monthly_price_cents + bill.total_cents),
+        "proration": (
+            f"Bought on {upgrade:%B} {EXAMPLE_UPGRADE_DAY}, {plan.name} holds {days} of "
+            f"{month:%B}'s {held} days, so that month includes {plan.compute_hours} h × "
+            f"{days}/{held} = {format_duration(partial.included_compute_seconds)} of compute "
+            f"and {plan.storage_gb} GB × {days * 24} h = "
+            f"{partial.included_storage_gb_hours.normalize():f} GB-hours of storage."),
     }
 
 
@@ -176,14 +197,13 @@ def _example_row(label: str, detail: str, amount: str, *, strong: bool = False) 
 
 def _worked_example() -> rx.Component:
     ex = worked_example()
-    if ex is None:
-        return rx.fragment()
     return rx.card(
         rx.vstack(
             rx.heading("A worked example", size="5", as_="h2"),
             rx.text(
-                f"A {ex['plan']} month in which your VMs ran {ex['hours']} hours and you kept "
-                f"{ex['gb']} GB of files all month:",
+                f"{ex['month']} ({ex['month_days']} days, {ex['month_hours']} hours) on "
+                f"{ex['plan']}: your VMs ran {ex['hours']} hours and you kept {ex['gb']} GB "
+                "of files all month:",
                 color_scheme="gray",
             ),
             rx.table.root(
@@ -200,6 +220,7 @@ def _worked_example() -> rx.Component:
             ),
             rx.text("Overage is rounded down to the cent. Under your plan's hours and storage, "
                     "the invoice is just the subscription.", size="2", color_scheme="gray"),
+            rx.text(ex["proration"], size="2", color_scheme="gray", id="proration-example"),
             spacing="3",
             width="100%",
         ),

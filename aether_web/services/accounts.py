@@ -68,6 +68,9 @@ def sign_up(session: Session, *, email: str, password: str, name: str = "") -> P
         session.flush()
     except sa.exc.IntegrityError as exc:  # a simultaneous sign-up with the same email
         raise Conflict("An account with this email already exists.", code="email_taken") from exc
+    from aether_web.services.plan_history import start_history
+
+    start_history(session, profile=profile, at=db_now(session))
     return profile
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 import sentry_sdk
 import sqlalchemy as sa
@@ -32,8 +31,6 @@ from aether_web.billing.periods import (
     previous_month,
     seconds_in_month,
 )
-from aether_web.billing.plans import get_plan
-from aether_web.billing.pricing import overage_for_month
 from aether_web.db import db_now, transaction
 from aether_web.errors import InvalidInput
 from aether_web.integrations.stripe import (
@@ -47,11 +44,11 @@ from aether_web.models import (
     MeterReconciliation,
     OverageReport,
     Profile,
-    UsageMonthly,
     UsageRecord,
 )
 from aether_web.observability import log
-from aether_web.services.usage import accrue_storage, actual_compute_by_user
+from aether_web.services.period_bill import period_bills
+from aether_web.services.usage import actual_compute_by_user
 
 METER_BY_KIND = {"compute": COMPUTE_METER, "storage": STORAGE_METER}
 # Stripe accepts meter events up to 35 days old; we stop a little before.
@@ -110,38 +107,33 @@ def billable_compute_seconds(session: Session, *, month: date,
 
 
 def plan_reports(session: Session, *, month: date, now: datetime) -> int:
-    """Record (pending) the overage of every paying user for `month`. Rows that exist stay
-    as they are, so a month is never reported twice. Returns how many rows were added.
-
-    Storage is accrued up to now first, so the month's last partial hour is in the totals.
+    """Record (pending) the overage of every paying user for `month`, as `period_bills`
+    prices it on the month's plan intervals. Rows that exist stay as they are, so a month is
+    never reported twice. Returns how many rows were added.
     """
-    accrue_storage(session, now=now)
-    compute = billable_compute_seconds(session, month=month, now=now)
-    storage = {row.user_id: row.storage_gb_hours for row in session.exec(
-        select(UsageMonthly).where(UsageMonthly.month == month)).all()}
-    users = set(compute) | set(storage)
-    if not users:
+    customers = dict(session.exec(
+        select(Profile.id, Profile.stripe_customer_id).where(
+            Profile.stripe_customer_id.is_not(None),
+            Profile.subscription_status.in_(LIVE_STATUSES))).all())
+    if not customers:
         return 0
-    profiles = session.exec(
-        select(Profile).where(Profile.id.in_(users), Profile.plan.in_(("pro", "team")),
-                              Profile.stripe_customer_id.is_not(None),
-                              Profile.subscription_status.in_(LIVE_STATUSES))
-    ).all()
     added = 0
     timestamp = report_timestamp(month, now)
-    for profile in profiles:
-        plan = get_plan(profile.plan)
-        charge = overage_for_month(plan, compute_seconds=compute.get(profile.id, 0),
-                                   storage_gb_hours=storage.get(profile.id, Decimal(0)))
-        for kind, units in (("compute", charge.compute_units), ("storage", charge.storage_units)):
+    for bill in period_bills(session, month=month, now=now, user_ids=list(customers)):
+        for kind, units in (("compute", bill.compute_units), ("storage", bill.storage_units)):
             if units <= 0:
                 continue
             added += _insert_once(session, OverageReport(
-                user_id=profile.id, month=month, meter=METER_BY_KIND[kind],
-                identifier=overage_identifier(profile.id, month, kind),
-                stripe_customer_id=profile.stripe_customer_id, plan=plan.key, units=units,
-                cents=units, event_timestamp=timestamp, status="pending"))
+                user_id=bill.user_id, month=month, meter=METER_BY_KIND[kind],
+                identifier=overage_identifier(bill.user_id, month, kind),
+                stripe_customer_id=customers[bill.user_id], plan=_billed_plan(bill),
+                units=units, cents=units, event_timestamp=timestamp, status="pending"))
     return added
+
+
+def _billed_plan(bill) -> str:
+    paid = [iv.plan for iv in bill.intervals if iv.paid]
+    return paid[-1] if paid else bill.plan
 
 
 def _insert_once(session: Session, report: OverageReport) -> int:

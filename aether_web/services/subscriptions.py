@@ -16,8 +16,8 @@ from aether_web.db import db_now
 from aether_web.integrations.stripe import StripeGateway, StripeUnavailable, SubscriptionInfo
 from aether_web.models import Profile
 from aether_web.observability import log
-from aether_web.services.accounts import lock_profile
 from aether_web.services.email import queue_email
+from aether_web.services.plan_history import change_plan
 from aether_web.settings import get_settings
 
 ENDED_STATUSES = ("canceled", "unpaid", "incomplete_expired")
@@ -72,20 +72,42 @@ def _plan_changed_email(session: Session, profile: Profile, old: str, new: str) 
         body = (f"You're on aether {new_plan.name} now (it was {old_plan.name}).\n\n"
                 f"{new_plan.name} includes {new_plan.compute_hours} compute hours and "
                 f"{new_plan.storage_gb} GB of storage a month.\n\n"
+                f"{_this_month_note(session, profile)}"
                 f"Manage your subscription: {get_settings().public_url}/billing\n")
     queue_email(session, to=profile.email, subject=f"Your aether plan is now {new_plan.name}",
                 body=body, kind="plan_changed", user_id=profile.id)
 
 
-def set_plan(session: Session, *, profile: Profile, plan: str, reason: str) -> str:
-    """Change the plan (never deleting anything) and tell the user. Returns an outcome."""
-    old = profile.plan
-    if old == plan:
+def _cause(old: str, new: str, status: str | None) -> str:
+    if old == "free":
+        return "checkout"
+    if new != "free":
+        return "switch"
+    return "grace_expiry" if status == "past_due" else "cancellation"
+
+
+def _this_month_note(session: Session, profile: Profile) -> str:
+    """This month's allowance after the change, from the period bill (rules 3 and 4)."""
+    from aether_web.billing.money import format_duration, format_gb_hours
+    from aether_web.billing.periods import month_of
+    from aether_web.services.period_bill import period_bill
+
+    now = db_now(session)
+    bill = period_bill(session, user_id=profile.id, month=month_of(now), now=now)
+    return (f"This month ({now:%B %Y}) is prorated by the days on each plan: it includes "
+            f"{format_duration(bill.included_compute_seconds)} of compute and "
+            f"{format_gb_hours(bill.included_storage_gb_hours)} of storage in all. Hours "
+            "used on Free don't count against it.\n\n")
+
+
+def set_plan(session: Session, *, profile: Profile, plan: str, reason: str,
+             cause: str | None = None) -> str:
+    """Change the plan (never deleting anything), record the plan interval it starts in the
+    same transaction (`plan_history.change_plan`), and tell the user. Returns an outcome."""
+    cause = cause or _cause(profile.plan, plan, profile.subscription_status)
+    old = change_plan(session, profile=profile, plan=plan, cause=cause)
+    if old is None or old == plan:
         return f"plan stays {plan}"
-    lock_profile(session, user_id=profile.id)
-    profile.plan = plan
-    profile.updated_at = db_now(session)
-    session.add(profile)
     _plan_changed_email(session, profile, old, plan)
     log.info("plan of user %s: %s -> %s (%s)", profile.id, old, plan, reason)
     return f"plan {old} -> {plan}"
@@ -151,6 +173,7 @@ def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = No
                                    event_created=profile.stripe_synced_at or 0)
                 kept += 1
                 continue
-        set_plan(session, profile=profile, plan="free", reason="grace period ended")
+        set_plan(session, profile=profile, plan="free", reason="grace period ended",
+                 cause="grace_expiry")
         moved += 1
     return f"{moved} moved to Free after the grace period, {kept} found paid"

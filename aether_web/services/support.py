@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from aether_web.billing.plans import SECONDS_PER_HOUR, get_plan
+from aether_web.billing.plans import get_plan
 from aether_web.errors import Forbidden, InvalidInput, NotFound
-from aether_web.models import Profile, Project, UsageMonthly, UsageRecord
+from aether_web.models import Profile, Project, UsageRecord
 
 MAX_ROWS = 50
 
@@ -34,7 +33,10 @@ def _iso(value: datetime | date | None) -> str:
 
 
 def _hours(seconds: int | None) -> str:
-    return f"{Decimal(seconds or 0) / SECONDS_PER_HOUR:.2f}"
+    # Floored like every display (200 h 29 m 59 s is 200.49, never 200.50).
+    from aether_web.billing.money import hours_value
+
+    return f"{hours_value(seconds or 0):.2f}"
 
 
 def _money(cents: int | None) -> str:
@@ -102,29 +104,28 @@ def _usage_runs(session: Session, user_id: uuid.UUID) -> list[dict[str, str]]:
 
 
 def _monthly_totals(session: Session, user_id: uuid.UUID, plan_key: str) -> list[dict[str, str]]:
-    rows = session.exec(
-        select(UsageMonthly).where(UsageMonthly.user_id == user_id)
-        .order_by(UsageMonthly.month.desc()).limit(24)
-    ).all()
-    plan = get_plan(plan_key)
+    """The user's months as the billing page shows them (`usage_summary`, from the period
+    bill): plan intervals, included, counted, overage and what was billed."""
+    from aether_web.services.usage_summary import usage_summary
+
     out = []
-    for row in rows:
-        entry = {
-            "month": row.month.strftime("%Y-%m"),
-            "compute_hours": _hours(row.compute_seconds),
-            "storage_gb_hours": f"{Decimal(row.storage_gb_hours or 0):.2f}",
+    for month in usage_summary(session, user_id=user_id)["history"]:
+        b = month["breakdown"]
+        out.append({
+            "month": month["month"],
+            "plans": ", ".join(f"{iv['plan']} {iv['start'][5:16]}..{iv['end'][5:16]}"
+                               for iv in b["intervals"]),
+            "compute_hours": f"{month['compute_hours']:.2f}",
+            "included": f"{b['included']['compute_display']}, "
+                        f"{b['included']['storage_gb_hours']} GB-h",
+            "counted": f"{b['counted']['compute_display']}, "
+                       f"{b['counted']['storage_gb_hours']} GB-h",
+            "storage_gb_hours": b["counted"]["storage_gb_hours"],
+            "overage": f"{month['overage_display']} ({month['status']}: "
+                       f"{month['status_reason']})",
             "overage_at_current_plan": "",
-        }
-        try:
-            from aether_web.billing.pricing import overage_for_month
-        except ImportError:  # pragma: no cover
-            pass
-        else:
-            charge = overage_for_month(plan, compute_seconds=row.compute_seconds,
-                                       storage_gb_hours=Decimal(row.storage_gb_hours or 0))
-            entry["overage_at_current_plan"] = (
-                f"{_money(charge.total_cents)} {charge.explanation()}".strip())
-        out.append(entry)
+            "explanation": " | ".join(b["explanation"]),
+        })
     return out
 
 

@@ -36,8 +36,11 @@ class UpcomingInvoice:
 
     def estimate_cents(self, overage_so_far_cents: int) -> int:
         """The next invoice with this period's overage counted so far in place of what the
-        meters have received (the same usage, reported when the month ends)."""
-        return self.amount_due_cents - self.metered_cents + max(0, overage_so_far_cents)
+        meters have received (the same usage, reported when the month ends).
+
+        Built on the preview's total, not its amount due: proration credits stay in (a
+        preview total of -$10 plus $3 of overage is -$7, never $20 or $3)."""
+        return self.total_cents - self.metered_cents + max(0, overage_so_far_cents)
 
 
 def upcoming_invoice(

@@ -39,7 +39,15 @@ from aether_web.billing.periods import (
 from aether_web.billing.plans import BYTES_PER_GB, SECONDS_PER_HOUR, get_plan
 from aether_web.db import db_now
 from aether_web.errors import Conflict, InvalidInput, LimitReached, NotFound
-from aether_web.models import DriftReport, HookEvent, Profile, Project, UsageMonthly, UsageRecord
+from aether_web.models import (
+    DriftReport,
+    HookEvent,
+    Profile,
+    Project,
+    StorageSample,
+    UsageMonthly,
+    UsageRecord,
+)
 from aether_web.observability import log
 
 # The orchestrator sends a heartbeat every minute; a run silent this long has crashed.
@@ -418,6 +426,9 @@ def record_storage(
     accrue_project_storage(session, project=project, until=now)
     project.storage_bytes = bytes_used
     project.storage_reported_at = now
+    # The sample the period bill reads (a step function, split at plan interval edges).
+    session.add(StorageSample(project_id=project.id, user_id=project.user_id, at=now,
+                              bytes_used=bytes_used))
     project.storage_accrued_until = max(project.storage_accrued_until or now, now)
     session.add(project)
     session.flush()

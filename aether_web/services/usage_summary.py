@@ -1,55 +1,140 @@
-"""The usage summary a signed-in user sees (GET /api/billing/usage, the PRD's API shape)."""
+"""The usage summary a signed-in user sees (GET /api/billing/usage, the PRD's API shape, plus
+the breakdown of each month's bill). Every number comes from `services.period_bill`, the one
+computation the month end sends to Stripe; past months show what was billed (rule 16)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal
+from datetime import date, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from aether_web.billing.limits import usage_level, usage_percent
-from aether_web.billing.periods import month_key, month_last_second, month_of, month_start
-from aether_web.billing.plans import BYTES_PER_GB, SECONDS_PER_HOUR, get_plan
-from aether_web.billing.pricing import (
-    STORAGE_GB_HOURS_PER_GB_MONTH,
-    format_cents,
-    overage_for_month,
+from aether_web.billing.money import format_cents, format_duration, format_hours, hours_value
+from aether_web.billing.period_bill import PeriodBill
+from aether_web.billing.periods import (
+    month_end,
+    month_key,
+    month_last_second,
+    month_of,
+    month_start,
 )
+from aether_web.billing.plans import BYTES_PER_GB, get_plan
 from aether_web.db import db_now
 from aether_web.errors import NotFound
-from aether_web.models import Profile, UsageMonthly
+from aether_web.models import InvoiceRecord, OverageReport, Profile, UsageMonthly, UsageRecord
+from aether_web.services.period_bill import period_bill
 from aether_web.services.projects import count_projects
-from aether_web.services.usage import compute_seconds_used, storage_status
+from aether_web.services.usage import storage_status
 
 HISTORY_MONTHS = 12
+BILLED_STATUSES = ("invoiced", "item_billed")
+SENT_STATUSES = ("pending", "accepted", "sent")
 
 
 def _floor(value: Decimal | float, places: str = "0.01") -> float:
+    from decimal import ROUND_FLOOR
+
     return float(Decimal(value).quantize(Decimal(places), rounding=ROUND_FLOOR))
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _iso(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
-def _reported_overage_cents(session: Session, *, user_id: uuid.UUID) -> dict:
-    """Per month, the overage cents sent (or queued) to Stripe's meters for this user."""
-    try:
-        from aether_web.models import OverageReport
-    except ImportError:  # billing tables absent: nothing has been reported
-        return {}
-    rows = session.exec(
-        select(OverageReport.month, sa.func.sum(OverageReport.cents))
-        .where(OverageReport.user_id == user_id).group_by(OverageReport.month)
-    ).all()
-    return {month: int(cents or 0) for month, cents in rows}
+def breakdown(bill: PeriodBill) -> dict:
+    """A bill as JSON: intervals, included, counted, overage lines, projects, explanation."""
+    return {
+        "intervals": [{"plan": iv.plan, "start": _iso(iv.start), "end": _iso(iv.end),
+                       "paid": iv.paid} for iv in bill.intervals],
+        "included": {
+            "compute_seconds": bill.included_compute_seconds,
+            "compute_hours": _floor(hours_value(bill.included_compute_seconds)),
+            "compute_display": format_duration(bill.included_compute_seconds),
+            "storage_gb_hours": str(bill.included_storage_gb_hours),
+            "storage_gb_months": _floor(bill.included_storage_gb_hours / bill.month_hours),
+        },
+        "counted": {
+            "compute_seconds": bill.counted_compute_seconds,
+            "compute_display": format_duration(bill.counted_compute_seconds),
+            "free_compute_seconds": bill.free_compute_seconds,
+            "storage_gb_hours": str(bill.counted_storage_gb_hours),
+        },
+        "month_hours": bill.month_hours,
+        "overage": {
+            "compute_seconds": bill.compute_overage_seconds,
+            "compute_units": bill.compute_units, "compute_cents": bill.compute_cents,
+            "storage_gb_hours": str(bill.storage_overage_gb_hours),
+            "storage_units": bill.storage_units, "storage_cents": bill.storage_cents,
+            "total_cents": bill.total_cents, "total_display": format_cents(bill.total_cents),
+        },
+        "projects": [{
+            "project_id": str(p.project_id), "name": p.name,
+            "compute_seconds": p.compute_seconds, "compute_display": format_hours(p.compute_seconds),
+            "free_compute_seconds": p.free_compute_seconds,
+            "storage_gb_hours": str(p.storage_gb_hours),
+            "compute_cents": p.compute_cents, "storage_cents": p.storage_cents,
+            "total_cents": p.total_cents, "total_display": format_cents(p.total_cents),
+        } for p in bill.projects],
+        "explanation": list(bill.explanation),
+    }
+
+
+def _reports(session: Session, user_id: uuid.UUID) -> dict[date, list[OverageReport]]:
+    out: dict[date, list[OverageReport]] = {}
+    for row in session.exec(select(OverageReport).where(OverageReport.user_id == user_id)):
+        out.setdefault(row.month, []).append(row)
+    return out
+
+
+def _draft_invoice(session: Session, user_id: uuid.UUID, month: date) -> bool:
+    return session.exec(select(InvoiceRecord.id).where(
+        InvoiceRecord.user_id == user_id, InvoiceRecord.status == "draft",
+        InvoiceRecord.period_start >= month_start(month),
+        InvoiceRecord.period_start < month_end(month))).first() is not None
+
+
+def month_status(session: Session, *, bill: PeriodBill,
+                 reports: list[OverageReport]) -> tuple[str, str, int]:
+    """(status, why, cents shown) of a month: open, billed, pending, not_billed, none."""
+    if bill.is_open and not reports:
+        return "open", "overage so far this month", bill.total_cents
+    billed = [r for r in reports if r.status in BILLED_STATUSES]
+    if reports and len(billed) == len(reports):
+        return "billed", "as the invoice shows", sum(r.cents for r in billed)
+    if reports:
+        if _draft_invoice(session, bill.user_id, bill.month):
+            return "pending", "the invoice is a draft", sum(r.cents for r in reports)
+        if any(r.status in ("refused", "failed") for r in reports):
+            return "not_billed", "Stripe refused the report; support is looking into it", 0
+        return "pending", "reported to Stripe, waiting for the invoice", \
+            sum(r.cents for r in reports)
+    if not bill.paid:
+        return "none", "on Free all month: Free never pays overage", 0
+    if bill.total_cents == 0:
+        return "none", "no overage: usage stayed within the included amounts", 0
+    return "not_billed", "not reported to Stripe yet", 0
+
+
+def _history_months(session: Session, user_id: uuid.UUID, month: date) -> list[date]:
+    months = set(session.exec(select(UsageMonthly.month).where(
+        UsageMonthly.user_id == user_id)).all())
+    months.update(session.exec(select(OverageReport.month).where(
+        OverageReport.user_id == user_id)).all())
+    first = session.exec(select(sa.func.min(UsageRecord.started_at)).where(
+        UsageRecord.user_id == user_id)).one()
+    if first is not None:
+        months.add(month_of(first))
+    months.add(month)
+    return sorted((m for m in months if m <= month), reverse=True)[:HISTORY_MONTHS]
 
 
 def usage_summary(session: Session, *, user_id: uuid.UUID, now: datetime | None = None) -> dict:
-    """Plan, this UTC month's period, limits, usage with percentages and levels, and up to 12
-    months of history with each month's overage cost (priced on the current plan).
+    """Plan, this UTC month's period, limits, usage with percentages and levels (against the
+    month's included amounts), and up to 12 months of history, each with its bill's breakdown
+    and, for a past month, what was billed (or why not).
 
     Hours and GB are floored to two decimals, so a display never shows more than was used.
     """
@@ -59,51 +144,53 @@ def usage_summary(session: Session, *, user_id: uuid.UUID, now: datetime | None 
     now = (now or db_now(session)).replace(microsecond=0)
     plan = get_plan(profile.plan)
     month = month_of(now)
-    compute_seconds = compute_seconds_used(session, user_id=user_id, now=now)
-    storage = storage_status(session, user_id=user_id, additional_bytes=0)
-    storage_gb = Decimal(storage["storage_bytes"]) / BYTES_PER_GB
-    projects = count_projects(session, user_id=user_id)
-
-    rows = session.exec(
-        select(UsageMonthly).where(UsageMonthly.user_id == user_id)
-        .order_by(UsageMonthly.month.desc()).limit(HISTORY_MONTHS)
-    ).all()
-    by_month = {row.month: row for row in rows}
-    by_month.setdefault(month, None)
-    billed = _reported_overage_cents(session, user_id=user_id)
+    reports = _reports(session, user_id)
     history = []
-    for key in sorted(by_month, reverse=True)[:HISTORY_MONTHS]:
-        row = by_month[key]
-        seconds = compute_seconds if key == month else int(row.compute_seconds if row else 0)
-        gb_hours = Decimal(row.storage_gb_hours) if row else Decimal(0)
-        charge = overage_for_month(plan, compute_seconds=seconds, storage_gb_hours=gb_hours)
-        # A month already reported to Stripe shows exactly what Stripe was sent to invoice.
-        cents = billed.get(key, charge.total_cents)
+    current: PeriodBill | None = None
+    for key in _history_months(session, user_id, month):
+        bill = period_bill(session, user_id=user_id, month=key, now=now)
+        current = current or (bill if key == month else None)
+        status, why, cents = month_status(session, bill=bill, reports=reports.get(key, []))
         history.append({
             "month": month_key(key),
-            "compute_hours": _floor(Decimal(seconds) / SECONDS_PER_HOUR),
-            "storage_gb": _floor(gb_hours / STORAGE_GB_HOURS_PER_GB_MONTH),
+            "compute_hours": _floor(hours_value(bill.used_compute_seconds)),
+            "storage_gb": _floor(bill.counted_storage_gb_hours / bill.month_hours),
             "overage_cost": cents / 100,
             "overage_cents": cents,
             "overage_display": format_cents(cents),
-            "overage_explanation": charge.explanation(),
-            "overage_reported": key in billed,
+            "overage_explanation": bill.overage.explanation(),
+            "overage_reported": status in ("billed", "pending") and bool(reports.get(key)),
+            "status": status,
+            "status_reason": why,
+            "breakdown": breakdown(bill),
         })
+    assert current is not None
+    storage = storage_status(session, user_id=user_id, additional_bytes=0)
+    storage_gb = Decimal(storage["storage_bytes"]) / BYTES_PER_GB
+    # Paid: usage counted against the month's (prorated) allowance. Free: usage on Free
+    # against its cap.
+    if plan.overage:
+        used, allowed = current.counted_compute_seconds, current.included_compute_seconds
+    else:
+        used, allowed = current.free_compute_seconds, plan.compute_seconds
     return {
         "plan": plan.key,
         "period": {"start": _iso(month_start(month)), "end": _iso(month_last_second(month))},
         "limits": {"compute_hours": plan.compute_hours, "storage_gb": plan.storage_gb,
                    "max_projects": plan.max_projects},
         "usage": {
-            "compute_hours": _floor(Decimal(compute_seconds) / SECONDS_PER_HOUR),
-            "compute_seconds": compute_seconds,
-            "compute_percent": usage_percent(compute_seconds, plan.compute_seconds),
-            "compute_level": usage_level(compute_seconds, plan.compute_seconds),
+            "compute_hours": _floor(hours_value(used)),
+            "compute_seconds": used,
+            "compute_included_hours": _floor(hours_value(allowed)),
+            "compute_percent": usage_percent(used, allowed),
+            "compute_level": usage_level(used, allowed),
             "storage_gb": _floor(storage_gb),
             "storage_bytes": storage["storage_bytes"],
             "storage_percent": usage_percent(float(storage_gb), plan.storage_gb),
             "storage_level": usage_level(float(storage_gb), plan.storage_gb),
-            "project_count": projects,
+            "project_count": count_projects(session, user_id=user_id),
         },
+        "overage_so_far_cents": current.total_cents,
+        "breakdown": breakdown(current),
         "history": history,
     }

@@ -52,8 +52,8 @@ class BillingUsageState(UsageState):
         self.history = history_rows(summary)
         self.has_usage = has_any_usage(summary)
         current = summary["history"][0] if summary["history"] else {}
-        self.overage_so_far = current.get("overage_display", "$0.00")
-        self._overage_cents = int(current.get("overage_cents", 0))
+        self._overage_cents = int(summary.get("overage_so_far_cents", 0))
+        self.overage_so_far = format_cents(self._overage_cents)
         self._plan_name = plan.name
         self.overage_explanation = current.get("overage_explanation", "")
         self.next_invoice_state = "loading" if self.is_paid else "none"
@@ -86,7 +86,7 @@ class BillingUsageState(UsageState):
                 self.next_invoice_state = "unavailable"
                 return
             self.next_invoice_total = format_cents(preview.estimate_cents(self._overage_cents))
-            plan_part = format_cents(preview.amount_due_cents - preview.metered_cents)
+            plan_part = format_cents(preview.total_cents - preview.metered_cents)
             self.next_invoice_detail = (
                 f"{plan_part} for {self._plan_name} next month (Stripe's preview) + "
                 f"{format_cents(self._overage_cents)} overage so far this month")

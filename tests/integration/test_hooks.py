@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -320,11 +320,22 @@ def test_usage_summary_needs_a_signed_in_user(api):
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
 
 
-def test_usage_summary_has_the_prd_shape(engine, client_for, make_user, make_project):
+def test_usage_summary_has_the_prd_shape(engine, client_for, make_user, make_project,
+                                         monkeypatch):
+    # The summary is priced from the runs (usage_monthly is only their cache), so the month
+    # needs 202 h of runs: seen from the 20th of this month.
+    import aether_web.services.usage_summary as summary_module
+
+    today = datetime.now(UTC)
+    start = datetime(today.year, today.month, 1, tzinfo=UTC)
+    monkeypatch.setattr(summary_module, "db_now", lambda _s: start + timedelta(days=19))
     user = make_user(plan="pro")
+    project = make_project(user)
     make_project(user)
-    make_project(user)
-    _set_month_usage(engine, user, 202 * 3600)
+    with Session(engine) as s:
+        s.add(UsageRecord(project_id=project.id, user_id=user.id, started_at=start,
+                          ended_at=start + timedelta(hours=202)))
+        s.commit()
     body = client_for(user).get("/api/billing/usage").json()
     assert body["plan"] == "pro"
     assert body["period"]["start"].endswith("-01T00:00:00Z")

@@ -3,48 +3,70 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from sqlmodel import Session, select
 
+from aether_web.billing.allowance import month_hours
 from aether_web.billing.periods import month_key, month_of, month_start
-from aether_web.billing.plans import PRO
-from aether_web.billing.pricing import overage_for_month
+from aether_web.billing.plans import BYTES_PER_GB, PRO
 from aether_web.db import db_now
 from aether_web.models import (
     MeterReconciliation,
     OverageReport,
+    PlanIntervalRow,
     Project,
-    UsageMonthly,
+    StorageSample,
     UsageRecord,
 )
 from aether_web.services import overage
+from aether_web.services.period_bill import period_bill
 from tests.integration.stripe_support import Bed, bed, billing_bed
 
 FIXTURES = (bed, billing_bed)  # used by name by pytest
 
-COMPUTE = PRO.compute_seconds + 9_000 + 100  # 2.5 h + 100 s over
-STORAGE = Decimal(PRO.storage_gb * 730) + Decimal("100.5")
+OVER_SECONDS = 9_000 + 100  # 2.5 h + 100 s over the included hours: 25 units
 
 
 def _pro_user_with_usage(bed: Bed, make_user, client_for, engine):
+    """A user on Pro since this month began (their history rewritten as if they had checked
+    out then), with 2.5 h of compute and some storage over the month's included amounts, all
+    of it already behind the database clock (runs side by side, so it fits early in a month).
+    """
     user = make_user()
     bed.checkout(client_for(user), "pro")
     profile = bed.wait_for_plan(user.id, "pro")
     bed.settle()
     with Session(engine) as s:
-        month = month_of(db_now(s))
-        # The runs are what is billed; usage_monthly is their cache (storage accrues there).
+        now = db_now(s)
+        month = month_of(now)
+        start = month_start(month)
+        elapsed = int((now - start).total_seconds()) - 120
+        if elapsed < 600:
+            pytest.skip("the month began moments ago: its usage cannot fit before now")
+        rows = s.exec(select(PlanIntervalRow).where(PlanIntervalRow.user_id == user.id)).all()
+        for row in rows:
+            s.delete(row)
+        s.flush()
+        s.add(PlanIntervalRow(user_id=user.id, plan="pro", started_at=start - timedelta(days=1),
+                              cause="checkout"))
+        compute = PRO.compute_seconds + OVER_SECONDS
         project = Project(user_id=user.id, name="busy")
         s.add(project)
         s.flush()
-        start = month_start(month)
-        s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="m1",
-                          started_at=start, ended_at=start + timedelta(seconds=COMPUTE),
-                          duration_seconds=COMPUTE, end_reason="stopped"))
-        s.add(UsageMonthly(user_id=user.id, month=month, compute_seconds=COMPUTE,
-                           storage_gb_hours=STORAGE))
+        while compute > 0:
+            seconds = min(compute, elapsed)
+            helper = Project(user_id=user.id, name=f"busy-{compute}")
+            s.add(helper)
+            s.flush()
+            s.add(UsageRecord(project_id=helper.id, user_id=user.id, machine_id="m1",
+                              started_at=start, ended_at=start + timedelta(seconds=seconds),
+                              duration_seconds=seconds, end_reason="stopped"))
+            compute -= seconds
+        # 3 GB-months over the month's included 10 GB, held since the month began
+        gb_hours = PRO.storage_gb * month_hours(month) + 3 * month_hours(month)
+        s.add(StorageSample(project_id=project.id, user_id=user.id, at=start,
+                            bytes_used=gb_hours * BYTES_PER_GB * 3600 // elapsed))
         s.commit()
     return profile, month
 
@@ -52,15 +74,21 @@ def _pro_user_with_usage(bed: Bed, make_user, client_for, engine):
 def test_period_close_invoice_equals_flat_plus_overage(
         bed: Bed, make_user, client_for, engine, capsys) -> None:
     profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
-    charge = overage_for_month(PRO, compute_seconds=COMPUTE, storage_gb_hours=STORAGE)
-    assert charge.compute_units == 25 and charge.storage_units == 6  # 100.5 / 14.6 floored
+    with Session(engine) as s:
+        charge = period_bill(s, user_id=profile.id, month=month, now=db_now(s))
+    assert charge.compute_units == 25
+    # 3 GB-months at 50 cents, and the minutes held since
+    assert 150 <= charge.storage_units <= 160
     from aether_web.cli import main
 
     assert main(["stripe", "report-overage", "--month", month_key(month)]) == 0
     assert "2 new reports; sent 2" in capsys.readouterr().out
     events = bed.meter_events(profile.stripe_customer_id)
+    storage_units = next(e["value"] for e in events
+                         if e["event_name"] == "aether_storage_overage")
+    assert charge.storage_units <= storage_units <= charge.storage_units + 1
     assert sorted((e["event_name"], e["value"]) for e in events) == [
-        ("aether_compute_overage", 25), ("aether_storage_overage", 6)]
+        ("aether_compute_overage", 25), ("aether_storage_overage", storage_units)]
     assert {e["identifier"] for e in events} == {
         f"{profile.id}:{month_key(month)}:compute", f"{profile.id}:{month_key(month)}:storage"}
     # a rerun sends nothing more
@@ -68,10 +96,10 @@ def test_period_close_invoice_equals_flat_plus_overage(
     assert len(bed.meter_events(profile.stripe_customer_id)) == 2
 
     invoice = bed.close_period(profile.stripe_subscription_id)["invoice"]
-    assert invoice["total"] == PRO.monthly_price_cents + charge.total_cents
+    assert invoice["total"] == PRO.monthly_price_cents + 25 + storage_units
     metered = sorted(line["amount"] for line in invoice["lines"]["data"]
                      if line["pricing"]["unit_amount_decimal"] == "1")
-    assert metered == [charge.storage_cents, charge.compute_cents]
+    assert metered == sorted([storage_units, 25])
 
     # What the dashboard shows for the month is what Stripe invoiced, to the cent.
     from aether_web.services.usage_summary import usage_summary
@@ -117,7 +145,8 @@ def test_a_crash_halfway_then_rerun_reports_each_meter_once(
     assert "0 new reports; sent 2" in summary
     with Session(engine) as s:
         assert {r.status for r in s.exec(select(OverageReport)).all()} == {"sent"}
-    assert sorted(e["value"] for e in bed.meter_events(profile.stripe_customer_id)) == [6, 25]
+    values = sorted(e["value"] for e in bed.meter_events(profile.stripe_customer_id))
+    assert values[0] == 25 and 150 <= values[1] <= 161  # compute, then storage
 
 
 def test_an_identifier_stripe_already_holds_counts_as_sent(
