@@ -259,3 +259,61 @@ def plans_dialog(
         open=open_var,
         on_open_change=on_open_change,
     )
+
+
+def _project_line(row: dict) -> rx.Component:
+    return rx.el.tr(
+        rx.el.th(rx.el.span(row["name"], class_name="ellipsis", title=row["name"],
+                            style={"maxWidth": "18rem"}),
+                 scope="row", style={"fontWeight": 500}),
+        rx.el.td(row["compute"], class_name="project-line-compute"),
+        rx.el.td(row["storage"]),
+        rx.el.td(row["overage"], class_name="project-line-overage"),
+        class_name="project-line",
+    )
+
+
+def _csv_link(label: str, href, link_id: str) -> rx.Component:
+    return rx.button(rx.el.a(rx.icon("download", size=14), label, href=href, download=True,
+                             id=link_id),
+                     variant="soft", color_scheme="gray", size="2", as_child=True)
+
+
+def projects_section() -> rx.Component:
+    """Usage per project for this month or a past one (the period bill's split, so the
+    overage shares add up to the month's overage), and the CSV downloads."""
+    return rx.vstack(
+        rx.hstack(
+            rx.heading("Usage per project", size="5", as_="h2"),
+            rx.spacer(),
+            rx.el.label("Month", html_for="project-month", class_name="sr-only"),
+            rx.el.select(
+                rx.foreach(S.project_months,
+                           lambda m: rx.el.option(m["label"], value=m["key"])),
+                id="project-month", value=S.project_month,
+                on_change=S.choose_project_month,
+                style={"padding": "0.35rem 0.5rem", "borderRadius": "var(--radius-2)",
+                       "border": "1px solid var(--gray-a7)", "background": "var(--color-panel-solid)",
+                       "color": "var(--gray-12)", "fontSize": "var(--font-size-2)"},
+            ),
+            width="100%", align="center", wrap="wrap",
+        ),
+        rx.cond(
+            S.projects_loaded,
+            rx.cond(S.project_rows_shown.length() > 0,
+                    data_table(["Project", "Compute", "Storage", "Overage share"],
+                               rx.foreach(S.project_rows_shown, _project_line),
+                               table_id="project-usage-table", label="Usage per project"),
+                    rx.text("No project used anything this month.", color_scheme="gray",
+                            id="project-usage-empty")),
+            rx.skeleton(rx.box(height="4rem", width="100%"), loading=True),
+        ),
+        rx.hstack(
+            _csv_link("Runs of this month (CSV)",
+                      "/api/billing/usage.csv?data=runs&month=" + S.project_month, "csv-runs"),
+            _csv_link("Monthly totals (CSV)", "/api/billing/usage.csv?data=months",
+                      "csv-months"),
+            spacing="3", wrap="wrap",
+        ),
+        width="100%", spacing="3", id="project-usage-section",
+    )

@@ -23,13 +23,16 @@ from aether_web.components.billing_usage import (
     data_table,
     history_section,
     plans_dialog,
+    projects_section,
     usage_section,
 )
 from aether_web.components.layout import app_page, skeleton_rows
 from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
+from aether_web.observability import log
 from aether_web.services import billing as billing_service
+from aether_web.services.billing_account import account_details
 from aether_web.state.auth import AuthState
 from aether_web.state.billing_usage import BillingUsageState
 
@@ -75,6 +78,9 @@ class BillingState(AuthState):
     checkout_plan: str = ""  # the plan whose Checkout is being opened
     error: str = ""
     busy: bool = False
+    card_text: str = ""
+    renewal_text: str = ""
+    account_state: str = "none"  # none | loading | ready | unavailable
 
     def _reload(self, session) -> None:
         user = self._user(session)
@@ -117,7 +123,25 @@ class BillingState(AuthState):
                 return BillingState.confirm_upgrade
         self.checkout_plan = ""
         self.chooser_open = params.get("upgrade") == "1"
-        return None
+        self.account_state = "loading" if self.has_billing_account else "none"
+        return BillingState.load_account if self.has_billing_account else None
+
+    @rx.event(background=True)
+    async def load_account(self):
+        """The card on file and the renewal date, from Stripe, after the page's numbers."""
+        async with self:
+            try:
+                with transaction() as session:
+                    user_id = self._user_id(session)
+            except Unauthenticated:
+                return
+        details = await asyncio.to_thread(_account_details, user_id)
+        async with self:
+            if details is None:
+                self.account_state = "unavailable"
+                return
+            self.card_text, self.renewal_text = details.card, details.renewal
+            self.account_state = "ready"
 
     def _say_upgraded(self) -> None:
         self.notice_kind = "success"
@@ -194,6 +218,39 @@ class BillingState(AuthState):
         return rx.redirect(url)  # another host: the browser leaves the app in this tab
 
 
+def _account_details(user_id):
+    try:
+        with transaction() as session:
+            return account_details(session, user_id=user_id, gateway=get_gateway())
+    except Exception:  # Stripe down or slow: the page says so instead of failing
+        log.warning("could not load the card and renewal date", exc_info=True)
+        return None
+
+
+def account_line() -> rx.Component:
+    """Card on file and renewal date, with the way to the Portal."""
+    return rx.match(
+        BillingState.account_state,
+        ("ready", rx.hstack(
+            rx.cond(BillingState.card_text != "",
+                    rx.text(rx.icon("credit-card", size=14, aria_hidden="true"), " ",
+                            BillingState.card_text, size="2", id="card-on-file"),
+                    rx.text("No card on file", size="2", color_scheme="gray",
+                            id="card-on-file")),
+            rx.cond(BillingState.renewal_text != "",
+                    rx.text(BillingState.renewal_text, size="2", color_scheme="gray",
+                            id="renewal-date")),
+            rx.button("Change card or plan in the portal", variant="ghost", size="1",
+                      on_click=BillingState.manage, id="card-portal"),
+            spacing="4", wrap="wrap", align="center",
+        )),
+        ("unavailable", rx.text("We couldn't load your card details right now.", size="2",
+                                color_scheme="gray", id="card-unavailable")),
+        ("loading", rx.skeleton(rx.box(height="1.25rem", width="16rem"), loading=True)),
+        rx.fragment(),
+    )
+
+
 def checkout_notice() -> rx.Component:
     return rx.cond(
         BillingState.notice != "",
@@ -244,6 +301,7 @@ def plan_card() -> rx.Component:
                     align="center", spacing="3",
                 ),
                 rx.text(BillingState.plan_price, " / month", size="2", color_scheme="gray"),
+                account_line(),
                 spacing="1",
             ),
             rx.spacer(),
@@ -294,8 +352,9 @@ def invoice_table_row(row: dict) -> rx.Component:
         rx.el.td(row["total"]),
         rx.el.td(row["status"]),
         rx.el.td(rx.cond(row["url"] != "",
-                         rx.link("View", href=row["url"], is_external=True,
-                                 aria_label="View invoice " + row["number"]))),
+                         rx.link("View or download PDF", href=row["url"], is_external=True,
+                                 aria_label="View or download invoice " + row["number"]
+                                 + " (PDF on Stripe's page)"))),
     )
 
 
@@ -331,6 +390,7 @@ def billing_page() -> rx.Component:
                     skeleton_rows(1, "12rem")),
             daily_chart(),
             rx.cond(BillingUsageState.usage_loaded, history_section(), skeleton_rows(2)),
+            rx.cond(BillingUsageState.usage_loaded, projects_section(), skeleton_rows(2)),
             rx.cond(BillingState.loaded, invoices_table(), skeleton_rows(2)),
             spacing="5", width="100%",
         ),

@@ -10,6 +10,7 @@ import uuid
 import reflex as rx
 
 from aether_web import routes
+from aether_web.billing.money import format_cents
 from aether_web.billing.periods import month_of
 from aether_web.components.a11y import link_button
 from aether_web.components.billing_usage import data_table
@@ -22,7 +23,8 @@ from aether_web.observability import log
 from aether_web.pages.dashboard import project_view
 from aether_web.services import projects as project_service
 from aether_web.services import vms
-from aether_web.services.project_usage import project_month
+from aether_web.services.period_bill import period_bill
+from aether_web.services.project_usage import recent_runs
 from aether_web.state.auth import AuthState
 from aether_web.state.usage import UsageState
 
@@ -52,6 +54,8 @@ class ProjectState(AuthState):
     compute_text: str = ""
     storage_text: str = ""
     month_label: str = ""
+    paid_month: bool = False
+    overage_share: str = "$0.00"
     runs: list[dict[str, str]] = []
     workspace_url: str = ""
     pending: str = ""  # "" | start | stop
@@ -70,13 +74,19 @@ class ProjectState(AuthState):
         project = project_service.get_project(session, user_id=user.id,
                                               project_id=self._project_id())
         now = db_now(session).replace(microsecond=0)
-        month = project_month(session, user_id=user.id, project_id=project.id,
-                              month=month_of(now), now=now)
+        # The month's numbers are the project's line of the period bill, the same one the
+        # invoice and /billing use; its overage share is the split that adds up to the bill.
+        bill = period_bill(session, user_id=user.id, month=month_of(now), now=now)
+        line = next((p for p in bill.projects if p.project_id == project.id), None)
         self.project, self.status = project_view(project), "found"
-        self.compute_text = duration_text(month.compute_seconds)
+        self.compute_text = duration_text(
+            line.compute_seconds + line.free_compute_seconds if line else 0)
         self.storage_text = f"{number(project.storage_bytes / BYTES_PER_GB)} GB"
+        self.paid_month = bill.paid
+        self.overage_share = format_cents(line.total_cents if line else 0)
         self.month_label = now.strftime("%B %Y")
-        self.runs = [run_row(r) for r in month.runs]
+        self.runs = [run_row(r) for r in recent_runs(session, user_id=user.id,
+                                                     project_id=project.id, now=now)]
         self.workspace_url = (
             get_vm_provider().workspace_url(project_id=str(project.id),
                                             machine_id=project.machine_id or "")
@@ -272,7 +282,12 @@ def _usage() -> rx.Component:
             _figure("Compute", ProjectState.compute_text, "project-compute",
                     ProjectState.month_label),
             _figure("Storage now", ProjectState.storage_text, "project-storage"),
-            columns=rx.breakpoints(initial="1", sm="2"),
+            rx.cond(ProjectState.paid_month,
+                    _figure("Its share of the overage", ProjectState.overage_share,
+                            "project-overage", "so far this month, split by usage"),
+                    _figure("Overage", "$0.00", "project-overage",
+                            "Free never pays overage")),
+            columns=rx.breakpoints(initial="1", sm="3"),
             spacing="4",
             width="100%",
         ),

@@ -183,7 +183,17 @@ def test_history_and_invoices_after_a_period_closes(page, server, signup):
     assert rows.count() == 2
     assert all("Paid" in text for text in rows.all_inner_texts())
     link = page.locator(f"#invoices a[href$='/invoices/{invoice_id}']")
-    assert link.inner_text() == "View"
+    assert link.inner_text() == "View or download PDF"  # Stripe's page has the PDF
+    # The card on file and the renewal date come from Stripe; the Portal changes them.
+    page.locator("#card-on-file").wait_for()
+    assert "ending in 4242" in page.inner_text("#card-on-file")
+    assert page.inner_text("#renewal-date").startswith("Renews on ")
+    # Usage per project and the CSV downloads.
+    page.locator("#project-usage-section .project-line, #project-usage-empty").first.wait_for()
+    runs_csv = page.request.get(page.get_attribute("#csv-runs", "href"))
+    assert runs_csv.status == 200 and runs_csv.text().startswith("project,project_id,")
+    months_csv = page.request.get(page.get_attribute("#csv-months", "href"))
+    assert months_csv.status == 200 and months_csv.text().startswith("month,compute_hours,")
 
     history = page.locator(".history-row").first
     assert history.locator(".history-hours").inner_text() == "202 h"

@@ -1,13 +1,13 @@
-"""What a project's page reads: its month's compute (runs clipped to the month, open runs up
-to now), its latest runs, and the simulated workspace page (owner only)."""
+"""What a project's page reads besides the period bill: its latest runs, the workspace
+address of each VM provider, and the simulated workspace page (owner only)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from aether_web.integrations.vm_provider import FlyProvider, SimulatedProvider
 from aether_web.models import UsageRecord
-from aether_web.services.project_usage import RECENT_RUNS, project_month
+from aether_web.services.project_usage import RECENT_RUNS, recent_runs
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -19,24 +19,18 @@ def _run(session, project, start, end):
                             end_reason="user_stopped" if end else None))
 
 
-def test_month_compute_clips_runs_to_the_month_and_counts_open_runs_to_now(session, make_user,
-                                                                           make_project):
+def test_recent_runs_are_the_projects_newest_first_open_ones_to_now(session, make_user,
+                                                                      make_project):
     user = make_user()
     project, other = make_project(user, name="web"), make_project(user, name="api")
-    # 1 h in February, 30 min in March (across midnight of the 1st), an open run of 20 min.
     _run(session, project, datetime(2026, 2, 28, 23, 0, tzinfo=UTC),
          datetime(2026, 3, 1, 0, 30, tzinfo=UTC))
     _run(session, project, NOW - timedelta(minutes=20), None)
     _run(session, other, NOW - timedelta(hours=5), NOW - timedelta(hours=4))
     session.commit()
-    march = project_month(session, user_id=user.id, project_id=project.id,
-                          month=date(2026, 3, 1), now=NOW)
-    assert march.compute_seconds == 30 * 60 + 20 * 60
-    assert [r.ended_at is None for r in march.runs] == [True, False]  # newest first
-    assert march.runs[0].seconds == 20 * 60 and march.runs[1].seconds == 90 * 60
-    february = project_month(session, user_id=user.id, project_id=project.id,
-                             month=date(2026, 2, 1), now=NOW)
-    assert february.compute_seconds == 3600
+    runs = recent_runs(session, user_id=user.id, project_id=project.id, now=NOW)
+    assert [r.ended_at is None for r in runs] == [True, False]
+    assert runs[0].seconds == 20 * 60 and runs[1].seconds == 90 * 60
 
 
 def test_recent_runs_are_capped(session, make_user, make_project):
@@ -46,10 +40,9 @@ def test_recent_runs_are_capped(session, make_user, make_project):
         start = NOW - timedelta(hours=i + 1)
         _run(session, project, start, start + timedelta(minutes=1))
     session.commit()
-    month = project_month(session, user_id=user.id, project_id=project.id,
-                          month=date(2026, 3, 1), now=NOW)
-    assert len(month.runs) == RECENT_RUNS
-    assert month.runs[0].started_at > month.runs[-1].started_at
+    runs = recent_runs(session, user_id=user.id, project_id=project.id, now=NOW)
+    assert len(runs) == RECENT_RUNS
+    assert runs[0].started_at > runs[-1].started_at
 
 
 def test_workspace_urls_of_both_providers():
@@ -71,22 +64,3 @@ def test_the_simulated_workspace_page_is_the_owners_only(api, client_for, make_u
     anonymous = api.get(f"/api/workspaces/{project.id}")
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"]
 
-
-def test_compute_by_project_sums_in_sql_and_splits_the_rest(session, make_user, make_project):
-    from aether_web.services.project_usage import compute_by_project
-
-    user, stranger = make_user(), make_user()
-    web, api = make_project(user, name="web"), make_project(user, name="api")
-    _run(session, web, datetime(2026, 2, 10, 8, 0, tzinfo=UTC),
-         datetime(2026, 2, 10, 9, 0, tzinfo=UTC))                     # Feb, whole
-    _run(session, web, datetime(2026, 2, 28, 23, 30, tzinfo=UTC),
-         datetime(2026, 3, 1, 0, 15, tzinfo=UTC))                     # 30 min Feb, 15 Mar
-    _run(session, api, datetime(2026, 3, 1, 10, 0, tzinfo=UTC),
-         datetime(2026, 3, 1, 10, 1, tzinfo=UTC))                     # Mar, 60 s
-    _run(session, api, NOW - timedelta(minutes=10), None)             # open, 10 min
-    _run(session, make_project(stranger), NOW - timedelta(hours=2), NOW - timedelta(hours=1))
-    session.commit()
-    feb, mar = date(2026, 2, 1), date(2026, 3, 1)
-    got = compute_by_project(session, user_id=user.id, months=[feb, mar], now=NOW)
-    assert got[feb] == {web.id: 3600 + 1800}
-    assert got[mar] == {web.id: 900, api.id: 60 + 600}
