@@ -22,6 +22,7 @@ from aether_web.components.a11y import link_button
 from aether_web.components.head import social_image, social_meta
 from aether_web.components.layout import public_page
 from aether_web.components.plans import (
+    comparison_table,
     compute_overage_price,
     dollars,
     plan_grid,
@@ -267,6 +268,12 @@ def pricing() -> rx.Component:
             padding_y="2rem",
         ),
         plan_grid(_plan_action),
+        rx.el.section(
+            rx.heading("Compare the plans", size="7", as_="h2", margin_bottom="1rem"),
+            comparison_table(),
+            id="compare",
+            style={"marginTop": "3rem"},
+        ),
         rx.grid(
             _overage_prices(),
             _worked_example(),
