@@ -6,14 +6,20 @@ failed); JSON callers get JSON.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from aether_web.api.context import SESSION_COOKIE, client_ip, in_transaction, session_token
+from aether_web.api.context import (
+    FORM_EMAIL_COOKIE,
+    SESSION_COOKIE,
+    client_ip,
+    in_transaction,
+    session_token,
+)
 from aether_web.api.responses import from_error, json_body
 from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
@@ -59,16 +65,22 @@ def _fail(exc: AetherError, is_form: bool, page: str, fields: dict) -> Response:
     if code == "invalid_input":
         code = "invalid_email" if "email" in fields_with_errors else "weak_password"
     query = {"error": code}
-    if fields.get("email"):
-        query["email"] = fields["email"][:320]
     if fields.get("next"):
         query["next"] = _safe_next(fields.get("next"))
-    return RedirectResponse(f"{page}?{urlencode(query)}", status_code=303)
+    response = RedirectResponse(f"{page}?{urlencode(query)}", status_code=303)
+    if fields.get("email"):
+        # The form keeps what was typed, but an email never goes into the address (history,
+        # logs, Referer): it rides in a short-lived HttpOnly cookie the form page reads.
+        response.set_cookie(FORM_EMAIL_COOKIE, quote(str(fields["email"])[:320]), max_age=300,
+                            httponly=True, secure=get_settings().cookie_secure,
+                            samesite="strict", path="/")
+    return response
 
 
 def _ok(token: str, is_form: bool, fields: dict, user) -> Response:
     if is_form:
         response: Response = RedirectResponse(_safe_next(fields.get("next")), status_code=303)
+        response.delete_cookie(FORM_EMAIL_COOKIE, path="/")  # the form is done with it
     else:
         response = JSONResponse({"user": {"id": str(user.id), "email": user.email}})
     return _with_cookie(response, token)

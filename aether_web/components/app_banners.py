@@ -18,7 +18,7 @@ def usage_warning() -> rx.Component:
     plan working as described, not an error)."""
     at_limit = UsageState.alert_level == "limit"
     return rx.cond(
-        UsageState.alert_level != "ok",
+        (UsageState.alert_level != "ok") & (UsageState.alert_key != UsageState.dismissed_alert),
         rx.callout(
             rx.hstack(
                 rx.text(UsageState.alert_message, id="usage-warning-text"),
@@ -28,6 +28,10 @@ def usage_warning() -> rx.Component:
                         link_button("Upgrade", size="1", color_scheme="violet",
                                     href=routes.BILLING + "?upgrade=1",
                                     id="usage-warning-upgrade")),
+                rx.icon_button(rx.icon("x", size=14), size="1", variant="ghost",
+                               color_scheme="gray", high_contrast=True,
+                               aria_label="Dismiss this notice", id="usage-warning-dismiss",
+                               on_click=UsageState.dismiss_alert),
                 align="center", spacing="3", wrap="wrap",
             ),
             icon=rx.cond(at_limit, "info", "triangle_alert"),

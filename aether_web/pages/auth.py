@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from http.cookies import SimpleCookie
+from urllib.parse import unquote
+
 import reflex as rx
 
 from aether_web import routes
+from aether_web.api.context import FORM_EMAIL_COOKIE
 from aether_web.components.layout import public_page
 from aether_web.components.native_form import native_form
 
@@ -18,8 +22,19 @@ ERROR_MESSAGES = {
 }
 
 
+def _form_email(cookie_header: str) -> str:
+    """The email of the form that just failed, from its short-lived cookie (never the URL)."""
+    try:
+        jar = SimpleCookie()
+        jar.load(cookie_header)
+    except Exception:
+        return ""
+    morsel = jar.get(FORM_EMAIL_COOKIE)
+    return unquote(morsel.value)[:320] if morsel else ""
+
+
 class AuthFormState(rx.State):
-    """Errors and prefilled values for the auth forms, from the redirect's query."""
+    """Errors for the auth forms from the redirect's query; the email from a cookie."""
 
     error: str = ""
     email: str = ""
@@ -30,7 +45,7 @@ class AuthFormState(rx.State):
         params = self.router.url.query_parameters
         code = params.get("error", "")
         self.error = ERROR_MESSAGES.get(code, "Something went wrong. Please try again.") if code else ""
-        self.email = params.get("email", "")[:320]
+        self.email = _form_email(self.router.headers.cookie or "")
         nxt = params.get("next", "/dashboard")
         self.next_path = nxt if nxt.startswith("/") and not nxt.startswith("//") else "/dashboard"
 

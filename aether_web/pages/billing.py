@@ -40,6 +40,8 @@ from aether_web.state.billing_usage import BillingUsageState
 CONFIRM_POLLS = 20
 CONFIRM_INTERVAL_SECONDS = 0.5
 
+FORGET_QUERY = "window.history.replaceState(window.history.state, '', window.location.pathname)"
+
 STATUS_LABELS = {
     "active": "Active", "trialing": "Trial", "past_due": "Payment failed",
     "canceled": "Canceled", "incomplete": "Waiting for payment", "unpaid": "Unpaid",
@@ -110,6 +112,10 @@ class BillingState(AuthState):
         except Unauthenticated:
             return self._login_redirect()
         outcome = params.get("checkout", "")
+        events: list = []
+        if outcome:
+            # Said once: the address loses ?checkout=, so a reload doesn't say it again.
+            events.append(rx.call_script(FORGET_QUERY))
         if outcome == "canceled":
             self.notice_kind = "warning"
             self.notice = (f"Checkout was canceled; you're still on {self.plan_name}. "
@@ -120,11 +126,17 @@ class BillingState(AuthState):
             else:
                 self.notice_kind, self.notice = "info", "Payment received. Confirming your plan…"
                 self.confirming = True
-                return BillingState.confirm_upgrade
+                return [*events, BillingState.confirm_upgrade]
         self.checkout_plan = ""
         self.chooser_open = params.get("upgrade") == "1"
         self.account_state = "loading" if self.has_billing_account else "none"
-        return BillingState.load_account if self.has_billing_account else None
+        if self.has_billing_account:
+            events.append(BillingState.load_account)
+        return events or None
+
+    @rx.event
+    def dismiss_notice(self) -> None:
+        self.notice = ""
 
     @rx.event(background=True)
     async def load_account(self):
@@ -255,7 +267,15 @@ def checkout_notice() -> rx.Component:
     return rx.cond(
         BillingState.notice != "",
         rx.callout(
-            BillingState.notice,
+            rx.hstack(
+                rx.text(BillingState.notice, id="billing-notice-text"),
+                rx.spacer(),
+                rx.icon_button(rx.icon("x", size=14), size="1", variant="ghost",
+                               color_scheme="gray", high_contrast=True,
+                               aria_label="Dismiss this notice", id="billing-notice-dismiss",
+                               on_click=BillingState.dismiss_notice),
+                align="center", width="100%",
+            ),
             icon=rx.cond(BillingState.notice_kind == "success", "circle_check", "info"),
             color_scheme=rx.match(BillingState.notice_kind, ("success", "green"),
                                   ("warning", "amber"), "blue"),

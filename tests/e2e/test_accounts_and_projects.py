@@ -75,3 +75,4 @@ def test_wrong_password_shows_a_clear_error(page, signup):
     page.wait_for_selector("#form-error")
     assert "Wrong email or password" in page.inner_text("#form-error")
     assert page.input_value("#email") == email
+    assert email.split("@")[0] not in page.url  # kept in a cookie, never in the address
