@@ -125,6 +125,7 @@ def _preview_project(name: str, state: str, used: str) -> rx.Component:
             align="center", gap="3", wrap="wrap", width="100%",
         ),
         size="1",
+        width="100%",
     )
 
 
