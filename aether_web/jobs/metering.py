@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from aether_web.jobs.registry import Job, register
-from aether_web.services import usage, vms
+from aether_web.services import usage, usage_rebuild, vms
 
 
 def close_orphaned_runs(session: Session) -> str:
@@ -23,8 +23,7 @@ def accrue_storage(session: Session) -> str:
 
 
 def rebuild_usage_monthly(session: Session) -> str:
-    reports = usage.rebuild_monthly(session)
-    return f"rebuilt usage_monthly; {len(reports)} drifts corrected"
+    return usage_rebuild.rebuild_monthly(session).describe()
 
 
 def enforce_free_caps(session: Session) -> str:

@@ -13,10 +13,12 @@ from aether_web.models.types import utc_column
 
 
 class HookEvent(SQLModel, table=True):
-    """One orchestrator hook that was applied, keyed by its event_id.
+    """One orchestrator hook that was applied, keyed by its project and event_id.
 
-    A repeat of the same event_id gets `response` back and changes nothing. Rows of `stopped`
-    hooks that found no run also remember a stop that arrived before its `started`.
+    Event ids are unique per project (policy rule 15): a repeat of the same event_id for the
+    same project gets `response` back and changes nothing; another project's event with that
+    id is a different event. Rows of `stopped` hooks that found no run also remember a stop
+    that arrived before its `started`.
     """
 
     __tablename__ = "hook_events"
@@ -24,9 +26,9 @@ class HookEvent(SQLModel, table=True):
         sa.Index("ix_hook_events_project_kind_at", "project_id", "kind", "received_at"),
     )
 
+    project_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), primary_key=True))
     event_id: str = Field(primary_key=True, max_length=128)
     kind: str = Field(max_length=32)
-    project_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid()))
     machine_id: str = Field(default="", max_length=64)
     # What the hook did: opened, closed, heartbeat, already_open, stopped_before_started, ...
     outcome: str = Field(default="", max_length=32)

@@ -29,7 +29,6 @@ from aether_web.billing.periods import (
     month_of,
     month_start,
     previous_month,
-    seconds_in_month,
 )
 from aether_web.db import db_now, transaction
 from aether_web.errors import InvalidInput
@@ -44,11 +43,10 @@ from aether_web.models import (
     MeterReconciliation,
     OverageReport,
     Profile,
-    UsageRecord,
 )
 from aether_web.observability import log
 from aether_web.services.period_bill import period_bills
-from aether_web.services.usage import actual_compute_by_user
+from aether_web.services.usage_rebuild import compute_seconds_by_user
 
 METER_BY_KIND = {"compute": COMPUTE_METER, "storage": STORAGE_METER}
 # Stripe accepts meter events up to 35 days old; we stop a little before.
@@ -92,18 +90,7 @@ def billable_compute_seconds(session: Session, *, month: date,
     So a run that crosses midnight is billed in full without waiting for it to stop, and
     nothing is counted that the runs don't show.
     """
-    totals = actual_compute_by_user(session, month=month)
-    end = month_end(month)
-    open_runs = session.exec(
-        select(UsageRecord.user_id, UsageRecord.started_at, UsageRecord.last_heartbeat_at)
-        .where(UsageRecord.ended_at.is_(None), UsageRecord.started_at < end)
-    ).all()
-    for user_id, started, last_heartbeat in open_runs:
-        alive_until = min(max(last_heartbeat or started, started), now, end)
-        seconds = seconds_in_month(started, alive_until, month)
-        if seconds > 0:
-            totals[user_id] = totals.get(user_id, 0) + seconds
-    return totals
+    return compute_seconds_by_user(session, month=month, now=now, include_open=True)
 
 
 def plan_reports(session: Session, *, month: date, now: datetime) -> int:

@@ -4,12 +4,23 @@ Every billed instant is database time (`db_now`); tests pass `now` to drive the 
 hook locks its project row first, so hooks for one project apply one at a time, and remembers
 its `event_id` with the answer it gave, so a repeat returns that answer and changes nothing.
 
-Rules for runs (one open run per project, enforced by `uq_usage_records_open_run`):
-- `started` opens a run, unless one is open for that machine already (a repeat: nothing new)
-  or the machine's `stopped` arrived just before it (never opened, never billed).
-- `stopped` closes the open run at the time it arrives; a stop for a run closed moments ago is
-  a repeat; any other stop is remembered as arriving before its start.
-- A run whose heartbeats stop is closed at its last sign of life, never when the job ran.
+Rules for runs (policy rules 13-15; one open run per project, `uq_usage_records_open_run`):
+- A run's last sign of life is its last heartbeat, or its start (`last_sign_of_life`, and
+  `last_sign_of_life_sql` for statements). A run silent longer than HEARTBEAT_TIMEOUT has
+  ended there: whatever closes it (a stop, the orphan job, a later start or heartbeat of the
+  machine, reconciliation) closes it at that instant (`alive_until`), so time the events don't
+  show is never billed.
+- `started` opens a run, unless one is open and alive for that machine already (a repeat:
+  nothing new) or the machine's `stopped` arrived just before it and belongs to no earlier
+  run (never opened, never billed).
+- `heartbeat` moves the open run's last sign of life to now. A machine with no open run (its
+  run was closed as silent, or its start was lost) gets a run from that heartbeat, unless the
+  machine stopped less than REORDER_WINDOW ago (a late heartbeat of the stopped run).
+- `stopped` closes the open run when it arrives (or at its last sign of life, above). A stop
+  that finds no run belongs to this machine's last run when that run was closed without a stop
+  (silent, replaced, reconciled) or moments ago; only a stop that belongs to no run is
+  remembered as arriving before its start, and it cancels that one start only.
+- `event_id`s are unique per project: project B reusing A's id is a different event.
 - Closing a run adds its seconds to `usage_monthly`, split at UTC month boundaries.
 """
 
@@ -21,7 +32,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-import sentry_sdk
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -29,10 +39,7 @@ from sqlmodel import Session, select
 
 from aether_web.billing.limits import WARNING_RATIO, can_start_vm
 from aether_web.billing.periods import (
-    month_end,
     month_of,
-    month_start,
-    previous_month,
     seconds_in_month,
     split_seconds_by_month,
 )
@@ -40,7 +47,6 @@ from aether_web.billing.plans import BYTES_PER_GB, SECONDS_PER_HOUR, get_plan
 from aether_web.db import db_now
 from aether_web.errors import Conflict, InvalidInput, LimitReached, NotFound
 from aether_web.models import (
-    DriftReport,
     HookEvent,
     Profile,
     Project,
@@ -48,7 +54,6 @@ from aether_web.models import (
     UsageMonthly,
     UsageRecord,
 )
-from aether_web.observability import log
 
 # The orchestrator sends a heartbeat every minute; a run silent this long has crashed.
 HEARTBEAT_TIMEOUT = timedelta(minutes=15)
@@ -58,6 +63,9 @@ REORDER_WINDOW = timedelta(minutes=5)
 GB_HOURS_QUANTUM = Decimal("0.0001")
 
 OPENED, ALREADY_OPEN, CLOSED, ALREADY_CLOSED = "opened", "already_open", "closed", "already_closed"
+OPENED_FROM_HEARTBEAT = "opened_from_heartbeat"
+# Run ends that no `stopped` hook caused: a later stop of that machine belongs to such a run.
+ENDED_WITHOUT_STOP = ("heartbeat_lost", "replaced", "reconciled_not_running")
 STOPPED_BEFORE_STARTED, HEARTBEAT, NO_OPEN_RUN = (
     "stopped_before_started", "heartbeat", "no_open_run")
 MACHINE_MISMATCH, STORAGE_RECORDED, PROJECT_DELETED = (
@@ -99,8 +107,8 @@ def _project(session: Session, project_id: Any, *, lock: bool) -> Project:
     return project
 
 
-def _replay(session: Session, event_id: str) -> HookAnswer | None:
-    seen = session.get(HookEvent, event_id)
+def _replay(session: Session, project_id: uuid.UUID, event_id: str) -> HookAnswer | None:
+    seen = session.get(HookEvent, (project_id, event_id))
     if seen is None:
         return None
     return HookAnswer(seen.status_code, dict(seen.response), repeat=True)
@@ -124,8 +132,42 @@ def _open_run(session: Session, project_id: uuid.UUID) -> UsageRecord | None:
     ).first()
 
 
-def _last_sign_of_life(run: UsageRecord) -> datetime:
+# The run's last sign of life, in SQL: its last heartbeat, or its start. last_heartbeat_at is
+# set at the start and only ever moves forward, so it is never before started_at.
+LAST_SIGN_OF_LIFE_SQL = "coalesce(last_heartbeat_at, started_at)"
+
+
+def last_sign_of_life(run: UsageRecord) -> datetime:
+    """The run's last sign of life: its last heartbeat, or its start (policy rule 13)."""
     return max(run.last_heartbeat_at or run.started_at, run.started_at)
+
+
+def last_sign_of_life_sql(runs: Any = None) -> Any:
+    """`last_sign_of_life` as a SQL expression over `runs` (usage_records or an alias)."""
+    runs = UsageRecord.__table__ if runs is None else runs
+    return sa.func.coalesce(runs.c.last_heartbeat_at, runs.c.started_at)
+
+
+def is_silent(last: datetime, now: datetime) -> bool:
+    """Whether a run last alive at `last` has been silent longer than the heartbeat timeout
+    at `now`: it then ended at `last`."""
+    return now - last > HEARTBEAT_TIMEOUT
+
+
+def alive_until(run: UsageRecord, now: datetime) -> datetime:
+    """Where an open run ends if it ends at `now`: now, or its last sign of life when it has
+    been silent longer than the heartbeat timeout (policy rule 13)."""
+    last = last_sign_of_life(run)
+    return last if is_silent(last, now) else max(now, last)
+
+
+def _close_at_edge(session: Session, run: UsageRecord, now: datetime, reason: str) -> bool:
+    """Close `run` where it ended if it ends now; True when it had gone silent (and was
+    closed at its last sign of life, as `heartbeat_lost`)."""
+    end = alive_until(run, now)
+    silent = end < now
+    close_run(session, run=run, at=end, reason="heartbeat_lost" if silent else reason)
+    return silent
 
 
 def _matches(run: UsageRecord, machine_id: str) -> bool:
@@ -164,26 +206,71 @@ def close_run(session: Session, *, run: UsageRecord, at: datetime, reason: str) 
     return run
 
 
+def _last_edge(session: Session, project_id: uuid.UUID, machine_id: str,
+               now: datetime) -> Any:
+    """This machine's latest `started` or `stopped` hook (kind, outcome) of the last
+    REORDER_WINDOW, if any. In the same second a start counts as the later event."""
+    return session.exec(
+        select(HookEvent.kind, HookEvent.outcome)
+        .where(HookEvent.project_id == project_id, HookEvent.machine_id == machine_id,
+               HookEvent.kind.in_(["started", "stopped"]),
+               HookEvent.received_at >= now - REORDER_WINDOW)
+        .order_by(HookEvent.received_at.desc(), HookEvent.kind.asc())
+    ).first()
+
+
+def _stopped_moments_ago(session: Session, project_id: uuid.UUID, machine_id: str,
+                         now: datetime) -> bool:
+    """Whether this machine's last start or stop is a stop of the last REORDER_WINDOW: a
+    heartbeat now is a late one of the stopped VM."""
+    edge = _last_edge(session, project_id, machine_id, now)
+    return edge is not None and edge.kind == "stopped"
+
+
 def _pending_early_stop(session: Session, project_id: uuid.UUID, machine_id: str,
                         now: datetime) -> bool:
-    """Whether this machine's `stopped` arrived within the window and no start has used it."""
-    stop_at = session.exec(
-        select(HookEvent.received_at)
-        .where(HookEvent.project_id == project_id, HookEvent.kind == "stopped",
-               HookEvent.machine_id == machine_id,
-               HookEvent.outcome == STOPPED_BEFORE_STARTED,
-               HookEvent.received_at >= now - REORDER_WINDOW)
-        .order_by(HookEvent.received_at.desc())
+    """Whether this machine's `stopped` arrived within the window before its start: it found
+    no run it belonged to, and no start or stop of the machine came after it."""
+    edge = _last_edge(session, project_id, machine_id, now)
+    return edge is not None and edge.kind == "stopped" and edge.outcome == STOPPED_BEFORE_STARTED
+
+
+def _stop_belongs_to_closed_run(session: Session, project_id: uuid.UUID, machine_id: str,
+                                now: datetime) -> bool:
+    """Whether a `stopped` that found no open run is this machine's last run's own stop: the
+    run closed moments ago (a repeat or a late stop), or closed without a stop (silent,
+    replaced, reconciled) and no stop of the machine arrived since it started."""
+    last = session.exec(
+        select(UsageRecord.started_at, UsageRecord.ended_at, UsageRecord.end_reason)
+        .where(UsageRecord.project_id == project_id, UsageRecord.machine_id == machine_id,
+               UsageRecord.ended_at.is_not(None))
+        .order_by(UsageRecord.ended_at.desc())
     ).first()
-    if stop_at is None:
+    if last is None:
         return False
-    used = session.exec(
+    if last.ended_at >= now - REORDER_WINDOW:
+        return True
+    if last.end_reason not in ENDED_WITHOUT_STOP:
+        return False
+    return session.exec(
         select(HookEvent.event_id)
-        .where(HookEvent.project_id == project_id, HookEvent.kind == "started",
-               HookEvent.machine_id == machine_id, HookEvent.received_at >= stop_at,
-               HookEvent.outcome.in_([OPENED, STOPPED_BEFORE_STARTED, ALREADY_OPEN]))
-    ).first()
-    return used is None
+        .where(HookEvent.project_id == project_id, HookEvent.kind == "stopped",
+               HookEvent.machine_id == machine_id, HookEvent.received_at >= last.started_at)
+    ).first() is None
+
+
+def _open_new_run(session: Session, *, project: Project, machine_id: str, machine_type: str,
+                  now: datetime) -> UsageRecord:
+    run = UsageRecord(project_id=project.id, user_id=project.user_id,
+                      machine_id=machine_id or "",
+                      machine_type=machine_type or project.machine_type,
+                      started_at=now, last_heartbeat_at=now)
+    session.add(run)
+    session.flush()
+    project.machine_id = machine_id or project.machine_id
+    project.vm_state = "running"
+    session.add(project)
+    return run
 
 
 # Hooks --------------------------------------------------------------------------------------
@@ -195,35 +282,33 @@ def record_started(
 ) -> HookAnswer:
     """A VM started: open its run at database time (once, whatever repeats arrive).
 
-    `trust_running` (reconciliation, our own starts) ignores an earlier stop, because the
-    machine is known to be running now. Raises NotFound, or Conflict for a deleted project.
+    A run of this machine still open but silent past the timeout ended at its last sign of
+    life: it is closed there and a new run opens. `trust_running` (reconciliation, our own
+    starts) ignores an earlier stop, because the machine is known to be running now. Raises
+    NotFound, or Conflict for a deleted project.
     """
     project = _project(session, project_id, lock=True)
-    if (seen := _replay(session, event_id)) is not None:
+    if (seen := _replay(session, project.id, event_id)) is not None:
         return seen
     if project.deleted_at is not None:
         raise Conflict("This project was deleted; its VM must not run.", code="project_deleted")
     now = _clock(session, now)
     run = _open_run(session, project.id)
+    if run is not None and is_silent(last_sign_of_life(run), now):
+        close_run(session, run=run, at=last_sign_of_life(run), reason="heartbeat_lost")
+        run = None
     if run is not None and _matches(run, machine_id):
         run.machine_id = run.machine_id or machine_id
-        run.last_heartbeat_at = max(_last_sign_of_life(run), now)
+        run.last_heartbeat_at = max(last_sign_of_life(run), now)
         session.add(run)
         outcome = ALREADY_OPEN
     elif not trust_running and _pending_early_stop(session, project.id, machine_id, now):
         outcome = STOPPED_BEFORE_STARTED
     else:
         if run is not None:  # another machine took over this project: the old one is gone
-            close_run(session, run=run, at=_last_sign_of_life(run), reason="replaced")
-        run = UsageRecord(project_id=project.id, user_id=project.user_id,
-                          machine_id=machine_id or "",
-                          machine_type=machine_type or project.machine_type,
-                          started_at=now, last_heartbeat_at=now)
-        session.add(run)
-        session.flush()
-        project.machine_id = machine_id or project.machine_id
-        project.vm_state = "running"
-        session.add(project)
+            close_run(session, run=run, at=last_sign_of_life(run), reason="replaced")
+        run = _open_new_run(session, project=project, machine_id=machine_id,
+                            machine_type=machine_type, now=now)
         outcome = OPENED
     body = {"recorded": outcome == OPENED, "outcome": outcome,
             "run_id": str(run.id) if run is not None and outcome != STOPPED_BEFORE_STARTED
@@ -240,54 +325,56 @@ def _heartbeat_statements() -> dict[str, Any]:
     pid = sa.bindparam("hb_project_id", type_=projects.c.id.type)
     machine_id = sa.bindparam("hb_machine_id", type_=runs.c.machine_id.type)
     now = sa.bindparam("hb_now", type_=runs.c.last_heartbeat_at.type)
+    alive_since = sa.bindparam("hb_alive_since", type_=runs.c.last_heartbeat_at.type)
 
     def lock(*extra: Any) -> sa.Select:
         # Lock the project row only (the event is an outer join). Should a simultaneous request
         # with this event_id commit while we wait for the lock, our insert of the event fails
         # and the caller retries, which then answers as a repeat.
         return (sa.select(projects.c.id, events.c.status_code, events.c.response, *extra)
-                .select_from(projects.outerjoin(events, events.c.event_id == event_id))
+                .select_from(projects.outerjoin(events, sa.and_(
+                    events.c.project_id == projects.c.id, events.c.event_id == event_id)))
                 .where(projects.c.id == pid)
                 .with_for_update(of=projects))
 
     is_open = sa.and_(runs.c.project_id == pid, runs.c.ended_at.is_(None))
-    last = sa.func.coalesce(runs.c.last_heartbeat_at, runs.c.started_at)
+    last = last_sign_of_life_sql(runs)
+    # Only a live run moves: one silent past the timeout ended at its last sign of life.
     move = (sa.update(runs)
-            .where(is_open, sa.or_(runs.c.machine_id == machine_id, runs.c.machine_id == "",
-                                   machine_id == ""))
+            .where(is_open, last >= alive_since,
+                   sa.or_(runs.c.machine_id == machine_id, runs.c.machine_id == "",
+                          machine_id == ""))
             .values(last_heartbeat_at=sa.case((last > now, last), else_=now))
             .returning(runs.c.id))
-    return {
-        "lock": lock(),
-        "move": move,
-        "open_run": sa.select(runs.c.id).where(is_open),
-        "remember": sa.insert(events),
-    }
+    return {"lock": lock(), "move": move, "remember": sa.insert(events)}
 
 
 _HEARTBEAT = _heartbeat_statements()
 
 # PostgreSQL: the whole common heartbeat in one statement, one round trip. It locks the project,
-# finds an earlier answer to the event, moves the open run's last heartbeat (never backwards)
-# and remembers the answer, all at one clock: `at`, or the transaction's time to the second
-# (as db_now reads it). It returns the project's id (NULL: no such project), the earlier answer
-# (a repeat changes nothing), and the run it moved (NULL: no run of this machine is open; the
-# caller then answers as record_heartbeat does). Should a simultaneous request with the same
+# finds an earlier answer to the event (of this project: ids are unique per project), moves
+# the open run's last heartbeat (never backwards; only a run alive within the heartbeat
+# timeout) and remembers the answer, all at one clock: `at`, or the transaction's time to the
+# second (as db_now reads it). It returns the project's id (NULL: no such project), the
+# earlier answer (a repeat changes nothing), and the run it moved (NULL: no live run of this
+# machine is open; the caller then answers as record_heartbeat does: rule 14). Should a simultaneous request with the same
 # event_id commit first, the insert fails and the caller retries, which answers as a repeat.
 # The API runs this same text on an async connection (api.heartbeat), and the benchmark
 # runs it through pgbench.
-HEARTBEAT_SQL = """\
+HEARTBEAT_SQL = f"""\
 WITH project AS (
     SELECT id FROM projects WHERE id = CAST(:project_id AS uuid) FOR UPDATE
 ), earlier AS (
-    SELECT status_code, response FROM hook_events WHERE event_id = :event_id
+    SELECT status_code, response FROM hook_events
+     WHERE project_id = CAST(:project_id AS uuid) AND event_id = :event_id
 ), clock AS (
     SELECT coalesce(CAST(:at AS timestamptz), date_trunc('second', now())) AS at
 ), moved AS (
     UPDATE usage_records
-       SET last_heartbeat_at = greatest(coalesce(last_heartbeat_at, started_at),
-                                        (SELECT at FROM clock))
+       SET last_heartbeat_at = greatest({LAST_SIGN_OF_LIFE_SQL}, (SELECT at FROM clock))
      WHERE project_id = (SELECT id FROM project) AND ended_at IS NULL
+       AND {LAST_SIGN_OF_LIFE_SQL}
+           >= (SELECT at FROM clock) - interval '{int(HEARTBEAT_TIMEOUT.total_seconds())} seconds'
        AND (machine_id = :machine_id OR machine_id = '' OR :machine_id = '')
        AND NOT EXISTS (SELECT 1 FROM earlier)
     RETURNING id
@@ -304,7 +391,7 @@ WITH project AS (
 SELECT (SELECT id FROM project) AS project_id,
        (SELECT status_code FROM earlier) AS earlier_status,
        (SELECT response FROM earlier) AS earlier_response,
-       (SELECT CAST(moved.id AS text) FROM moved, remembered) AS run_id"""
+       (SELECT CAST(moved.id AS text) FROM moved, remembered) AS run_id"""  # noqa: S608 (constants)
 _HEARTBEAT_TEXT = sa.text(HEARTBEAT_SQL)
 
 
@@ -326,18 +413,21 @@ def record_heartbeat(
     session: Session, *, event_id: str, project_id: Any, machine_id: str,
     now: datetime | None = None,
 ) -> HookAnswer:
-    """A VM is alive: move its run's last sign of life to now. Never opens a run.
+    """A VM is alive: move its run's last sign of life to now.
 
     The most frequent hook (every running VM, every minute). On PostgreSQL one statement
-    (HEARTBEAT_SQL) locks, answers a repeat and moves the run; elsewhere plain statements do
-    the same. When no run of this machine is open, the answer says which run is (if any).
+    (HEARTBEAT_SQL) locks, answers a repeat and moves a live run; elsewhere plain statements
+    do the same. What they leave is rule 14: a machine with no live open run gets a run from
+    this heartbeat (a silent run of the project is closed at its last sign of life first),
+    unless it stopped less than REORDER_WINDOW ago (a late heartbeat: `no_open_run`), the
+    project was deleted, or another machine's run is open and alive (`machine_mismatch`).
     """
     pid = parse_project_id(project_id)
     params: dict[str, Any] = {"hb_event_id": event_id, "hb_project_id": pid,
                               "hb_machine_id": machine_id}
 
     def remember(outcome: str, run_id: Any) -> HookAnswer:
-        body = {"recorded": outcome == HEARTBEAT, "outcome": outcome,
+        body = {"recorded": outcome in (HEARTBEAT, OPENED_FROM_HEARTBEAT), "outcome": outcome,
                 "run_id": str(run_id) if run_id is not None else None}
         session.execute(_HEARTBEAT["remember"], {
             "event_id": event_id, "kind": "heartbeat", "project_id": pid,
@@ -353,7 +443,7 @@ def record_heartbeat(
         answer = heartbeat_answer(row)
         if answer is not None:
             return answer
-        # The project is locked, the event is new, and no run of this machine is open.
+        # The project is locked, the event is new, and no live run of this machine is open.
         now = _clock(session, now)
     else:
         row = session.execute(_HEARTBEAT["lock"], params).first()
@@ -363,38 +453,47 @@ def record_heartbeat(
             return HookAnswer(row.status_code, dict(row.response), repeat=True)
         now = _clock(session, now)
         moved = session.execute(_HEARTBEAT["move"], {
-            "hb_project_id": pid, "hb_machine_id": machine_id, "hb_now": now}).first()
+            "hb_project_id": pid, "hb_machine_id": machine_id, "hb_now": now,
+            "hb_alive_since": now - HEARTBEAT_TIMEOUT}).first()
         if moved is not None:
             return remember(HEARTBEAT, moved.id)
-    other = session.execute(_HEARTBEAT["open_run"], params).first()
-    if other is not None:
-        return remember(MACHINE_MISMATCH, other.id)
-    return remember(NO_OPEN_RUN, None)
+    project = _project(session, pid, lock=False)  # locked above
+    run = _open_run(session, pid)
+    if run is not None and is_silent(last_sign_of_life(run), now):
+        close_run(session, run=run, at=last_sign_of_life(run), reason="heartbeat_lost")
+        run = None
+    if run is not None:
+        return remember(MACHINE_MISMATCH, run.id)
+    if project.deleted_at is not None:
+        return remember(PROJECT_DELETED, None)
+    if _stopped_moments_ago(session, pid, machine_id, now):
+        return remember(NO_OPEN_RUN, None)
+    run = _open_new_run(session, project=project, machine_id=machine_id, machine_type="",
+                        now=now)
+    return remember(OPENED_FROM_HEARTBEAT, run.id)
 
 
 def record_stopped(
     session: Session, *, event_id: str, project_id: Any, machine_id: str, reason: str = "",
     now: datetime | None = None,
 ) -> HookAnswer:
-    """A VM stopped: close its run now. Repeats and stops that arrive before their start never
-    count twice and never reopen anything."""
+    """A VM stopped: close its run now, or at its last sign of life when it had been silent
+    longer than the heartbeat timeout (reason `heartbeat_lost`, as the orphan job would).
+    Repeats, late stops and stops that arrive before their start never count twice and never
+    reopen anything."""
     project = _project(session, project_id, lock=True)
-    if (seen := _replay(session, event_id)) is not None:
+    if (seen := _replay(session, project.id, event_id)) is not None:
         return seen
     now = _clock(session, now)
     run = _open_run(session, project.id)
     duration = None
     if run is not None and _matches(run, machine_id):
-        close_run(session, run=run, at=now, reason=reason or "stopped")
+        _close_at_edge(session, run, now, reason or "stopped")
         duration = run.duration_seconds
         outcome = CLOSED
     else:
-        closed_recently = session.exec(
-            select(UsageRecord.id).where(
-                UsageRecord.project_id == project.id, UsageRecord.machine_id == machine_id,
-                UsageRecord.ended_at.is_not(None), UsageRecord.ended_at >= now - REORDER_WINDOW)
-        ).first()
-        outcome = ALREADY_CLOSED if closed_recently else STOPPED_BEFORE_STARTED
+        belongs = _stop_belongs_to_closed_run(session, project.id, machine_id, now)
+        outcome = ALREADY_CLOSED if belongs else STOPPED_BEFORE_STARTED
         run = None
     if _open_run(session, project.id) is None and project.vm_state != "stopped":
         project.vm_state = "stopped"
@@ -416,7 +515,7 @@ def record_storage(
         raise InvalidInput("bytes_used must be a whole number of bytes, 0 or more.",
                            code="invalid_bytes_used")
     project = _project(session, project_id, lock=True)
-    if (seen := _replay(session, event_id)) is not None:
+    if (seen := _replay(session, project.id, event_id)) is not None:
         return seen
     now = _clock(session, now)
     if project.deleted_at is not None:
@@ -445,7 +544,8 @@ def record_storage(
 
 def compute_seconds_used(session: Session, *, user_id: uuid.UUID,
                          now: datetime | None = None) -> int:
-    """This UTC month's compute seconds: closed runs (usage_monthly) plus open runs so far."""
+    """This UTC month's compute seconds: closed runs (usage_monthly) plus open runs so far
+    (a silent one only to its last sign of life)."""
     now = _clock(session, now)
     month = month_of(now)
     cached = session.exec(
@@ -453,10 +553,11 @@ def compute_seconds_used(session: Session, *, user_id: uuid.UUID,
                                                    UsageMonthly.month == month)
     ).first() or 0
     open_runs = session.exec(
-        select(UsageRecord.started_at).where(UsageRecord.user_id == user_id,
-                                             UsageRecord.ended_at.is_(None))
+        select(UsageRecord).where(UsageRecord.user_id == user_id,
+                                  UsageRecord.ended_at.is_(None))
     ).all()
-    return int(cached) + sum(seconds_in_month(start, now, month) for start in open_runs)
+    return int(cached) + sum(seconds_in_month(run.started_at, alive_until(run, now), month)
+                             for run in open_runs)
 
 
 def authorize_start(session: Session, *, project_id: Any, now: datetime | None = None) -> dict:
@@ -524,72 +625,19 @@ def close_orphaned_runs(session: Session, *, now: datetime | None = None) -> lis
     now = _clock(session, now)
     stale = session.exec(
         select(UsageRecord.project_id).where(
-            UsageRecord.ended_at.is_(None),
-            sa.func.coalesce(UsageRecord.last_heartbeat_at, UsageRecord.started_at)
-            < now - HEARTBEAT_TIMEOUT)
+            UsageRecord.ended_at.is_(None), last_sign_of_life_sql() < now - HEARTBEAT_TIMEOUT)
     ).all()
     closed = []
     for project_id in stale:
         project = _project(session, project_id, lock=True)
         run = _open_run(session, project_id)
-        if run is None or _last_sign_of_life(run) >= now - HEARTBEAT_TIMEOUT:
+        if run is None or not is_silent(last_sign_of_life(run), now):
             continue  # a heartbeat arrived meanwhile
-        closed.append(close_run(session, run=run, at=_last_sign_of_life(run),
+        closed.append(close_run(session, run=run, at=last_sign_of_life(run),
                                 reason="heartbeat_lost"))
         project.vm_state = "stopped"
         session.add(project)
     return closed
-
-
-def actual_compute_by_user(session: Session, *, month: date) -> dict[uuid.UUID, int]:
-    """Seconds of closed runs inside `month`, per user, computed from usage_records."""
-    start, end = month_start(month), month_end(month)
-    rows = session.exec(
-        select(UsageRecord.user_id, UsageRecord.started_at, UsageRecord.ended_at).where(
-            UsageRecord.ended_at.is_not(None), UsageRecord.started_at < end,
-            UsageRecord.ended_at > start)
-    ).all()
-    totals: dict[uuid.UUID, int] = {}
-    for user_id, started, ended in rows:
-        totals[user_id] = totals.get(user_id, 0) + seconds_in_month(started, ended, month)
-    return totals
-
-
-def rebuild_monthly(
-    session: Session, *, now: datetime | None = None, months: list[date] | None = None,
-) -> list[DriftReport]:
-    """Recompute usage_monthly.compute_seconds from usage_records (this month and the last by
-    default); report every difference (log, Sentry, drift_reports) and correct it."""
-    now = _clock(session, now)
-    if months is None:
-        months = [previous_month(month_of(now)), month_of(now)]
-    reports = []
-    for month in months:
-        actual = actual_compute_by_user(session, month=month)
-        cached = {row.user_id: row for row in session.exec(
-            select(UsageMonthly).where(UsageMonthly.month == month)).all()}
-        for user_id in set(actual) | set(cached):
-            want = actual.get(user_id, 0)
-            row = cached.get(user_id)
-            have = int(row.compute_seconds) if row is not None else 0
-            if want == have:
-                continue
-            report = DriftReport(user_id=user_id, month=month, cached_compute_seconds=have,
-                                 actual_compute_seconds=want, detected_at=now)
-            session.add(report)
-            reports.append(report)
-            log.warning("usage_monthly drift for user %s in %s: cached %s s, records %s s",
-                        user_id, month, have, want)
-            sentry_sdk.capture_message(
-                f"usage_monthly drift in {month}: cached {have} s, records {want} s",
-                level="warning")
-            if row is None:
-                _upsert_monthly(session, user_id=user_id, month=month, compute_seconds=want)
-            else:
-                row.compute_seconds = want
-                session.add(row)
-    session.flush()
-    return reports
 
 
 def _gb_hours(storage_bytes: int, seconds: int) -> Decimal:

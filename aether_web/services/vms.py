@@ -152,15 +152,18 @@ def reconcile_with_provider(
         if run.ended_at is not None:
             continue
         machine = by_id.get(run.machine_id)
+        last = usage.last_sign_of_life(run)
         if machine is None or not machine.is_running:
-            usage.close_run(session, run=run, at=max(run.last_heartbeat_at or run.started_at,
-                                                     run.started_at),
-                            reason="reconciled_not_running")
+            usage.close_run(session, run=run, at=last, reason="reconciled_not_running")
             project.vm_state = "stopped"
             session.add(project)
             counts["closed"] += 1
+        elif usage.is_silent(last, now):
+            # It ended where it went silent; the machine, running now, gets a new run below.
+            usage.close_run(session, run=run, at=last, reason="heartbeat_lost")
+            counts["closed"] += 1
         else:
-            run.last_heartbeat_at = max(run.last_heartbeat_at or run.started_at, now)
+            run.last_heartbeat_at = max(last, now)
             session.add(run)
             counts["confirmed"] += 1
     for machine in machines:
@@ -205,7 +208,7 @@ def simulated_heartbeats(session: Session, *, now: datetime | None = None) -> in
     ).all()
     beats = 0
     for run in runs:
-        if (run.last_heartbeat_at or run.started_at) < now - usage.HEARTBEAT_TIMEOUT:
+        if usage.is_silent(usage.last_sign_of_life(run), now):
             continue
         answer = usage.record_heartbeat(session, event_id=f"sim-hb-{uuid.uuid4().hex}",
                                         project_id=run.project_id, machine_id=run.machine_id,

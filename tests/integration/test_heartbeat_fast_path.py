@@ -78,7 +78,7 @@ def test_common_heartbeat_never_uses_the_regular_handler(api, engine, make_user,
     assert r.json() == {"recorded": True, "outcome": "heartbeat", "run_id": str(run.id)}
     assert "Aether-Repeat" not in r.headers
     with Session(engine) as s:
-        stored = s.get(HookEvent, body["event_id"])
+        stored = s.get(HookEvent, (project.id, body["event_id"]))
         moved = s.get(UsageRecord, run.id)
     assert stored is not None and stored.outcome == "heartbeat" and stored.status_code == 200
     assert stored.response == r.json()
@@ -109,12 +109,18 @@ def test_what_the_statement_does_not_settle_gets_the_regular_answers(api, engine
     assert other.json() == {"recorded": False, "outcome": "machine_mismatch",
                             "run_id": str(run.id)}
 
+    # A machine with no open run gets one from its heartbeat (rule 14).
     idle = make_project(make_user())
-    none = post(api, beat(idle))
-    assert none.status_code == 200
-    assert none.json() == {"recorded": False, "outcome": "no_open_run", "run_id": None}
+    opened = post(api, beat(idle))
+    assert opened.status_code == 200
+    assert opened.json()["outcome"] == "opened_from_heartbeat"
     with Session(engine) as s:
-        assert s.exec(select(UsageRecord).where(UsageRecord.project_id == idle.id)).all() == []
+        [new] = s.exec(select(UsageRecord).where(UsageRecord.project_id == idle.id)).all()
+    assert opened.json() == {"recorded": True, "outcome": "opened_from_heartbeat",
+                             "run_id": str(new.id)}
+    # Its next heartbeat is the common one again.
+    assert post(api, beat(idle)).json() == {"recorded": True, "outcome": "heartbeat",
+                                            "run_id": str(new.id)}
 
     unknown = post(api, {"event_id": "e", "project_id": str(uuid.uuid4()), "machine_id": "m"})
     assert unknown.status_code == 404
@@ -212,3 +218,39 @@ def test_a_worker_shutting_down_closes_its_connections(engine, make_user, make_p
     during, after = asyncio.run(worker())
     assert during == before + 1
     assert after == before
+
+
+@postgres
+def test_a_silent_run_is_never_moved_by_the_statement(api, engine, make_user, make_project):
+    # Rule 13: a run silent past the timeout ended at its last sign of life; the heartbeat
+    # that comes after the silence opens a new run instead of billing the silence.
+    project = open_run(engine, make_user, make_project)
+    with transaction(engine) as s:
+        s.execute(sa.update(UsageRecord).values(
+            started_at=sa.text("date_trunc('second', now()) - interval '3 hours'"),
+            last_heartbeat_at=sa.text("date_trunc('second', now()) - interval '2 hours'")))
+    with Session(engine) as s:
+        silent = s.exec(select(UsageRecord)).one()
+    r = post(api, beat(project))
+    assert r.status_code == 200, r.text
+    assert r.json()["outcome"] == "opened_from_heartbeat"
+    with Session(engine) as s:
+        old = s.get(UsageRecord, silent.id)
+        new = s.exec(select(UsageRecord).where(UsageRecord.ended_at.is_(None))).one()
+    assert (old.ended_at, old.end_reason) == (silent.last_heartbeat_at, "heartbeat_lost")
+    assert old.duration_seconds == 3600
+    assert r.json()["run_id"] == str(new.id) and new.started_at > old.ended_at
+
+
+@postgres
+def test_event_ids_are_per_project_on_the_fast_path(api, engine, make_user, make_project):
+    a = open_run(engine, make_user, make_project)
+    b = open_run(engine, make_user, make_project)
+    with Session(engine) as s:
+        run_of = {r.project_id: str(r.id) for r in s.exec(select(UsageRecord)).all()}
+    first_a = post(api, beat(a, event_id="same"))
+    first_b = post(api, beat(b, event_id="same"))
+    assert first_a.json()["run_id"] == run_of[a.id] and first_b.json()["run_id"] == run_of[b.id]
+    assert "Aether-Repeat" not in first_b.headers
+    again_b = post(api, beat(b, event_id="same"))
+    assert again_b.json() == first_b.json() and again_b.headers["Aether-Repeat"] == "true"

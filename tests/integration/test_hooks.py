@@ -66,7 +66,9 @@ def test_bad_signatures_get_401_and_change_nothing(api, engine, make_user, make_
         "missing": "",
         "wrong_secret": sign(body, "not-the-secret"),
         "stale": sign(body, SECRET, int(time.time()) - 301),
-        "future": sign(body, SECRET, int(time.time()) + 301),
+        # Well past the 300 s tolerance: a signature 301 s ahead comes within it once the
+        # request takes over a second on a loaded machine.
+        "future": sign(body, SECRET, int(time.time()) + 360),
         "tampered": sign(body.replace(b"m1", b"m2"), SECRET),
         "garbage": "v1=,t=",
     }
@@ -171,12 +173,48 @@ def test_a_repeated_stop_for_a_closed_run_counts_nothing(api, engine, make_user,
     assert post(api, "/api/hooks/vm/started", started(project)).json()["outcome"] == "opened"
 
 
-def test_heartbeat_without_an_open_run_never_opens_one(api, engine, make_user, make_project):
+def test_a_heartbeat_without_an_open_run_opens_one_from_that_heartbeat(
+        api, engine, make_user, make_project):
+    # Rule 14: its start was lost, but a VM that shows signs of life is never free of charge.
     project = make_project(make_user())
     r = post(api, "/api/hooks/vm/heartbeat", {"event_id": "h", "project_id": str(project.id),
                                               "machine_id": "m1"})
-    assert r.json()["outcome"] == "no_open_run"
-    assert runs(engine) == []
+    assert r.status_code == 200, r.text
+    assert r.json()["outcome"] == "opened_from_heartbeat" and r.json()["recorded"] is True
+    [run] = runs(engine)
+    assert str(run.id) == r.json()["run_id"] and run.ended_at is None
+    assert run.machine_id == "m1" and run.started_at == run.last_heartbeat_at
+    with Session(engine) as s:
+        assert s.get(Project, project.id).vm_state == "running"
+    # The late start of that machine finds its run open.
+    late = post(api, "/api/hooks/vm/started", started(project))
+    assert late.json()["outcome"] == "already_open" and late.json()["run_id"] == str(run.id)
+
+
+def test_event_ids_are_unique_per_project(api, engine, make_user, make_project):
+    # Rule 15: project B reusing project A's event_id is a different event.
+    a, b = make_project(make_user()), make_project(make_user())
+    first_a = post(api, "/api/hooks/vm/started", started(a, "shared-id"))
+    first_b = post(api, "/api/hooks/vm/started", started(b, "shared-id"))
+    assert first_a.json()["outcome"] == first_b.json()["outcome"] == "opened"
+    assert "Aether-Repeat" not in first_b.headers
+    assert first_a.json()["run_id"] != first_b.json()["run_id"]
+    for project, first in ((a, first_a), (b, first_b)):
+        again = post(api, "/api/hooks/vm/started", started(project, "shared-id"))
+        assert again.json() == first.json() and again.headers["Aether-Repeat"] == "true"
+    beats = [post(api, "/api/hooks/vm/heartbeat", {"event_id": "shared-hb", "machine_id": "m1",
+                                                   "project_id": str(p.id)}) for p in (a, b)]
+    assert [h.json()["run_id"] for h in beats] == [first_a.json()["run_id"],
+                                                    first_b.json()["run_id"]]
+    assert all(h.json()["outcome"] == "heartbeat" and "Aether-Repeat" not in h.headers
+               for h in beats)
+    stops = [post(api, "/api/hooks/vm/stopped", {"event_id": "shared-stop", "machine_id": "m1",
+                                                 "project_id": str(p.id)}) for p in (a, b)]
+    assert [x.json()["outcome"] for x in stops] == ["closed", "closed"]
+    assert all(r.ended_at is not None for r in runs(engine)) and len(runs(engine)) == 2
+    with Session(engine) as s:
+        events = s.exec(select(HookEvent).where(HookEvent.event_id == "shared-id")).all()
+    assert sorted(str(e.project_id) for e in events) == sorted([str(a.id), str(b.id)])
 
 
 def test_deleted_project_cannot_start(api, engine, make_user, make_project):
@@ -349,3 +387,174 @@ def test_usage_summary_has_the_prd_shape(engine, client_for, make_user, make_pro
     assert this_month["compute_hours"] == 202.0
     assert this_month["overage_cents"] == 20 and this_month["overage_cost"] == 0.2
     assert this_month["overage_explanation"] == "2 h overage"
+
+
+# Run edges (policy rules 13 and 14), on the database clock the tests drive -----------------
+
+T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def _hook(engine, kind, project, at, machine="m1", event_id=None):
+    from aether_web.db import transaction
+    from aether_web.services import usage
+
+    fn = {"started": usage.record_started, "heartbeat": usage.record_heartbeat,
+          "stopped": usage.record_stopped}[kind]
+    with transaction(engine) as s:
+        return fn(s, event_id=event_id or uuid.uuid4().hex, project_id=project.id,
+                  machine_id=machine, now=at).body
+
+
+def _orphan_job(engine, at):
+    from aether_web.db import transaction
+    from aether_web.services import usage
+
+    with transaction(engine) as s:
+        return [(r.id, r.ended_at) for r in usage.close_orphaned_runs(s, now=at)]
+
+
+def _month_seconds(engine, user):
+    with Session(engine) as s:
+        return sum(m.compute_seconds for m in s.exec(
+            select(UsageMonthly).where(UsageMonthly.user_id == user.id)).all())
+
+
+def _minutes(n):
+    from datetime import timedelta
+
+    return timedelta(minutes=n)
+
+
+def test_a_stop_two_days_after_the_last_heartbeat_bills_only_to_that_heartbeat(
+        engine, make_user, make_project):
+    # Rule 13: the stop agrees with the orphan job, which had not run yet.
+    user = make_user(plan="pro")
+    by_stop, by_job = make_project(user), make_project(user)
+    for project in (by_stop, by_job):
+        _hook(engine, "started", project, T0)
+        _hook(engine, "heartbeat", project, T0 + _minutes(10))
+    stop = _hook(engine, "stopped", by_stop, T0 + _minutes(2 * 24 * 60))
+    assert stop["outcome"] == "closed" and stop["duration_seconds"] == 600
+    [(_, job_end)] = _orphan_job(engine, T0 + _minutes(2 * 24 * 60))
+    stopped_run, job_run = (next(r for r in runs(engine) if r.project_id == p.id)
+                            for p in (by_stop, by_job))
+    assert stopped_run.ended_at == job_run.ended_at == job_end == T0 + _minutes(10)
+    assert stopped_run.end_reason == job_run.end_reason == "heartbeat_lost"
+    assert _month_seconds(engine, user) == 2 * 600
+
+
+@pytest.mark.parametrize(("silence", "billed"), [(15, 15 * 60), (16, 0)],
+                         ids=["at_the_timeout", "past_it"])
+def test_a_stop_after_the_start_alone_ends_at_the_start_once_past_the_timeout(
+        engine, make_user, make_project, silence, billed):
+    project = make_project(make_user())
+    _hook(engine, "started", project, T0)
+    stop = _hook(engine, "stopped", project, T0 + _minutes(silence))
+    assert stop["outcome"] == "closed" and stop["duration_seconds"] == billed
+
+
+def test_heartbeats_resuming_after_a_silent_close_are_billed_and_the_restart_opens(
+        engine, make_user, make_project):
+    user = make_user(plan="pro")
+    project = make_project(user)
+    _hook(engine, "started", project, T0)
+    _hook(engine, "heartbeat", project, T0 + _minutes(5))
+    [(_, ended)] = _orphan_job(engine, T0 + _minutes(60))
+    assert ended == T0 + _minutes(5)
+    # The VM was alive after all: its heartbeats resume, and are billed from the first.
+    resumed = _hook(engine, "heartbeat", project, T0 + _minutes(120))
+    assert resumed["outcome"] == "opened_from_heartbeat" and resumed["recorded"] is True
+    for minute in range(130, 361, 10):
+        assert _hook(engine, "heartbeat", project, T0 + _minutes(minute))["outcome"] == \
+            "heartbeat"
+    stop = _hook(engine, "stopped", project, T0 + _minutes(361))
+    assert stop["outcome"] == "closed" and stop["run_id"] == resumed["run_id"]
+    assert stop["duration_seconds"] == 241 * 60
+    # A restart a minute later opens a run: no stray stop is waiting to swallow it.
+    restart = _hook(engine, "started", project, T0 + _minutes(362))
+    assert restart["outcome"] == "opened"
+    assert [r.started_at for r in runs(engine)] == [T0, T0 + _minutes(120), T0 + _minutes(362)]
+    assert _month_seconds(engine, user) == 5 * 60 + 241 * 60
+
+
+def test_a_late_stop_of_a_run_closed_as_silent_never_swallows_the_restart(
+        engine, make_user, make_project):
+    project = make_project(make_user())
+    _hook(engine, "started", project, T0)
+    _hook(engine, "heartbeat", project, T0 + _minutes(1))
+    _orphan_job(engine, T0 + _minutes(30))
+    late = _hook(engine, "stopped", project, T0 + _minutes(120))
+    assert late["outcome"] == "already_closed"  # the silent run's own stop
+    restart = _hook(engine, "started", project, T0 + _minutes(121))
+    assert restart["outcome"] == "opened"
+    # A second stop for that machine is a new one: it closes the new run.
+    assert _hook(engine, "stopped", project, T0 + _minutes(125))["outcome"] == "closed"
+
+
+def test_a_stray_stop_cancels_only_the_start_it_belongs_to(engine, make_user, make_project):
+    project = make_project(make_user())
+    # A stop, then a heartbeat sent before it, then the start: the three of a 0 s run
+    # delivered backwards. Nothing is opened.
+    assert _hook(engine, "stopped", project, T0)["outcome"] == "stopped_before_started"
+    assert _hook(engine, "heartbeat", project, T0 + _minutes(1))["outcome"] == "no_open_run"
+    assert _hook(engine, "started", project, T0 + _minutes(2))["outcome"] == \
+        "stopped_before_started"
+    # Another machine's start is not that stop's.
+    assert _hook(engine, "started", project, T0 + _minutes(3), machine="m2")["outcome"] == \
+        "opened"
+    _hook(engine, "stopped", project, T0 + _minutes(3), machine="m2")
+    # The machine's next start is a later one: the stop is used up.
+    assert _hook(engine, "started", project, T0 + _minutes(4))["outcome"] == "opened"
+    assert [r.machine_id for r in runs(engine)] == ["m2", "m1"]
+
+
+def test_a_late_heartbeat_after_a_stop_opens_nothing_but_a_living_machine_is_billed(
+        engine, make_user, make_project):
+    project = make_project(make_user())
+    _hook(engine, "started", project, T0)
+    _hook(engine, "stopped", project, T0 + _minutes(10))
+    assert _hook(engine, "heartbeat", project, T0 + _minutes(11))["outcome"] == "no_open_run"
+    assert len(runs(engine)) == 1
+    # Minutes later the machine is still alive (its next start was lost): it gets a run.
+    alive = _hook(engine, "heartbeat", project, T0 + _minutes(16))
+    assert alive["outcome"] == "opened_from_heartbeat"
+    assert runs(engine)[-1].started_at == T0 + _minutes(16)
+
+
+def test_a_heartbeat_or_start_after_a_silence_closes_the_silent_run_first(
+        engine, make_user, make_project):
+    user = make_user(plan="pro")
+    project = make_project(user)
+    _hook(engine, "started", project, T0)
+    _hook(engine, "heartbeat", project, T0 + _minutes(1))
+    # Silent for an hour, before the orphan job looked: the hour is not billed.
+    beat = _hook(engine, "heartbeat", project, T0 + _minutes(61))
+    assert beat["outcome"] == "opened_from_heartbeat"
+    first, second = runs(engine)
+    assert (first.ended_at, first.end_reason) == (T0 + _minutes(1), "heartbeat_lost")
+    assert second.started_at == T0 + _minutes(61) and second.ended_at is None
+    # The same for a start of that machine.
+    again = _hook(engine, "started", project, T0 + _minutes(120))
+    assert again["outcome"] == "opened"
+    assert runs(engine)[1].ended_at == T0 + _minutes(61)
+    assert _month_seconds(engine, user) == 60
+
+
+def test_another_machine_gets_a_run_only_once_the_open_one_went_silent(
+        engine, make_user, make_project):
+    project = make_project(make_user())
+    _hook(engine, "started", project, T0)
+    busy = _hook(engine, "heartbeat", project, T0 + _minutes(5), machine="m2")
+    assert busy["outcome"] == "machine_mismatch" and busy["recorded"] is False
+    took_over = _hook(engine, "heartbeat", project, T0 + _minutes(20), machine="m2")
+    assert took_over["outcome"] == "opened_from_heartbeat"
+    old, new = runs(engine)
+    assert (old.machine_id, old.ended_at) == ("m1", T0)
+    assert (new.machine_id, new.started_at) == ("m2", T0 + _minutes(20))
+
+
+def test_a_deleted_project_gets_no_run_from_a_heartbeat(engine, make_user, make_project):
+    project = make_project(make_user(), deleted_at=T0)
+    answer = _hook(engine, "heartbeat", project, T0 + _minutes(1))
+    assert answer == {"recorded": False, "outcome": "project_deleted", "run_id": None}
+    assert runs(engine) == []

@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from aether_web.api.hooks import sign
 from aether_web.db import transaction
 from aether_web.models import UsageMonthly, UsageRecord
-from aether_web.services import usage
+from aether_web.services import usage_rebuild
 
 pytestmark = pytest.mark.postgres
 SECRET = "test-hook-secret-0001"
@@ -121,4 +121,4 @@ def test_simultaneous_hooks_leave_one_open_run_and_exact_totals(
     assert durations >= 6 * 3600  # 1 h + 2 h + 3 h, counted once each
     assert sum(m.compute_seconds for m in monthly) == durations
     with transaction(engine) as s:
-        assert usage.rebuild_monthly(s) == []
+        assert usage_rebuild.rebuild_monthly(s).count == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -16,7 +17,7 @@ from aether_web.integrations.vm_provider import (
     set_vm_provider,
 )
 from aether_web.models import DriftReport, Project, UsageMonthly, UsageRecord
-from aether_web.services import usage, vms
+from aether_web.services import usage, usage_rebuild, vms
 
 T0 = datetime(2024, 1, 31, 22, 0, tzinfo=UTC)
 
@@ -55,12 +56,24 @@ def start(engine, user, project, now=T0):
         return vms.start_project(s, user_id=user.id, project_id=project.id, now=now)
 
 
+def keep_alive(engine, project_id, machine_id, start, end, every=timedelta(minutes=10)):
+    """The VM's heartbeats from `start` to `end` (a run silent longer than the heartbeat
+    timeout ends at its last sign of life)."""
+    at = start + every
+    while at <= end:
+        with transaction(engine) as s:
+            usage.record_heartbeat(s, event_id=uuid.uuid4().hex, project_id=project_id,
+                                   machine_id=machine_id, now=at)
+        at += every
+
+
 def test_start_then_stop_records_one_run_split_across_months(engine, spy, make_user,
                                                                make_project):
     user = make_user()
     project = make_project(user)
     started = start(engine, user, project)
     assert started.vm_state == "running" and started.machine_id.startswith("sim-")
+    keep_alive(engine, project.id, started.machine_id, T0, T0 + timedelta(hours=3))
     with transaction(engine) as s:
         vms.stop_project(s, user_id=user.id, project_id=project.id, now=T0 + timedelta(hours=3))
     [run] = runs(engine)
@@ -154,6 +167,7 @@ def test_deleting_a_project_stops_its_vm_and_its_billing(engine, spy, make_user,
     user = make_user()
     project = make_project(user)
     started = start(engine, user, project)
+    keep_alive(engine, project.id, started.machine_id, T0, T0 + timedelta(minutes=30))
     with transaction(engine) as s:
         vms.stop_for_deletion(s, user_id=user.id, project_id=project.id,
                               now=T0 + timedelta(minutes=30))
@@ -202,15 +216,19 @@ def test_rebuild_reports_and_corrects_drift(engine, make_user, make_project):
     project = make_project(user)
     with transaction(engine) as s:
         usage.record_started(s, event_id="a", project_id=project.id, machine_id="m", now=T0)
+        usage.record_heartbeat(s, event_id="h", project_id=project.id, machine_id="m",
+                               now=T0 + timedelta(minutes=15))
         usage.record_stopped(s, event_id="b", project_id=project.id, machine_id="m",
                              now=T0 + timedelta(minutes=30))
     with transaction(engine) as s:
-        assert usage.rebuild_monthly(s, now=T0) == []
+        assert usage_rebuild.rebuild_monthly(s, now=T0).count == 0
         row = s.exec(select(UsageMonthly)).one()
         row.compute_seconds = 99
         s.add(row)
     with transaction(engine) as s:
-        [report] = usage.rebuild_monthly(s, now=T0)
+        summary = usage_rebuild.rebuild_monthly(s, now=T0)
+    assert (summary.count, summary.total_seconds) == (1, 1701)
+    [report] = summary.worst
     assert (report.cached_compute_seconds, report.actual_compute_seconds) == (99, 1800)
     with Session(engine) as s:
         assert s.exec(select(UsageMonthly)).one().compute_seconds == 1800
