@@ -304,7 +304,7 @@ def projects_section() -> rx.Component:
                     data_table(["Project", "Compute", "Storage", "Overage share"],
                                rx.foreach(S.project_rows_shown, _project_line),
                                table_id="project-usage-table", label="Usage per project"),
-                    rx.text("No project used anything this month.", color_scheme="gray",
+                    rx.text("No project used anything in that month.", color_scheme="gray",
                             id="project-usage-empty")),
             rx.skeleton(rx.box(height="4rem", width="100%"), loading=True),
         ),

@@ -38,7 +38,7 @@ class BillingUsageState(UsageState):
     next_invoice_detail: str = ""
     project_months: list[dict[str, str]] = []  # {"key", "label"}, newest first
     project_month: str = ""
-    project_rows: list[dict[str, str]] = []  # every month's lines, each with its "month"
+    project_rows: list[dict[str, str]] = []  # the months' lines so far, each with its "month"
     projects_loaded: bool = False
     _overage_cents: int = 0
     _plan_name: str = ""
@@ -85,7 +85,7 @@ class BillingUsageState(UsageState):
             except Unauthenticated:
                 return
             is_paid = self.is_paid
-            months = [m["key"] for m in self.project_months]
+            months = [self.project_month] if self.project_month else []
         days = await asyncio.to_thread(_daily_rows, user_id)
         async with self:
             self.daily = days
@@ -117,8 +117,28 @@ class BillingUsageState(UsageState):
         return [row for row in self.project_rows if row["month"] == self.project_month]
 
     @rx.event
-    def choose_project_month(self, key: str) -> None:
+    def choose_project_month(self, key: str):
+        """Show another month's projects; its bill is computed when first asked for."""
         self.project_month = key
+        if not any(row["month"] == key for row in self.project_rows):
+            self.projects_loaded = False
+            return BillingUsageState.load_project_month
+        return None
+
+    @rx.event(background=True)
+    async def load_project_month(self):
+        """The chosen month's per-project lines, off the event loop and the state lock."""
+        async with self:
+            try:
+                with transaction() as session:
+                    user_id = self._user_id(session)
+            except Unauthenticated:
+                return
+            key = self.project_month
+        lines = await asyncio.to_thread(_project_rows, user_id, [key])
+        async with self:
+            self.project_rows = [r for r in self.project_rows if r["month"] != key] + lines
+            self.projects_loaded = True
 
 
 def _project_rows(user_id, months: list[str]) -> list[dict[str, str]]:
