@@ -1,11 +1,16 @@
-"""Reflex configuration only; everything else comes from aether_web.settings.
+"""Reflex configuration only; everything else comes from aether_web.settings (which also
+gives the allowed CORS origins: the public URL's).
 
 Every field can be overridden by REFLEX_<FIELD> (REFLEX_DB_URL, REFLEX_REDIS_URL, REFLEX_API_URL).
 """
 
 import reflex as rx
 
+from aether_web.settings import get_settings
+
 config = rx.Config(
+    # Reflex's default is "*" with credentials: only our own pages may call the backend.
+    cors_allowed_origins=get_settings().browser_origins,
     app_name="aether_web",
     db_url="sqlite:///aether.db",
     telemetry_enabled=False,

@@ -14,6 +14,7 @@ from aether_web.api.app import api_transformer
 from aether_web.api.heartbeat import close_pool as close_heartbeat_pool
 from aether_web.api.heartbeat import heartbeat_fast_path
 from aether_web.api.metrics import count_requests
+from aether_web.api.security import security_middleware
 from aether_web.components.head import head_components
 from aether_web.jobs.scheduler import start_scheduler
 from aether_web.observability import configure_logging, init_sentry
@@ -31,10 +32,11 @@ for _module in pkgutil.iter_modules(aether_web.pages.__path__):
 class AetherApp(rx.App):
     """Reflex's app, with the heartbeat hook answered ahead of everything else (on
     PostgreSQL): it is the request the orchestrator sends most, and it needs nothing of
-    Reflex's request handling."""
+    Reflex's request handling. In front of both: origin checks and security headers."""
 
     def __call__(self):
-        return heartbeat_fast_path(super().__call__())
+        # The origin checks and security headers cover the fast path's answers too.
+        return security_middleware(heartbeat_fast_path(super().__call__()))
 
 
 app = AetherApp(

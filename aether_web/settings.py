@@ -7,7 +7,9 @@ Development defaults just work (SQLite, the local Stripe emulator, simulated VMs
 from __future__ import annotations
 
 import functools
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,9 +36,27 @@ class Settings(BaseSettings):
     )
     public_url: str = Field("http://localhost:3000", validation_alias=_env("AETHER_PUBLIC_URL"))
     secret_key: str = Field(DEV_SECRET_KEY, validation_alias=_env("AETHER_SECRET_KEY"))
-    session_ttl_hours: int = Field(24 * 14, validation_alias=_env("AETHER_SESSION_TTL_HOURS"))
-    login_max_failures: int = Field(5, validation_alias=_env("AETHER_LOGIN_MAX_FAILURES"))
-    login_window_minutes: int = Field(15, validation_alias=_env("AETHER_LOGIN_WINDOW_MINUTES"))
+    # A session ends at its absolute lifetime, or after this long without a request.
+    session_ttl_hours: int = Field(24 * 7, validation_alias=_env("AETHER_SESSION_TTL_HOURS"))
+    session_idle_minutes: int = Field(
+        12 * 60, validation_alias=_env("AETHER_SESSION_IDLE_MINUTES")
+    )
+    # Emailed links: a password reset works once within this many minutes; a confirmation
+    # link for an email address within this many hours.
+    reset_token_minutes: int = Field(60, validation_alias=_env("AETHER_RESET_TOKEN_MINUTES"))
+    verify_token_hours: int = Field(48, validation_alias=_env("AETHER_VERIFY_TOKEN_HOURS"))
+    # Throttling (services/throttle.py): limits in the `limits` notation, ";"-separated tiers.
+    login_ip_limits: str = Field("30/minute;300/hour", validation_alias=_env("AETHER_LOGIN_IP_LIMITS"))
+    login_free_failures: int = Field(5, validation_alias=_env("AETHER_LOGIN_FREE_FAILURES"))
+    login_backoff_max_seconds: int = Field(
+        12 * 3600, validation_alias=_env("AETHER_LOGIN_BACKOFF_MAX_SECONDS"))
+    signup_ip_limits: str = Field("5/10minutes;20/day", validation_alias=_env("AETHER_SIGNUP_IP_LIMITS"))
+    reset_ip_limits: str = Field("5/15minutes;20/day", validation_alias=_env("AETHER_RESET_IP_LIMITS"))
+    # "" = Redis when Reflex has a redis_url, else the database; or "database", "redis://...".
+    throttle_storage: str = Field("", validation_alias=_env("AETHER_THROTTLE_STORAGE"))
+    # Argon2 hashes at once per worker (each takes 64 MiB); more wait their turn.
+    password_hash_concurrency: int = Field(
+        2, ge=1, validation_alias=_env("AETHER_PASSWORD_HASH_CONCURRENCY"))
 
     # Usage hooks from the VM orchestrator: comma-separated so a secret can be rotated.
     hook_secrets: str = Field(DEV_HOOK_SECRET, validation_alias=_env("AETHER_HOOK_SECRETS"))
@@ -66,6 +86,12 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(False, validation_alias=_env("SMTP_STARTTLS"))
     mail_from: str = Field("aether <billing@localhost>", validation_alias=_env("AETHER_MAIL_FROM"))
 
+    # Security (api/security.py, api/context.py): the proxies whose X-Forwarded-For is
+    # believed (comma-separated IPs or CIDRs; empty: none, the peer is the client), and the
+    # bearer token of /api/metrics and /api/ready's details (empty: loopback in development).
+    trusted_proxies: str = Field("", validation_alias=_env("AETHER_TRUSTED_PROXIES"))
+    metrics_token: str = Field("", validation_alias=_env("AETHER_METRICS_TOKEN"))
+
     # Operations.
     sentry_dsn: str = Field("", validation_alias=_env("SENTRY_DSN"))
     sentry_browser_dsn: str = Field("", validation_alias=_env("SENTRY_BROWSER_DSN"))
@@ -83,6 +109,29 @@ class Settings(BaseSettings):
     def hook_secret_list(self) -> list[str]:
         """The accepted hook secrets, newest first as configured."""
         return [s.strip() for s in self.hook_secrets.split(",") if s.strip()]
+
+    @property
+    def public_origin(self) -> str:
+        """scheme://host[:port] of the public URL: the one origin browsers may call us from."""
+        parts = urlsplit(self.public_url)
+        return f"{parts.scheme}://{parts.netloc}".lower()
+
+    @property
+    def browser_origins(self) -> list[str]:
+        """The origins browsers may call us from (CORS, Origin checks, the websocket): the
+        public URL's, plus, outside production, the same port on the other loopback names."""
+        origin = self.public_origin
+        parts = urlsplit(origin)
+        origins = [origin]
+        if not self.is_production and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+            port = f":{parts.port}" if parts.port else ""
+            origins += [f"{parts.scheme}://{h}{port}" for h in ("localhost", "127.0.0.1", "[::1]")]
+        return list(dict.fromkeys(origins))
+
+    @property
+    def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        return [ip_network(p.strip(), strict=False)
+                for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def cookie_secure(self) -> bool:

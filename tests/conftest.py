@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,7 @@ os.environ.setdefault("AETHER_ENV", "test")
 os.environ["AETHER_SCHEDULER_ENABLED"] = "false"
 os.environ.setdefault("AETHER_HOOK_SECRETS", "test-hook-secret-0001,test-hook-secret-old")
 os.environ.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("AETHER_METRICS_TOKEN", "test-metrics-token")
 
 import sqlalchemy as sa  # noqa: E402
 from sqlmodel import Session, SQLModel  # noqa: E402
@@ -141,6 +143,8 @@ def make_user(engine):
     hashed = hash_password("correct-horse-battery")
 
     def make(email: str | None = None, plan: str = "free", **fields) -> Profile:
+        # A confirmed address unless the test says otherwise (email_verified_at=None).
+        fields.setdefault("email_verified_at", datetime.now(UTC))
         profile = Profile(
             email=email or f"user-{uuid.uuid4().hex[:10]}@example.com",
             password_hash=fields.pop("password_hash", hashed),
@@ -175,9 +179,11 @@ def api(engine):
 
     from aether_web.api.app import api_transformer
     from aether_web.api.heartbeat import heartbeat_fast_path
+    from aether_web.api.security import security_middleware
 
-    # As the server runs it: on PostgreSQL the heartbeat hook takes its fast path.
-    with TestClient(heartbeat_fast_path(api_transformer()),
+    # As the server runs it: on PostgreSQL the heartbeat hook takes its fast path, behind the
+    # origin checks and security headers.
+    with TestClient(security_middleware(heartbeat_fast_path(api_transformer())),
                     raise_server_exceptions=False) as client:
         yield client
 

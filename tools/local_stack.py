@@ -49,6 +49,8 @@ def server_env(workers: int = 1) -> dict[str, str]:
     (bench/hooks_bench.py). More than one worker needs Redis for Reflex's state."""
     return {
         "REFLEX_USE_GRANIAN": "false",
+        # The app reads X-Forwarded-For itself, from AETHER_TRUSTED_PROXIES only.
+        "FORWARDED_ALLOW_IPS": "",
         "GUNICORN_CMD_ARGS": (f"--workers {workers} --worker-class uvicorn_worker.UvicornWorker "
                               "--graceful-timeout 10"),
     }

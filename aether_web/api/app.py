@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from aether_web.api import (
@@ -19,6 +20,7 @@ from aether_web.api import (
     workspace,
 )
 from aether_web.api.responses import handle_aether_error, handle_http_exception, handle_unexpected
+from aether_web.api.security import SecurityMiddleware
 from aether_web.errors import AetherError
 
 ROUTE_MODULES = (health, auth, hooks, usage_export, usage, billing, webhooks, admin, metrics,
@@ -34,6 +36,7 @@ def create_api() -> Starlette:
     """A fresh API app (tests build their own)."""
     return Starlette(
         routes=all_routes(),
+        middleware=[Middleware(SecurityMiddleware)],
         exception_handlers={
             AetherError: handle_aether_error,
             HTTPException: handle_http_exception,

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from aether_web.api.context import in_transaction, require_user
 from aether_web.api.responses import json_body
 from aether_web.integrations.stripe import get_gateway
-from aether_web.services import billing
+from aether_web.services import billing, subscription_lifecycle
 
 
 async def checkout(request: Request) -> JSONResponse:
@@ -45,7 +45,33 @@ async def invoices(request: Request) -> JSONResponse:
     return JSONResponse({"invoices": await in_transaction(run)})
 
 
+async def cancel_now(request: Request) -> JSONResponse:
+    """Cancel at once: the overage so far and the unused flat fee go on a final invoice."""
+
+    def run(session):
+        user = require_user(session, request)
+        return subscription_lifecycle.cancel_now(session, user_id=user.id,
+                                                 gateway=get_gateway())
+
+    return JSONResponse({"outcome": await in_transaction(run)})
+
+
+async def switch_plan(request: Request) -> JSONResponse:
+    """`{"plan": "pro"|"team"}`: switch the subscription's plan (Stripe prorates the fee)."""
+    body = await json_body(request)
+
+    def run(session):
+        user = require_user(session, request)
+        return subscription_lifecycle.switch_plan(session, user_id=user.id,
+                                                  plan_key=body.get("plan"),
+                                                  gateway=get_gateway())
+
+    return JSONResponse({"outcome": await in_transaction(run)})
+
+
 routes = [
+    Route("/api/billing/cancel", cancel_now, methods=["POST"]),
+    Route("/api/billing/switch", switch_plan, methods=["POST"]),
     Route("/api/billing/checkout", checkout, methods=["POST"]),
     Route("/api/billing/portal", portal, methods=["POST"]),
     Route("/api/billing/invoices", invoices, methods=["GET"]),

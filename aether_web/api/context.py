@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from sqlmodel import Session
@@ -18,6 +19,7 @@ SESSION_COOKIE = "aether_session"
 # The email typed into a log-in or sign-up form that failed, so the form can keep it.
 FORM_EMAIL_COOKIE = "aether_form_email"
 T = TypeVar("T")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 async def in_transaction(fn: Callable[..., T], *args, **kwargs) -> T:
@@ -31,10 +33,32 @@ async def in_transaction(fn: Callable[..., T], *args, **kwargs) -> T:
 
 
 def client_ip(request: Request) -> str:
-    forwarded = request.headers.get("x-forwarded-for", "")
-    if forwarded:
-        return forwarded.split(",")[0].strip()[:64]
-    return request.client.host if request.client else ""
+    """The client's address: the peer, unless the peer is a trusted proxy
+    (`AETHER_TRUSTED_PROXIES`); then the rightmost X-Forwarded-For hop that is not one."""
+    from aether_web.settings import get_settings
+
+    peer = request.client.host if request.client else ""
+    hops = ",".join(request.headers.getlist("x-forwarded-for"))
+    return forwarded_client(peer, hops, get_settings().trusted_proxy_networks)
+
+
+def forwarded_client(peer: str, forwarded_for: str, trusted: Sequence[IPNetwork]) -> str:
+    """The rightmost address of `forwarded_for` + `peer` that is not a trusted proxy (each
+    proxy appends the address it saw, so only hops right of the last untrusted one are true);
+    the leftmost one when all are trusted."""
+    chain = [h.strip() for h in forwarded_for.split(",") if h.strip()] + [peer]
+    for hop in reversed(chain):
+        if not _is_trusted(hop, trusted):
+            return hop[:64]
+    return chain[0][:64]
+
+
+def _is_trusted(hop: str, trusted: Sequence[IPNetwork]) -> bool:
+    try:
+        address = ipaddress.ip_address(hop)
+    except ValueError:
+        return False
+    return any(address in network for network in trusted)
 
 
 def session_token(request: Request) -> str | None:

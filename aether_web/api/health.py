@@ -24,20 +24,26 @@ def _readiness() -> dict:
     return {"status": "ready", "database": "ok", "jobs": jobs}
 
 
-async def ready(_request: Request) -> JSONResponse:
-    """The database answers; also shows each job's last success."""
+async def ready(request: Request) -> JSONResponse:
+    """Ready or not: the database answers. Operators (`security.is_operator`) also see each
+    job's last success; the public sees only the status."""
     from starlette.concurrency import run_in_threadpool
 
+    from aether_web.api.security import is_operator
+
+    details = is_operator(request)
     try:
         body = await run_in_threadpool(_readiness)
     except Exception as exc:
         log.warning("readiness check failed: %s", exc.__class__.__name__)
-        return JSONResponse(
-            {"status": "unavailable", "database": "unreachable",
-             "error": {"code": "database_unavailable", "message": "The database is not answering."}},
-            status_code=503,
-        )
-    return JSONResponse(body)
+        answer = {"status": "unavailable",
+                  "error": {"code": "not_ready", "message": "The service is not ready."}}
+        if details:
+            answer["database"] = "unreachable"
+            answer["error"] = {"code": "database_unavailable",
+                               "message": "The database is not answering."}
+        return JSONResponse(answer, status_code=503)
+    return JSONResponse(body if details else {"status": "ready"})
 
 
 routes = [

@@ -22,7 +22,7 @@ from aether_web import metrics
 from aether_web.api.context import in_transaction
 from aether_web.api.responses import error_response, from_error, parse_json_object
 from aether_web.errors import AetherError, InvalidInput
-from aether_web.services import usage
+from aether_web.services import text_input, usage
 from aether_web.settings import get_settings
 
 SIGNATURE_HEADER = "Aether-Signature"
@@ -64,16 +64,23 @@ def verify_signature(header: str | None, body: bytes, secrets: list[str], *,
     return matched
 
 
+# The largest byte count a hook may send (1 PiB): far above any volume, and a user's total
+# over thousands of projects stays inside a signed 64-bit column.
+MAX_BYTES = 2**50
+
+
 def _field(data: dict, name: str, kind: type, *, max_len: int = 128) -> Any:
     value = data.get(name)
     if kind is str:
-        if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        if (not isinstance(value, str) or not value.strip() or len(value) > max_len
+                or text_input.hidden_character(value)):
             raise InvalidInput(f"{name} must be a non-empty string of at most {max_len} "
-                               "characters.", code="invalid_body", field=name)
+                               "printable characters.", code="invalid_body", field=name)
         return value.strip()
     if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidInput(f"{name} must be a whole number, 0 or more.",
+        if (isinstance(value, bool) or not isinstance(value, int) or value < 0
+                or value > MAX_BYTES):
+            raise InvalidInput(f"{name} must be a whole number from 0 to {MAX_BYTES}.",
                                code="invalid_body", field=name)
         return value
     raise TypeError(kind)
@@ -83,8 +90,8 @@ def _optional_str(data: dict, name: str, *, max_len: int = 64) -> str:
     value = data.get(name, "")
     if value is None:
         return ""
-    if not isinstance(value, str) or len(value) > max_len:
-        raise InvalidInput(f"{name} must be a string of at most {max_len} characters.",
+    if not isinstance(value, str) or len(value) > max_len or text_input.hidden_character(value):
+        raise InvalidInput(f"{name} must be a string of at most {max_len} printable characters.",
                            code="invalid_body", field=name)
     return value.strip()
 

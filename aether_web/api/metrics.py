@@ -36,6 +36,9 @@ BACKLOG_TABLES = {
     "overage_reports": ("aether_overage_reports_backlog",
                         "Overage meter events not yet accepted by Stripe."),
     "email_outbox": ("aether_email_outbox_backlog", "Emails waiting to be sent, or given up."),
+    "overage_adjustments": ("aether_overage_items_backlog",
+                            "Overage that missed its invoice, waiting to be billed as a "
+                            "labelled item (pending), or refused by Stripe (failed)."),
 }
 BACKLOG_STATUSES = ("pending", "failed")
 
@@ -214,7 +217,11 @@ def render_metrics(engine: sa.Engine | None = None) -> str:
     return out.text()
 
 
-async def metrics_endpoint(_request: Request) -> Response:
+async def metrics_endpoint(request: Request) -> Response:
+    from aether_web.api.security import is_operator, operator_refusal
+
+    if not is_operator(request):
+        return operator_refusal()
     body = await run_in_threadpool(render_metrics)
     return Response(body, media_type=CONTENT_TYPE)
 

@@ -29,15 +29,40 @@ async def json_body(request: Request) -> dict[str, Any]:
     return parse_json_object(await request.body())
 
 
+# Objects and arrays nested deeper than this are refused (every route's body is nearly flat).
+MAX_JSON_DEPTH = 16
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """`raw` as a JSON object, or InvalidInput."""
+    """`raw` as a JSON object nested at most MAX_JSON_DEPTH deep, or InvalidInput."""
     try:
         data = json.loads(raw or b"null")
+    except RecursionError as exc:
+        raise _too_deep() from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("The request body must be JSON.", code="malformed_json") from exc
     if not isinstance(data, dict):
         raise InvalidInput("The request body must be a JSON object.", code="malformed_json")
+    if _depth_exceeds(data, MAX_JSON_DEPTH):
+        raise _too_deep()
     return data
+
+
+def _too_deep() -> InvalidInput:
+    return InvalidInput(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.",
+                        code="json_too_deep")
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether objects/arrays in `value` nest deeper than `limit` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 async def handle_aether_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -17,6 +17,15 @@ def can_start_vm(plan: Plan, compute_seconds_used: int) -> bool:
     return plan.overage or compute_seconds_used < plan.compute_seconds
 
 
+# An account whose email address is not confirmed runs one VM at a time (free-tier abuse).
+UNVERIFIED_MAX_RUNNING_VMS = 1
+
+
+def can_run_another_vm(*, email_verified: bool, running_vms: int) -> bool:
+    """Whether one more VM may run at once: unlimited once the address is confirmed."""
+    return email_verified or running_vms < UNVERIFIED_MAX_RUNNING_VMS
+
+
 def usage_percent(used: float, limit: float) -> int:
     """Whole percent of a limit used, floored so 99.9% never shows as 100%."""
     if limit <= 0:

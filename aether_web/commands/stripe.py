@@ -18,11 +18,12 @@ def _setup(_args: argparse.Namespace) -> int:
 
 
 def _report_overage(args: argparse.Namespace) -> int:
-    from aether_web.integrations.stripe import get_gateway
     from aether_web.services.overage import parse_month, report_overage
 
     month = parse_month(args.month)
-    print(report_overage(month=month, gateway=get_gateway(), allow_open_month=True))
+    # A month still running is refused: its overage is not final yet, and a report for it
+    # would freeze the month (its identifier is taken) so later usage would go unbilled.
+    print(report_overage(month=month))
     return 0
 
 
@@ -47,9 +48,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="stripe_cmd", required=True)
     group.add_parser("setup", help="create products, prices and meters (idempotent)"
                      ).set_defaults(func=_setup)
-    report = group.add_parser("report-overage",
-                              help="send a month's overage to Stripe (once per user and meter)")
-    report.add_argument("--month", required=True, help="YYYY-MM (the current month allowed)")
+    report = group.add_parser(
+        "report-overage", help="send a month that is over to Stripe's meters (once per user "
+        "and meter)",
+        description="Plan (once) and send the overage of a month that is over: one meter "
+        "event per paying user and meter, identifier {user_id}:{YYYY-MM}:{compute|storage}, "
+        "stamped at the month's last second. A rerun sends nothing new. The month still "
+        "running is refused (its usage is not final). Stripe counts the events only until it "
+        "finalizes the month's invoice; what arrives later is billed once as a labelled item "
+        "by the invoice reconciliation.")
+    report.add_argument("--month", required=True,
+                        help="YYYY-MM, a month that is over (not the current one)")
     report.set_defaults(func=_report_overage)
     rec = group.add_parser("reconcile", help="compare a month's overage with Stripe's meters")
     rec.add_argument("--month", required=True, help="YYYY-MM")

@@ -8,6 +8,7 @@ from aether_web import routes
 from aether_web.components.a11y import link_button, main_region, skip_link
 from aether_web.components.native_form import native_form
 from aether_web.components.usage_meter import header_usage
+from aether_web.components.verify_banner import verify_banner
 from aether_web.state.auth import AuthState
 from aether_web.state.usage import UsageState
 
@@ -157,8 +158,9 @@ def app_header(*extra: rx.Component) -> rx.Component:
             header_usage(UsageState),
             plan_badge(),
             _wide(
-                rx.text(AuthState.user_email, size="2", color_scheme="gray", id="user-email",
-                        class_name="ellipsis", max_width="14rem", title=AuthState.user_email),
+                rx.link(AuthState.user_email, href=routes.SETTINGS, size="2", color_scheme="gray",
+                        id="user-email", class_name="ellipsis", max_width="14rem",
+                        title="Account settings: " + AuthState.user_email),
                 logout_form(),
                 at="md",
             ),
@@ -168,6 +170,7 @@ def app_header(*extra: rx.Component) -> rx.Component:
                 _menu_link("Projects", routes.DASHBOARD, "menu-dashboard"),
                 _menu_link("Billing", routes.BILLING, "menu-billing"),
                 _menu_link("Docs", routes.DOCS, "menu-docs"),
+                _menu_link("Account settings", routes.SETTINGS, "menu-settings"),
                 rx.cond(AuthState.is_admin, _menu_link("Support", routes.ADMIN, "menu-admin")),
                 rx.menu.separator(),
                 rx.menu.item(rx.el.button("Log out", type="submit", form=LOGOUT_FORM,
@@ -192,7 +195,8 @@ def app_page(*children: rx.Component, header_extra: tuple = ()) -> rx.Component:
         skip_link(),
         app_header(*header_extra),
         main_region(
-            rx.box(*children, max_width="72rem", margin_x="auto", padding="1.5rem"),
+            rx.box(verify_banner(), *children, max_width="72rem", margin_x="auto",
+                   padding="1.5rem"),
         ),
         min_height="100vh",
     )

@@ -45,8 +45,11 @@ class VMControlsState(DashboardState):
             yield dashboard._login_redirect()
             return
         except LimitReached as exc:
-            dashboard.limit_message = exc.message
-            dashboard.limit_open = True
+            if exc.code == "verify_email":  # not a plan limit: upgrading would not help
+                failure = exc.message
+            else:
+                dashboard.limit_message = exc.message
+                dashboard.limit_open = True
         except AetherError as exc:
             failure = exc.message
         except Exception:

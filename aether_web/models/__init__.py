@@ -1,29 +1,36 @@
 """All tables. Importing this package registers every one of them on SQLModel.metadata."""
 
-from aether_web.models.accounts import PLANS, AuthSession, LoginAttempt, Profile
+from aether_web.models.accounts import PLANS, AccountToken, AuthSession, Profile
 from aether_web.models.billing import (
     EmailOutbox,
     InvoiceRecord,
     MeterReconciliation,
+    OverageMonth,
     OverageReport,
     StripeEvent,
 )
+from aether_web.models.invoicing import InvoiceCheck, InvoiceReconciliation, OverageAdjustment
 from aether_web.models.jobs import JobRun
 from aether_web.models.metering import DriftReport, HookEvent
 from aether_web.models.plans import PlanIntervalRow, StorageSample
 from aether_web.models.projects import Project
+from aether_web.models.throttle import ThrottleCounter
 from aether_web.models.usage import PlanLimit, UsageMonthly, UsageRecord
 
 __all__ = [
     "PLANS",
+    "AccountToken",
     "AuthSession",
     "DriftReport",
     "EmailOutbox",
     "HookEvent",
+    "InvoiceCheck",
+    "InvoiceReconciliation",
     "InvoiceRecord",
     "JobRun",
-    "LoginAttempt",
     "MeterReconciliation",
+    "OverageAdjustment",
+    "OverageMonth",
     "OverageReport",
     "PlanIntervalRow",
     "PlanLimit",
@@ -31,6 +38,7 @@ __all__ = [
     "Project",
     "StorageSample",
     "StripeEvent",
+    "ThrottleCounter",
     "UsageMonthly",
     "UsageRecord",
 ]

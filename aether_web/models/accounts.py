@@ -1,4 +1,4 @@
-"""The user (`profiles`), their sign-in sessions and log-in attempts."""
+"""The user (`profiles`), their sign-in sessions and the account links we email."""
 
 from __future__ import annotations
 
@@ -39,6 +39,12 @@ class Profile(SQLModel, table=True):
     past_due_since: datetime | None = Field(default=None, sa_column=utc_column())
     grace_ends_at: datetime | None = Field(default=None, sa_column=utc_column())
     welcomed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    # When the address in `email` was confirmed by a link sent to it (None: not yet).
+    email_verified_at: datetime | None = Field(default=None, sa_column=utc_column())
+    # The paid plan chosen on /pricing before sign-up: Checkout opens for it once verified.
+    signup_plan: str | None = Field(default=None, max_length=16)
+    # Set when the account was deleted: personal data is gone, billing records stay.
+    deleted_at: datetime | None = Field(default=None, sa_column=utc_column())
     # Bumped to take a write lock on the user (limit checks inside one transaction).
     lock_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))
@@ -58,17 +64,35 @@ class AuthSession(SQLModel, table=True):
     )
     created_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))
     expires_at: datetime = Field(sa_column=utc_column(nullable=False))
+    # The last request seen on this session (touched at most once a minute): idle timeout.
+    last_seen_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=255)
 
 
-class LoginAttempt(SQLModel, table=True):
-    """One failed log-in, counted to throttle password guessing."""
+TOKEN_PURPOSES = ("password_reset", "verify_email")
 
-    __tablename__ = "login_attempts"
-    __table_args__ = (sa.Index("ix_login_attempts_email_at", "email", "attempted_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    email: str = Field(max_length=320)
-    ip: str = Field(default="", max_length=64)
-    attempted_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))
+class AccountToken(SQLModel, table=True):
+    """A link we emailed (password reset, email confirmation). Only its SHA-256 is stored;
+    it works once (`used_at`) and until `expires_at`. For `verify_email`, `email` is the
+    address the link confirms: the current one, or the new one of an email change."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (
+        sa.CheckConstraint("purpose in ('password_reset', 'verify_email')",
+                           name="ck_account_tokens_purpose"),
+        sa.Index("ix_account_tokens_user_purpose", "user_id", "purpose"),
+    )
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid(), sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    purpose: str = Field(max_length=32)
+    email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))
+    expires_at: datetime = Field(sa_column=utc_column(nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=utc_column())

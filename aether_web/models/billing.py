@@ -79,6 +79,7 @@ class OverageReport(SQLModel, table=True):
         sa.UniqueConstraint("identifier", name="uq_overage_reports_identifier"),
         sa.Index("ix_overage_reports_status", "status"),
         sa.Index("ix_overage_reports_user_month", "user_id", "month"),
+        sa.Index("ix_overage_reports_month_status", "month", "status"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -94,11 +95,28 @@ class OverageReport(SQLModel, table=True):
     cents: int = Field(sa_type=sa.BigInteger)
     # The meter event's timestamp (inside the month it bills).
     event_timestamp: int = Field(sa_type=sa.BigInteger)
-    status: str = Field(default="pending", max_length=16)  # pending | sent | failed
+    # pending -> accepted (Stripe answered 2xx) -> invoiced | refused (a 4xx that is not a
+    # rate limit) | late -> item_billed. Never anything else while Stripe is merely down.
+    status: str = Field(default="pending", max_length=16)
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     created_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))
+    # when Stripe accepted it
     sent_at: datetime | None = Field(default=None, sa_column=utc_column())
+
+
+class OverageMonth(SQLModel, table=True):
+    """A month whose overage the month-end job planned (once), and when Stripe had all of it."""
+
+    __tablename__ = "overage_months"
+
+    month: date = Field(sa_column=sa.Column(sa.Date(), primary_key=True))
+    started_at: datetime = Field(sa_column=utc_column(nullable=False))
+    # set once every bill of the month has its rows; until then a run plans it (again)
+    planned_at: datetime | None = Field(default=None, sa_column=utc_column())
+    bills: int = Field(default=0)
+    reports: int = Field(default=0)
+    accepted_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class MeterReconciliation(SQLModel, table=True):

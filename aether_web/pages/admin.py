@@ -29,6 +29,8 @@ class AdminState(AuthState):
     monthly_totals: Rows = []
     overage_reports: Rows = []
     invoices: Rows = []
+    invoice_checks: Rows = []
+    overage_items: Rows = []
     user_drift: Rows = []
     failed_events: Rows = []
     jobs: Rows = []
@@ -64,10 +66,12 @@ class AdminState(AuthState):
         self.results, self.selected, self.failed_events, self.jobs, self.drift = [], {}, [], [], []
         self.usage_runs, self.monthly_totals, self.overage_reports = [], [], []
         self.invoices, self.user_drift = [], []
+        self.invoice_checks, self.overage_items = [], []
 
     @rx.event
     def set_query(self, value: str) -> None:
-        self.query = value
+        # A crafted event can send anything: keep at most a search's worth of text.
+        self.query = str(value)[:320]
 
     @rx.event
     def search(self, form_data: dict):
@@ -107,6 +111,8 @@ class AdminState(AuthState):
         self.monthly_totals = view["monthly_totals"]
         self.overage_reports = view["overage_reports"]
         self.invoices = view["invoices"]
+        self.invoice_checks = view["invoice_checks"]
+        self.overage_items = view["overage_items"]
         self.user_drift = view["drift"]
         return None
 
@@ -239,6 +245,20 @@ def _user_view() -> rx.Component:
                        [("created", "Date"), ("number", "Number"), ("status", "Status"),
                         ("total", "Total"), ("paid", "Paid"), ("due", "Due"), ("id", "Stripe id")],
                        empty="No invoices.", id_="admin-invoices"),
+            rx.heading("Invoices against our computation", size="4", as_="h3"),
+            data_table(AdminState.invoice_checks,
+                       [("month", "Month"), ("meter", "Meter"), ("ours", "Ours"),
+                        ("on_invoice", "On invoice"), ("items", "Labelled items"),
+                        ("status", "Status"), ("action", "What was done"),
+                        ("invoice", "Stripe id")],
+                       empty="No finalized invoice compared yet.", id_="admin-invoice-checks"),
+            rx.heading("Overage billed as labelled items", size="4", as_="h3"),
+            data_table(AdminState.overage_items,
+                       [("month", "Month"), ("meter", "Meter"), ("amount", "Amount"),
+                        ("why", "Why"), ("status", "Status"), ("line", "Invoice line"),
+                        ("invoice", "On invoice"), ("error", "Error")],
+                       empty="None: every month's overage reached its own invoice.",
+                       id_="admin-overage-items"),
             rx.heading("VM runs (newest 50)", size="4", as_="h3"),
             data_table(AdminState.usage_runs,
                        [("project", "Project"), ("started_at", "Started"),

@@ -27,11 +27,13 @@ from aether_web.components.billing_usage import (
     usage_section,
 )
 from aether_web.components.layout import app_page, skeleton_rows
+from aether_web.components.verify_banner import resend_button
 from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
 from aether_web.observability import log
 from aether_web.services import billing as billing_service
+from aether_web.services import subscription_lifecycle
 from aether_web.services.billing_account import account_details
 from aether_web.state.auth import AuthState
 from aether_web.state.billing_usage import BillingUsageState
@@ -79,6 +81,7 @@ class BillingState(AuthState):
     chooser_open: bool = False
     checkout_plan: str = ""  # the plan whose Checkout is being opened
     error: str = ""
+    error_code: str = ""
     busy: bool = False
     card_text: str = ""
     renewal_text: str = ""
@@ -129,6 +132,10 @@ class BillingState(AuthState):
                 return [*events, BillingState.confirm_upgrade]
         self.checkout_plan = ""
         self.chooser_open = params.get("upgrade") == "1"
+        start = params.get("start", "")
+        if start in ("pro", "team") and not self.has_subscription:
+            # Straight on to Checkout for the plan chosen on /pricing before sign-up.
+            return [*events, BillingState.upgrade(start)]
         self.account_state = "loading" if self.has_billing_account else "none"
         if self.has_billing_account:
             events.append(BillingState.load_account)
@@ -196,6 +203,7 @@ class BillingState(AuthState):
     def upgrade(self, plan_key: str):
         """Start Checkout for Pro or Team (the same service as the API)."""
         self.error = ""
+        self.error_code = ""
         self.checkout_plan = plan_key  # the button shows progress while Stripe answers
         yield
         try:
@@ -211,12 +219,39 @@ class BillingState(AuthState):
             self.checkout_plan = ""
             self.chooser_open = False
             self.error = exc.message
+            self.error_code = exc.code
             return
         yield rx.redirect(url)  # another host: the browser leaves the app in this tab
 
     @rx.event
+    def switch_plan(self, plan_key: str):
+        """Pro <-> Team on the current subscription (the Portal can't switch a subscription
+        with metered prices); Stripe prorates the flat fee."""
+        self.error = ""
+        self.checkout_plan = plan_key
+        yield
+        try:
+            with transaction() as session:
+                subscription_lifecycle.switch_plan(session, user_id=self._user_id(session),
+                                                   plan_key=plan_key, gateway=get_gateway())
+                self._reload(session)
+        except Unauthenticated:
+            self.checkout_plan = ""
+            yield self._login_redirect()
+            return
+        except AetherError as exc:
+            self.error = exc.message
+        else:
+            self.notice_kind = "success"
+            self.notice = (f"You're on {self.plan_name} now. The flat fee is prorated on your "
+                           "next invoice.")
+        self.checkout_plan = ""
+        self.chooser_open = False
+        yield BillingUsageState.load_usage_page
+
+    @rx.event
     def manage(self):
-        """Open the Customer Portal (change plan, cancel, update the card)."""
+        """Open the Customer Portal (card, invoices, cancellation)."""
         self.error = ""
         try:
             with transaction() as session:
@@ -286,9 +321,16 @@ def checkout_notice() -> rx.Component:
 
 
 def error_notice() -> rx.Component:
-    return rx.cond(BillingState.error != "",
-                   rx.callout(BillingState.error, icon="circle_alert", color_scheme="red",
-                              role="alert", id="billing-error"))
+    return rx.cond(
+        BillingState.error != "",
+        rx.callout(
+            rx.hstack(
+                rx.text(BillingState.error),
+                rx.cond(BillingState.error_code == "email_unverified",
+                        resend_button(id="billing-resend-verification")),
+                align="center", spacing="3", wrap="wrap",
+            ),
+            icon="circle_alert", color_scheme="red", role="alert", id="billing-error"))
 
 
 def past_due_banner() -> rx.Component:
@@ -343,14 +385,17 @@ def plan_card() -> rx.Component:
 
 
 def plan_action(plan: Plan) -> rx.Component:
-    """A plan's button in the dialog: Checkout for a new subscriber, the Portal otherwise."""
+    """A plan's button in the dialog: Checkout for a new subscriber, the app's own switch
+    between paid plans, the Portal to cancel."""
     if not plan.overage:
         return rx.button("Downgrade in the portal", on_click=BillingState.manage,
                          variant="soft", color_scheme="gray", width="100%",
                          id=f"switch-{plan.key}")
     return rx.cond(
         BillingState.has_subscription,
-        rx.button(f"Switch to {plan.name} in the portal", on_click=BillingState.manage,
+        rx.button(f"Switch to {plan.name}", on_click=BillingState.switch_plan(plan.key),
+                  loading=BillingState.checkout_plan == plan.key,
+                  disabled=BillingState.checkout_plan != "",
                   variant="soft", width="100%", id=f"switch-{plan.key}"),
         rx.button(f"Upgrade to {plan.name}", on_click=BillingState.upgrade(plan.key),
                   loading=BillingState.checkout_plan == plan.key,

@@ -66,7 +66,8 @@ class DashboardState(AuthState):
 
     @rx.event
     def set_new_name(self, value: str) -> None:
-        self.new_name = value
+        # A crafted event can send anything: keep at most a name's worth of text.
+        self.new_name = str(value)[:64]
         self.form_error = ""
 
     @rx.event
@@ -114,7 +115,7 @@ class DashboardState(AuthState):
 
     @rx.event
     def set_rename_name(self, value: str) -> None:
-        self.rename_name = value
+        self.rename_name = str(value)[:64]
 
     @rx.event
     def cancel_rename(self) -> None:

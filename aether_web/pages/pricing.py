@@ -159,8 +159,9 @@ def _plan_action(plan: Plan) -> rx.Component:
         AuthState.signed_in,
         link_button(f"Upgrade to {plan.name}", width="100%", size="3", variant=variant,
                     href=f"{UPGRADE_URL}&plan={plan.key}", id=f"pricing-upgrade-{plan.key}"),
+        # The plan key (nothing personal) rides along: Checkout opens for it after sign-up.
         link_button(f"Sign up for {plan.name}", width="100%", size="3", variant=variant,
-                    href=routes.SIGNUP, id=f"pricing-signup-{plan.key}"),
+                    href=f"{routes.SIGNUP}?plan={plan.key}", id=f"pricing-signup-{plan.key}"),
     )
 
 

@@ -1,4 +1,9 @@
-"""Sign-up, log-in with throttling, and server-side sessions."""
+"""Sign-up, log-in and server-side sessions (absolute lifetime and idle timeout).
+
+Password hashing lives in `services/passwords.py` and runs outside any transaction: routes hash
+(or verify) first, then open the transaction that stores the result. Throttling of log-in and
+sign-up is `services/throttle.py`, also called outside the transaction.
+"""
 
 from __future__ import annotations
 
@@ -9,49 +14,68 @@ import uuid
 from datetime import timedelta
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
 from aether_web.db import db_now
-from aether_web.errors import Conflict, InvalidInput, RateLimited, Unauthenticated
-from aether_web.models import AuthSession, LoginAttempt, Profile
+from aether_web.errors import Conflict, InvalidInput
+from aether_web.models import AuthSession, Profile
+from aether_web.services import text_input
+from aether_web.services.passwords import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    hash_password,
+    password_problem,
+)
 
-# argon2id with the library's RFC 9106 low-memory profile.
-_hasher = PasswordHasher()
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 10
-# Hashing a throwaway value for unknown emails keeps their timing like known ones.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+# A session's last_seen_at is written at most this often (not at every event).
+_TOUCH_EVERY = timedelta(seconds=60)
+
+__all__ = ["MAX_PASSWORD", "MIN_PASSWORD", "hash_password", "password_problem"]
 
 
 def normalize_email(email: str) -> str:
     return (email or "").strip().lower()
 
 
+def email_problem(email: str) -> str | None:
+    """What is wrong with an email address, as a sentence for the form, or None."""
+    problem = text_input.email_problem(email)
+    if problem is None and not _EMAIL.match(normalize_email(email)):
+        problem = "Enter a valid email address, like you@example.com."
+    return problem
+
+
+def email_in_use(session: Session, *, email: str) -> bool:
+    """Whether an account already holds this (normalized) address."""
+    return session.exec(select(Profile.id).where(Profile.email == email)).first() is not None
+
+
 def validate_signup(*, email: str, password: str, name: str) -> dict[str, str]:
     """Field errors for a sign-up form (empty when valid)."""
     errors: dict[str, str] = {}
-    email = normalize_email(email)
-    if not email:
-        errors["email"] = "Enter your email address."
-    elif len(email) > 320 or not _EMAIL.match(email):
-        errors["email"] = "Enter a valid email address, like you@example.com."
-    if len(password or "") < MIN_PASSWORD:
-        errors["password"] = f"Use at least {MIN_PASSWORD} characters for your password."
-    elif len(password) > 256:
-        errors["password"] = "Use at most 256 characters for your password."
-    if len((name or "").strip()) > 120:
-        errors["name"] = "Use at most 120 characters for your name."
+    email_error = email_problem(email)
+    if email_error:
+        errors["email"] = email_error
+    password_error = password_problem(password, email=normalize_email(email))
+    if password_error:
+        errors["password"] = password_error
+    name_error = text_input.name_problem(name)
+    if name_error:
+        errors["name"] = name_error
     return errors
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def sign_up(session: Session, *, email: str, password: str, name: str = "",
+            password_hash: str | None = None, plan: str | None = None) -> Profile:
+    """Create a Free, unconfirmed account and email it a confirmation link. Raises
+    InvalidInput with field errors, or Conflict.
 
+    Routes pass `password_hash`, computed before the transaction
+    (`passwords.hash_password_async`); without it the hash is computed here (tools only).
+    `plan` is a paid plan chosen before sign-up: Checkout opens for it once confirmed."""
+    from aether_web.services import verification
 
-def sign_up(session: Session, *, email: str, password: str, name: str = "") -> Profile:
-    """Create a Free account. Raises InvalidInput with field errors, or Conflict."""
     errors = validate_signup(email=email, password=password, name=name)
     if errors:
         raise InvalidInput("Please fix the highlighted fields.", fields=errors)
@@ -62,7 +86,10 @@ def sign_up(session: Session, *, email: str, password: str, name: str = "") -> P
             code="email_taken",
             fields={"email": "An account with this email already exists."},
         )
-    profile = Profile(email=email, name=(name or "").strip(), password_hash=hash_password(password))
+    chosen = (plan or "").strip().lower()
+    profile = Profile(email=email, name=(name or "").strip(),
+                      password_hash=password_hash or hash_password(password),
+                      signup_plan=chosen if chosen in ("pro", "team") else None)
     session.add(profile)
     try:
         session.flush()
@@ -71,73 +98,59 @@ def sign_up(session: Session, *, email: str, password: str, name: str = "") -> P
     from aether_web.services.plan_history import start_history
 
     start_history(session, profile=profile, at=db_now(session))
+    verification.send_verification(session, profile=profile)
     return profile
 
 
-def authenticate(session: Session, *, email: str, password: str, ip: str = "") -> Profile:
-    """The profile for valid credentials; throttles repeated failures per email.
-
-    Raises RateLimited after too many recent failures, Unauthenticated on bad credentials.
-    Failed attempts are recorded by `record_failed_login` in their own transaction so the
-    count survives the caller's rollback.
-    """
-    from aether_web.settings import get_settings
-
-    settings = get_settings()
-    email = normalize_email(email)
-    now = db_now(session)
-    since = now - timedelta(minutes=settings.login_window_minutes)
-    failures = session.exec(
-        select(sa.func.count())
-        .select_from(LoginAttempt)
-        .where(LoginAttempt.email == email, LoginAttempt.attempted_at >= since)
-    ).one()
-    if failures >= settings.login_max_failures:
-        raise RateLimited(
-            f"Too many failed log-ins for this email. Try again in "
-            f"{settings.login_window_minutes} minutes, or reset your password.",
-            code="too_many_attempts",
-        )
-    profile = session.exec(select(Profile).where(Profile.email == email)).first()
-    stored = profile.password_hash if profile and profile.password_hash else _DUMMY_HASH
-    try:
-        _hasher.verify(stored, password or "")
-        ok = profile is not None and bool(profile.password_hash)
-    except (VerificationError, InvalidHashError):
-        ok = False
-    if not ok:
-        raise Unauthenticated("Wrong email or password.", code="invalid_credentials")
-    if _hasher.check_needs_rehash(profile.password_hash):
-        profile.password_hash = hash_password(password)
-    return profile
+def login_candidate(session: Session, *, email: str) -> tuple[uuid.UUID | None, str]:
+    """The id and stored hash of the account behind `email` ((None, "") when there is none),
+    read so the password can be verified outside the transaction."""
+    if text_input.email_problem(email):
+        return None, ""
+    row = session.exec(
+        select(Profile.id, Profile.password_hash).where(Profile.email == normalize_email(email),
+                                                        Profile.deleted_at.is_(None))
+    ).first()
+    if row is None or not row[1]:
+        return None, ""
+    return row[0], row[1]
 
 
-def record_failed_login(session: Session, *, email: str, ip: str = "") -> None:
-    """Count one failed log-in for throttling."""
-    session.add(LoginAttempt(email=normalize_email(email), ip=ip[:64]))
+def replace_password_hash(session: Session, *, user_id: uuid.UUID, old_hash: str,
+                          new_hash: str) -> None:
+    """Store a rehash of the same password, unless the password changed in the meantime."""
+    session.exec(
+        sa.update(Profile)
+        .where(Profile.id == user_id, Profile.password_hash == old_hash)
+        .values(password_hash=new_hash)
+    )
 
 
-def clear_failed_logins(session: Session, *, email: str) -> None:
-    session.exec(sa.delete(LoginAttempt).where(LoginAttempt.email == normalize_email(email)))
-
-
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """The SHA-256 (hex) stored in place of a secret token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+_token_hash = token_hash
+
+
 def create_session(
-    session: Session, *, user_id: uuid.UUID, ip: str = "", user_agent: str = ""
+    session: Session, *, user_id: uuid.UUID, ip: str = "", user_agent: str = "",
+    replaces: str | None = None,
 ) -> str:
-    """A new random session token (a new id at every log-in); only its hash is stored."""
+    """A new random session token (a new id at every log-in); only its hash is stored.
+    `replaces` is the token the browser held before: it stops working (session rotation)."""
     from aether_web.settings import get_settings
 
+    end_session(session, token=replaces)
     token = secrets.token_urlsafe(32)
-    expires = db_now(session) + timedelta(hours=get_settings().session_ttl_hours)
+    now = db_now(session)
     session.add(
         AuthSession(
             token_hash=_token_hash(token),
             user_id=user_id,
-            expires_at=expires,
+            expires_at=now + timedelta(hours=get_settings().session_ttl_hours),
+            last_seen_at=now,
             ip=ip[:64],
             user_agent=(user_agent or "")[:255],
         )
@@ -145,14 +158,45 @@ def create_session(
     return token
 
 
-def user_for_token(session: Session, *, token: str | None) -> Profile | None:
-    """The signed-in user for a session token, or None when missing, unknown or expired."""
+def session_for_token(session: Session, *, token: str | None) -> AuthSession | None:
+    """The live session row for a token: None when missing, unknown, past its absolute
+    lifetime or idle for longer than the idle timeout. Marks it as seen now."""
+    from aether_web.settings import get_settings
+
     if not token or len(token) > 200:
         return None
     row = session.get(AuthSession, _token_hash(token))
-    if row is None or row.expires_at <= db_now(session):
+    if row is None:
         return None
-    return session.get(Profile, row.user_id)
+    now = db_now(session)
+    last_seen = row.last_seen_at or row.created_at or now
+    idle = timedelta(minutes=get_settings().session_idle_minutes)
+    if row.expires_at <= now or last_seen + idle <= now:
+        return None
+    if now - last_seen >= _TOUCH_EVERY:
+        session.exec(sa.update(AuthSession).where(AuthSession.token_hash == row.token_hash)
+                     .values(last_seen_at=now))
+    return row
+
+
+def user_for_token(session: Session, *, token: str | None) -> Profile | None:
+    """The signed-in user for a session token, or None when missing, unknown, expired or
+    idle too long."""
+    row = session_for_token(session, token=token)
+    if row is None:
+        return None
+    profile = session.get(Profile, row.user_id)
+    if profile is None or profile.deleted_at is not None:
+        return None
+    return profile
+
+
+def end_sessions(session: Session, *, user_id: uuid.UUID, keep_token: str | None = None) -> int:
+    """Sign the user out everywhere (but the session of `keep_token`). Returns how many ended."""
+    stmt = sa.delete(AuthSession).where(AuthSession.user_id == user_id)
+    if keep_token:
+        stmt = stmt.where(AuthSession.token_hash != _token_hash(keep_token))
+    return session.exec(stmt).rowcount or 0
 
 
 def end_session(session: Session, *, token: str | None) -> None:
@@ -179,4 +223,5 @@ def create_admin(session: Session, *, email: str, password: str, name: str = "")
         return existing
     profile = sign_up(session, email=email, password=password, name=name)
     profile.is_admin = True
+    profile.email_verified_at = db_now(session)  # the operator vouches for the address
     return profile

@@ -12,14 +12,22 @@ from sqlmodel import Session, select
 from aether_web.billing.periods import month_end
 from aether_web.billing.plans import PLANS, Plan, get_plan
 from aether_web.db import db_now
-from aether_web.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
-from aether_web.integrations.stripe import METERS, StripeGateway
+from aether_web.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from aether_web.integrations.stripe import (
+    METERS,
+    StripeGateway,
+    StripeGatewayError,
+    StripeUnavailable,
+    get_gateway,
+)
 from aether_web.models import InvoiceRecord, Profile
 from aether_web.observability import log
 from aether_web.services.accounts import lock_profile
 from aether_web.settings import get_settings
 
 LIVE_STATUSES = ("active", "trialing", "past_due")
+UNVERIFIED_CHECKOUT = ("Confirm your email address before starting a paid plan: open the link "
+                       "we emailed you, or send a new one.")
 
 
 def _profile(session: Session, user_id: uuid.UUID) -> Profile:
@@ -67,14 +75,18 @@ def start_checkout(
 ) -> str:
     """A Stripe Checkout URL for subscribing to Pro or Team (flat price + metered overage).
 
-    Raises Conflict when the user already has a subscription (plan changes go through the
-    Portal), ServiceUnavailable when the catalogue is not set up.
+    Raises Forbidden (`email_unverified`) until the user's email address is confirmed,
+    Conflict when the user already has a subscription (plan changes are the app's own
+    switch), ServiceUnavailable when the catalogue is not set up. The user's other open
+    Checkout sessions are expired first, so two tabs can't both be paid.
     """
     plan = paid_plan(plan_key)
     profile = _profile(session, user_id)
+    if profile.email_verified_at is None:
+        raise Forbidden(UNVERIFIED_CHECKOUT, code="email_unverified")
     if has_live_subscription(profile):
-        raise Conflict("You already have a subscription. Use Manage subscription to change "
-                       "your plan.", code="already_subscribed")
+        raise Conflict("You already have a subscription. Switch between Pro and Team on this "
+                       "page.", code="already_subscribed")
     keys = [plan.stripe_lookup_key, *METERS]
     prices = gateway.price_ids_by_lookup_key(keys)
     missing = [k for k in keys if k not in prices]
@@ -84,6 +96,8 @@ def start_checkout(
         raise ServiceUnavailable("Upgrades are not available right now. Please try again later.",
                                  code="billing_not_configured")
     customer_id = ensure_customer(session, profile=profile, gateway=gateway)
+    # One open Checkout at a time: a session left open in another tab could be paid too.
+    gateway.expire_open_checkouts(customer_id=customer_id)
     base = get_settings().public_url.rstrip("/")
     _session_id, url = gateway.create_checkout_session(
         customer_id=customer_id, user_id=str(profile.id), plan_key=plan.key,
@@ -93,7 +107,23 @@ def start_checkout(
         success_url=f"{base}/billing?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
         cancel_url=f"{base}/billing?checkout=canceled",
     )
+    if profile.signup_plan:  # the plan chosen before sign-up has had its Checkout
+        profile.signup_plan = None
+        session.add(profile)
     return url
+
+
+def sync_customer_email(*, customer_id: str, email: str,
+                        gateway: StripeGateway | None = None) -> bool:
+    """After an email change commits: Stripe's receipts and invoices go to the new address.
+    Outside any transaction; a Stripe that doesn't answer is logged, not fatal (the change
+    stands, and the Portal shows the address Stripe has). True when Stripe took it."""
+    try:
+        (gateway or get_gateway()).update_customer_email(customer_id=customer_id, email=email)
+    except (StripeGatewayError, StripeUnavailable) as exc:
+        log.warning("customer %s: email not updated in Stripe (%s)", customer_id, exc)
+        return False
+    return True
 
 
 def open_portal(session: Session, *, user_id: uuid.UUID, gateway: StripeGateway) -> str:

@@ -28,10 +28,14 @@ def queue_email(
     session: Session, *, to: str, subject: str, body: str, kind: str = "",
     user_id: uuid.UUID | None = None,
 ) -> EmailOutbox:
-    """Record a message to send once the transaction commits."""
+    """Record a message to send once the transaction commits. Nothing is queued for an
+    address under `.invalid` (a deleted account's pseudonym can never receive mail)."""
     status = "pending" if get_settings().smtp_host else "outbox"
     message = EmailOutbox(user_id=user_id, to=to[:320], subject=subject[:255], body=body,
                           kind=kind[:64], status=status)
+    if to.strip().lower().endswith(".invalid"):
+        message.status = "skipped"
+        return message
     session.add(message)
     return message
 

@@ -10,13 +10,16 @@
    month and meter (and reported to Sentry when they differ).
 
 These functions own their transactions (a report must be committed before Stripe is called).
+The sending itself (concurrency, rate limit, retries) is `services/invoicing/reporting.py`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import sentry_sdk
 import sqlalchemy as sa
@@ -30,21 +33,16 @@ from aether_web.billing.periods import (
     month_start,
     previous_month,
 )
-from aether_web.db import db_now, transaction
+from aether_web.db import db_now, get_engine, transaction
 from aether_web.errors import InvalidInput
-from aether_web.integrations.stripe import (
-    COMPUTE_METER,
-    STORAGE_METER,
-    StripeGateway,
-    StripeGatewayError,
-    StripeUnavailable,
-)
+from aether_web.integrations.stripe import COMPUTE_METER, STORAGE_METER, StripeGateway
 from aether_web.models import (
     MeterReconciliation,
     OverageReport,
     Profile,
 )
 from aether_web.observability import log
+from aether_web.services.invoicing import reporting
 from aether_web.services.period_bill import period_bills
 from aether_web.services.usage_rebuild import compute_seconds_by_user
 
@@ -54,8 +52,9 @@ STRIPE_PAST_WINDOW = timedelta(days=34)
 # After a month ends, wait this long (a running VM has heartbeated past midnight, silent ones
 # are known) and no longer: Stripe finalizes the period's invoice about an hour after it ends.
 REPORT_DELAY = timedelta(minutes=10)
-MAX_SEND_ATTEMPTS = 10
 LIVE_STATUSES = ("active", "trialing", "past_due")
+# Reports Stripe accepted, whatever the invoice gate found about them since.
+ACCEPTED_OR_BILLED = ("sent", "accepted", "invoiced", "late", "item_billed")
 
 
 def overage_identifier(user_id: uuid.UUID | str, month: date, kind: str) -> str:
@@ -98,104 +97,44 @@ def plan_reports(session: Session, *, month: date, now: datetime) -> int:
     prices it on the month's plan intervals. Rows that exist stay as they are, so a month is
     never reported twice. Returns how many rows were added.
     """
-    customers = dict(session.exec(
-        select(Profile.id, Profile.stripe_customer_id).where(
-            Profile.stripe_customer_id.is_not(None),
-            Profile.subscription_status.in_(LIVE_STATUSES))).all())
-    if not customers:
-        return 0
-    added = 0
-    timestamp = report_timestamp(month, now)
-    for bill in period_bills(session, month=month, now=now, user_ids=list(customers)):
-        for kind, units in (("compute", bill.compute_units), ("storage", bill.storage_units)):
-            if units <= 0:
-                continue
-            added += _insert_once(session, OverageReport(
-                user_id=bill.user_id, month=month, meter=METER_BY_KIND[kind],
-                identifier=overage_identifier(bill.user_id, month, kind),
-                stripe_customer_id=customers[bill.user_id], plan=_billed_plan(bill),
-                units=units, cents=units, event_timestamp=timestamp, status="pending"))
-    return added
+    return reporting.plan_rows(session, bills=_live_bills(session, month=month, now=now),
+                               now=now)
 
 
-def _billed_plan(bill) -> str:
-    paid = [iv.plan for iv in bill.intervals if iv.paid]
-    return paid[-1] if paid else bill.plan
+def _live_bills(session: Session, *, month: date, now: datetime) -> Iterator[Any]:
+    """The bills with overage of users with a live subscription, streamed (no IN list)."""
+    live = set(session.exec(select(Profile.id).where(
+        Profile.stripe_customer_id.is_not(None),
+        Profile.subscription_status.in_(LIVE_STATUSES))).all())
+    for bill in period_bills(session, month=month, now=now):
+        if bill.user_id in live and bill.total_cents > 0:
+            yield bill
 
 
-def _insert_once(session: Session, report: OverageReport) -> int:
-    values = {c.name: getattr(report, c.name) for c in OverageReport.__table__.columns
-              if getattr(report, c.name) is not None}
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(OverageReport.__table__).values(**values).on_conflict_do_nothing(
-        index_elements=["identifier"]).returning(OverageReport.__table__.c.id)
-    return len(session.exec(stmt).all())
+def session_factory(engine: sa.Engine | None):
+    return lambda: Session(engine or get_engine(), expire_on_commit=False)
 
 
-@dataclass
-class SendCounts:
-    sent: int = 0
-    duplicate: int = 0
-    retry: int = 0
-    failed: int = 0
+@contextlib.contextmanager
+def read_bills(engine: sa.Engine | None, *, month: date, now: datetime) -> Iterator[Any]:
+    """The month's bills to send, read in a session of their own: streamed on PostgreSQL;
+    on SQLite (one writer) read up front and the session closed before the sender writes."""
+    engine = engine or get_engine()
+    with Session(engine) as session:
+        bills = _live_bills(session, month=month, now=now)
+        if engine.dialect.name == "postgresql":
+            yield bills
+            return
+        materialized = list(bills)
+    yield iter(materialized)
 
 
-def send_pending_reports(*, gateway: StripeGateway, engine: sa.Engine | None = None,
-                         month: date | None = None) -> SendCounts:
-    """Send every pending report, each in its own transaction (row locked while sending)."""
-    counts = SendCounts()
-    with transaction(engine) as session:
-        query = select(OverageReport.id).where(OverageReport.status == "pending")
-        if month is not None:
-            query = query.where(OverageReport.month == month)
-        ids = list(session.exec(query.order_by(OverageReport.created_at)).all())
-    for report_id in ids:
-        with transaction(engine) as session:
-            row = session.exec(select(OverageReport).where(OverageReport.id == report_id)
-                               .with_for_update()).first()
-            if row is None or row.status != "pending":
-                continue
-            row.attempts += 1
-            try:
-                result = gateway.send_meter_event(
-                    event_name=row.meter, identifier=row.identifier,
-                    customer_id=row.stripe_customer_id, value=row.units,
-                    timestamp=row.event_timestamp)
-            except StripeUnavailable as exc:
-                row.last_error = exc.message
-                if row.attempts >= MAX_SEND_ATTEMPTS:
-                    row.status = "failed"
-                    counts.failed += 1
-                else:
-                    counts.retry += 1
-                session.add(row)
-                continue
-            except StripeGatewayError as exc:
-                row.status = "failed"
-                row.last_error = f"{exc.stripe_code or ''} {exc.stripe_message}".strip()
-                session.add(row)
-                counts.failed += 1
-                log.error("overage report %s refused by Stripe: %s", row.identifier,
-                          row.last_error)
-                sentry_sdk.capture_message(f"overage report refused: {row.identifier}",
-                                           level="error")
-                continue
-            row.status = "sent"
-            row.last_error = None if result == "sent" else "Stripe already had this identifier"
-            row.sent_at = db_now(session)
-            session.add(row)
-            counts.duplicate += result == "duplicate"
-            counts.sent += result == "sent"
-    return counts
-
-
-def report_overage(*, month: date, gateway: StripeGateway, engine: sa.Engine | None = None,
-                   allow_open_month: bool = False) -> str:
+def report_overage(*, month: date, gateway: StripeGateway | None = None,
+                   engine: sa.Engine | None = None, allow_open_month: bool = False,
+                   **send: Any) -> str:
     """Plan and send `month`'s overage. A month still running is refused unless
-    `allow_open_month` (operators and tests); a month too old for Stripe is refused."""
+    `allow_open_month` (operators and tests); a month too old for Stripe is refused.
+    `send` goes to `reporting.send_overage` (concurrency, rate, retry)."""
     with transaction(engine) as session:
         now = db_now(session)
         if month_start(month) > now:
@@ -205,25 +144,10 @@ def report_overage(*, month: date, gateway: StripeGateway, engine: sa.Engine | N
         if now - month_end(month) > STRIPE_PAST_WINDOW:
             raise InvalidInput(f"{month_key(month)} is too old: Stripe only takes usage from "
                                "the last 35 days.", code="month_too_old")
-        planned = plan_reports(session, month=month, now=now)
-    counts = send_pending_reports(gateway=gateway, engine=engine, month=month)
-    return (f"{month_key(month)}: {planned} new reports; sent {counts.sent}, already in Stripe "
-            f"{counts.duplicate}, to retry {counts.retry}, failed {counts.failed}")
-
-
-def report_closed_months(*, gateway: StripeGateway, engine: sa.Engine | None = None) -> str:
-    """The scheduled job: report last month once it has been over for REPORT_DELAY, and retry
-    anything still pending."""
-    with transaction(engine) as session:
-        now = db_now(session)
-    last_month = previous_month(month_of(now))
-    parts = []
-    if now >= month_end(last_month) + REPORT_DELAY:
-        parts.append(report_overage(month=last_month, gateway=gateway, engine=engine))
-    counts = send_pending_reports(gateway=gateway, engine=engine)
-    parts.append(f"retries: sent {counts.sent + counts.duplicate}, pending {counts.retry}, "
-                 f"failed {counts.failed}")
-    return "; ".join(parts)
+    with read_bills(engine, month=month, now=now) as bills:
+        summary = reporting.send_overage(session_factory(engine), bills=bills, now=now,
+                                         gateway=gateway, **send)
+    return f"{month_key(month)}: {summary.text()}"
 
 
 # ---------------------------------------------------------------------------- reconciliation
@@ -235,7 +159,7 @@ def reconcile_month(session: Session, *, month: date, gateway: StripeGateway) ->
     month; record the result and report differences (log + Sentry)."""
     reports = session.exec(
         select(OverageReport).where(OverageReport.month == month,
-                                    OverageReport.status == "sent")).all()
+                                    OverageReport.status.in_(ACCEPTED_OR_BILLED))).all()
     if not reports:
         return []
     meters = gateway.active_meter_ids()

@@ -31,7 +31,18 @@ from aether_web.integrations.stripe import (
 from aether_web.integrations.stripe.objects import InvoiceInfo
 from aether_web.models import InvoiceRecord, Profile, StripeEvent
 from aether_web.observability import log
+from aether_web.services.accounts import lock_profile
 from aether_web.services.email import deliver_pending_quietly, queue_email
+from aether_web.services.invoicing.adjustments import bill_adjustments_quietly
+from aether_web.services.invoicing.invoice_gate import (
+    gate_invoice,
+    on_invoice_created,
+    on_invoice_finalized,
+)
+from aether_web.services.subscription_lifecycle import (
+    cancelled_without_final_invoice,
+    refuse_second_subscription,
+)
 from aether_web.services.subscriptions import apply_subscription, find_profile, start_grace
 from aether_web.settings import get_settings
 
@@ -55,7 +66,11 @@ def on_checkout_completed(session: Session, event: dict[str, Any], gw: StripeGat
         profile.stripe_customer_id = cs.customer_id
     if not cs.subscription_id:
         return "checkout has no subscription yet"
+    lock_profile(session, user_id=profile.id)
     sub = gw.retrieve_subscription(cs.subscription_id)
+    refused = refuse_second_subscription(session, profile=profile, sub=sub, gateway=gw)
+    if refused:
+        return refused
     return apply_subscription(session, profile=profile, sub=sub, event_created=event["created"])
 
 
@@ -68,10 +83,22 @@ def on_subscription_changed(session: Session, event: dict[str, Any], gw: StripeG
                            user_id=(obj.get("metadata") or {}).get("aether_user_id"))
     if profile is None:
         return f"ignored: no user for customer {customer_id}"
-    if profile.stripe_synced_at is not None and event["created"] < profile.stripe_synced_at:
-        return f"stale: created {event['created']} < last applied {profile.stripe_synced_at}"
+    lock_profile(session, user_id=profile.id)
     sub = gw.retrieve_subscription(obj["id"])
-    return apply_subscription(session, profile=profile, sub=sub, event_created=event["created"])
+    refused = refuse_second_subscription(session, profile=profile, sub=sub, gateway=gw)
+    if refused:
+        return refused
+    unbilled = ""
+    if event["type"] == "customer.subscription.deleted" and (
+            profile.stripe_subscription_id in (None, sub.id)):
+        unbilled = cancelled_without_final_invoice(session, profile=profile, sub=sub,
+                                                   gateway=gw) or ""
+    if profile.stripe_synced_at is not None and event["created"] < profile.stripe_synced_at:
+        return (f"stale: created {event['created']} < last applied {profile.stripe_synced_at}"
+                f"{'; ' + unbilled if unbilled else ''}")
+    outcome = apply_subscription(session, profile=profile, sub=sub,
+                                 event_created=event["created"])
+    return f"{outcome}; {unbilled}" if unbilled else outcome
 
 
 def _record_invoice(session: Session, profile: Profile, inv: InvoiceInfo, status: str,
@@ -114,7 +141,7 @@ def on_invoice_paid(session: Session, event: dict[str, Any], gw: StripeGateway) 
         sub = gw.retrieve_subscription(inv.subscription_id)
         outcome += "; " + apply_subscription(session, profile=profile, sub=sub,
                                              event_created=profile.stripe_synced_at or 0)
-    return outcome
+    return f"{outcome}; {gate_invoice(session, invoice_id=inv.id, gateway=gw)}"
 
 
 def on_invoice_payment_failed(session: Session, event: dict[str, Any], gw: StripeGateway) -> str:
@@ -156,6 +183,8 @@ HANDLERS: dict[str, Handler] = {
     "customer.subscription.created": on_subscription_changed,
     "customer.subscription.updated": on_subscription_changed,
     "customer.subscription.deleted": on_subscription_changed,
+    "invoice.created": on_invoice_created,
+    "invoice.finalized": on_invoice_finalized,
     "invoice.paid": on_invoice_paid,
     "invoice.payment_failed": on_invoice_payment_failed,
 }
@@ -250,6 +279,7 @@ def run_event(event_id: str, *, gateway: StripeGateway, engine: sa.Engine | None
             mark_failed(session, event_id=event_id, error=exc)
         return Delivery(500, "failed", duplicate)
     deliver_pending_quietly(engine=engine)
+    bill_adjustments_quietly(gateway=gateway, engine=engine)
     return Delivery(200, status, duplicate)
 
 

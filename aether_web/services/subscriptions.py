@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from aether_web.billing.plans import get_plan
@@ -46,15 +47,18 @@ def entitled_plan(
 def find_profile(
     session: Session, *, customer_id: str | None = None, user_id: str | None = None
 ) -> Profile | None:
-    """The profile for a Stripe customer, else for our user id (from metadata)."""
+    """The profile for a Stripe customer, else for our user id (from metadata), row-locked:
+    an event that arrives while the account changes (e.g. its deletion, which cancels the
+    subscription before it commits) waits and then sees the committed row."""
     if customer_id:
         found = session.exec(
-            select(Profile).where(Profile.stripe_customer_id == customer_id)).first()
+            select(Profile).where(Profile.stripe_customer_id == customer_id)
+            .with_for_update()).first()
         if found is not None:
             return found
     if user_id:
         try:
-            return session.get(Profile, uuid.UUID(str(user_id)))
+            return session.get(Profile, uuid.UUID(str(user_id)), with_for_update=True)
         except ValueError:
             return None
     return None
@@ -154,12 +158,15 @@ def start_grace(profile: Profile, *, now: datetime) -> bool:
 
 
 def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = None) -> str:
-    """Move users whose grace period ended to Free. A subscription that Stripe now shows as
-    paid is applied instead (a lost webhook must not downgrade a paying user)."""
+    """Move users whose grace period ended to Free, cancelling the subscription in Stripe
+    with a final invoice (rule 12). A subscription that Stripe now shows as paid is applied
+    instead (a lost webhook must not downgrade a paying user)."""
     now = db_now(session)
     due = session.exec(
         select(Profile).where(Profile.grace_ends_at.is_not(None), Profile.grace_ends_at <= now,
-                              Profile.plan != "free")
+                              # a webhook may have made them Free already: Stripe still bills
+                              sa.or_(Profile.plan != "free",
+                                     Profile.subscription_status == "past_due"))
     ).all()
     moved = kept = 0
     for profile in due:
@@ -173,7 +180,15 @@ def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = No
                                    event_created=profile.stripe_synced_at or 0)
                 kept += 1
                 continue
-        set_plan(session, profile=profile, plan="free", reason="grace period ended",
-                 cause="grace_expiry")
+        if gateway is None:
+            set_plan(session, profile=profile, plan="free", reason="grace period ended",
+                     cause="grace_expiry")
+        else:
+            from aether_web.services.subscription_lifecycle import end_grace
+
+            try:
+                end_grace(session, profile=profile, gateway=gateway)
+            except StripeUnavailable:
+                continue  # cancelled in Stripe on the next tick; the plan waits for it
         moved += 1
     return f"{moved} moved to Free after the grace period, {kept} found paid"

@@ -17,6 +17,8 @@ from sqlmodel import Session, select
 from aether_web.billing.plans import get_plan
 from aether_web.errors import Forbidden, InvalidInput, NotFound
 from aether_web.models import Profile, Project, UsageRecord
+from aether_web.services import text_input
+from aether_web.services.invoicing.support_view import adjustment_rows, invoice_check_rows
 
 MAX_ROWS = 50
 
@@ -68,6 +70,9 @@ def profile_row(profile: Profile) -> dict[str, str]:
 
 def find_users(session: Session, *, query: str, limit: int = 20) -> list[dict[str, str]]:
     """Users whose email contains `query` (case-insensitive), exact matches first."""
+    problem = text_input.search_problem(query)
+    if problem:
+        raise InvalidInput(problem, code="invalid_query")
     text = query.strip().lower()
     if len(text) < 2:
         raise InvalidInput("Type at least two characters of the email.", code="query_too_short")
@@ -225,6 +230,8 @@ def user_overview(session: Session, *, user_id: str | uuid.UUID) -> dict[str, An
         "monthly_totals": _monthly_totals(session, uid, profile.plan),
         "overage_reports": _overage_reports(session, uid),
         "invoices": _invoices(session, uid),
+        "invoice_checks": invoice_check_rows(session, user_id=uid),
+        "overage_items": adjustment_rows(session, user_id=uid),
         "drift": drift_rows(session, user_id=uid),
     }
 

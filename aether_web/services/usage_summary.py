@@ -107,6 +107,9 @@ def month_status(session: Session, *, bill: PeriodBill,
     if reports:
         if _draft_invoice(session, bill.user_id, bill.month):
             return "pending", "the invoice is a draft", sum(r.cents for r in reports)
+        if any(r.status == "late" for r in reports):
+            return "pending", ("it missed that month's invoice: billed once as its own "
+                               "labelled line on the next invoice"), sum(r.cents for r in reports)
         if any(r.status in ("refused", "failed") for r in reports):
             return "not_billed", "Stripe refused the report; support is looking into it", 0
         return "pending", "reported to Stripe, waiting for the invoice", \

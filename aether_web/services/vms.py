@@ -11,15 +11,16 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from aether_web.billing.limits import UNVERIFIED_MAX_RUNNING_VMS, can_run_another_vm
 from aether_web.db import db_now
-from aether_web.errors import ServiceUnavailable
+from aether_web.errors import LimitReached, ServiceUnavailable
 from aether_web.integrations.vm_provider import (
     SIMULATED_PREFIX,
     VMProvider,
     VMProviderError,
     get_vm_provider,
 )
-from aether_web.models import Project, UsageRecord
+from aether_web.models import Profile, Project, UsageRecord
 from aether_web.observability import log
 from aether_web.services import usage
 from aether_web.services.accounts import lock_profile
@@ -39,7 +40,8 @@ def start_project(
     """Start the user's project VM and open its run.
 
     The user's row is locked before the compute check so two starts can't both slip under
-    the cap. Raises NotFound, LimitReached (`compute_limit_reached`) or ServiceUnavailable.
+    the cap. Raises NotFound, LimitReached (`compute_limit_reached`, or `verify_email` when an
+    unconfirmed account already runs a VM) or ServiceUnavailable.
     """
     provider = provider or get_vm_provider()
     project = get_project(session, user_id=user_id, project_id=project_id)
@@ -47,6 +49,15 @@ def start_project(
     usage.authorize_start(session, project_id=project.id, now=now)
     if usage.open_run_of(session, project_id=project.id) is not None:
         return project
+    profile = session.get(Profile, user_id)
+    running = [r for r in usage.open_runs_of(session, user_id=user_id)
+               if r.project_id != project.id]
+    if profile is not None and not can_run_another_vm(
+            email_verified=profile.email_verified_at is not None, running_vms=len(running)):
+        raise LimitReached(
+            f"Confirm your email address to run more than {UNVERIFIED_MAX_RUNNING_VMS} VM at "
+            "a time: open the link we emailed you, or send it again from Settings.",
+            code="verify_email")
     try:
         machine_id = provider.start(project_id=str(project.id), machine_id=project.machine_id,
                                     machine_type=project.machine_type)

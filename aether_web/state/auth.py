@@ -16,6 +16,17 @@ from aether_web.models import Profile
 from aether_web.services import accounts
 
 
+def session_token_from_cookie(raw: str) -> str | None:
+    """The session token in a Cookie header, or None."""
+    try:
+        jar = SimpleCookie()
+        jar.load(raw or "")
+    except Exception:
+        return None
+    morsel = jar.get(SESSION_COOKIE)
+    return morsel.value if morsel else None
+
+
 class AuthState(rx.State):
     """Base of every signed-in page's state. The browser never chooses the user."""
 
@@ -24,16 +35,11 @@ class AuthState(rx.State):
     user_name: str = ""
     plan: str = "free"
     is_admin: bool = False
+    # True until loaded, so the "confirm your email" banner never flashes for verified users.
+    email_verified: bool = True
 
     def _session_token(self) -> str | None:
-        raw = self.router.headers.cookie or ""
-        try:
-            jar = SimpleCookie()
-            jar.load(raw)
-        except Exception:
-            return None
-        morsel = jar.get(SESSION_COOKIE)
-        return morsel.value if morsel else None
+        return session_token_from_cookie(self.router.headers.cookie or "")
 
     def _user(self, session: Session) -> Profile:
         """The current user from the server-side session, or Unauthenticated."""
@@ -52,6 +58,7 @@ class AuthState(rx.State):
         self.user_name = user.name or user.email.split("@")[0]
         self.plan = user.plan
         self.is_admin = user.is_admin
+        self.email_verified = user.email_verified_at is not None
 
     def _login_redirect(self):
         path = self.router.url.path or "/dashboard"

@@ -50,7 +50,8 @@ def server():
         # AETHER_E2E_WEB_DIR gives parallel runs their own build directory.
         web_dir=os.environ.get("AETHER_E2E_WEB_DIR", str(ROOT / ".web-e2e")),
         log_dir=tmp / "logs",
-        extra_env={"AETHER_GRACE_PERIOD_DAYS": "7"},
+        # Every e2e test signs up from 127.0.0.1: room for all of them.
+        extra_env={"AETHER_GRACE_PERIOD_DAYS": "7", "AETHER_SIGNUP_IP_LIMITS": "1000/minute"},
     )
     try:
         stack.start()
@@ -96,19 +97,39 @@ def page(browser, server):
     assert not errors, f"browser console errors: {errors}"
 
 
+def mailed_link(server: Server, to: str, path: str) -> str:
+    """The newest link to `path` in the outbox rows (the e2e stack's mail) sent to `to`."""
+    from sqlmodel import Session, select
+
+    from aether_web.models import EmailOutbox
+
+    with Session(server.engine) as s:
+        rows = s.exec(select(EmailOutbox).where(EmailOutbox.to == to)
+                      .order_by(EmailOutbox.created_at)).all()
+    links = [m for row in rows for m in re.findall(rf"https?://\S+{re.escape(path)}\?token=\S+",
+                                                   row.body)]
+    assert links, f"no {path} link mailed to {to}"
+    return links[-1]
+
+
 @pytest.fixture
 def signup(server):
-    """Sign up through the real form and close the first-visit welcome (unless
-    `keep_welcome`); returns the new user's email."""
+    """Sign up through the real form, confirm the address by the mailed link (unless
+    `verify=False`) and close the first-visit welcome (unless `keep_welcome`); returns the
+    new user's email."""
 
     def do(pg, email: str | None = None, password: str = PASSWORD, *,
-           keep_welcome: bool = False) -> str:
+           keep_welcome: bool = False, verify: bool = True) -> str:
         email = email or f"e2e-{uuid.uuid4().hex[:10]}@example.com"
         pg.goto("/signup")
         pg.fill("#email", email)
         pg.fill("#password", password)
         pg.click("#submit")
         pg.wait_for_url(re.compile(r"/dashboard"))
+        if verify:
+            pg.goto(mailed_link(server, email, "/verify-email"))
+            pg.locator("#verify-done").wait_for()
+            pg.goto("/dashboard")
         if not keep_welcome:
             # Every new user is welcomed once on the dashboard; dismissing it is remembered.
             pg.locator("#welcome-dismiss").click()

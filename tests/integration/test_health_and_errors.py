@@ -5,10 +5,13 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from starlette.routing import Route
 
+# /api/metrics and /api/ready's details need the operator token (tests/conftest.py).
+OPERATOR = {"Authorization": "Bearer test-metrics-token"}
+
 
 def test_health_and_ready(api):
     assert api.get("/api/health").json() == {"status": "ok"}
-    ready = api.get("/api/ready")
+    ready = api.get("/api/ready", headers=OPERATOR)
     assert ready.status_code == 200
     body = ready.json()
     assert body["database"] == "ok"
@@ -22,7 +25,7 @@ def test_ready_reports_an_unreachable_database(monkeypatch, api):
         raise OSError("connection refused")
 
     monkeypatch.setattr(health, "_readiness", broken)
-    r = api.get("/api/ready")
+    r = api.get("/api/ready", headers=OPERATOR)
     assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
 
 

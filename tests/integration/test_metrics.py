@@ -14,6 +14,9 @@ from aether_web import metrics
 from aether_web.api.metrics import count_requests, render_metrics, status_class
 from aether_web.models import JobRun
 
+# /api/metrics and /api/ready's details need the operator token (tests/conftest.py).
+OPERATOR = {"Authorization": "Bearer test-metrics-token"}
+
 SAMPLE = re.compile(r'^([a-z_]+)(\{[^}]*\})? (\S+)$')
 
 
@@ -39,7 +42,7 @@ def _run(session: Session, job: str, status: str, finished_ago: timedelta | None
 
 def test_metrics_endpoint_serves_prometheus_text(api):
     metrics.inc("aether_test_widgets_total", 2, kind="a\"b")
-    response = api.get("/api/metrics")
+    response = api.get("/api/metrics", headers=OPERATOR)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     samples = parse(response.text)
@@ -55,7 +58,7 @@ def test_job_runs_failures_and_last_success_age(api, session):
     _run(session, "send_email", "succeeded", timedelta(minutes=1), tick=1)
     session.commit()
 
-    samples = parse(api.get("/api/metrics").text)
+    samples = parse(api.get("/api/metrics", headers=OPERATOR).text)
     job = '{job="purge_expired_sessions"}'
     assert samples[f"aether_job_runs_total{job}"] == 3
     assert samples[f"aether_job_failures_total{job}"] == 1
@@ -78,7 +81,7 @@ def test_webhook_backlog_counts_pending_and_failed_events(api, session):
                                 received_at=old + timedelta(minutes=i)))
     session.commit()
 
-    samples = parse(api.get("/api/metrics").text)
+    samples = parse(api.get("/api/metrics", headers=OPERATOR).text)
     assert samples['aether_stripe_webhook_backlog{status="pending"}'] == 2
     assert samples['aether_stripe_webhook_backlog{status="failed"}'] == 1
     assert 1700 <= samples["aether_stripe_webhook_oldest_pending_age_seconds"] <= 1900
@@ -94,7 +97,7 @@ def test_open_vm_runs_are_counted(api, make_user, make_project, session):
     session.add(UsageRecord(project_id=stopped.id, user_id=user.id,
                             started_at=now - timedelta(hours=1), ended_at=now))
     session.commit()
-    assert parse(api.get("/api/metrics").text)["aether_usage_open_runs"] == 1
+    assert parse(api.get("/api/metrics", headers=OPERATOR).text)["aether_usage_open_runs"] == 1
 
 
 def test_a_database_outage_still_answers_with_counters():
@@ -162,4 +165,4 @@ def test_count_requests_feeds_the_http_requests_counter(api):
     before = metrics.snapshot().get(key, 0)
     _call(count_requests(ok))
     assert metrics.snapshot()[key] == before + 1
-    assert 'aether_http_requests_total{status_class="2xx"}' in api.get("/api/metrics").text
+    assert 'aether_http_requests_total{status_class="2xx"}' in api.get("/api/metrics", headers=OPERATOR).text

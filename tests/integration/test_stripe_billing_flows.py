@@ -115,7 +115,7 @@ def test_cancel_in_portal_ends_on_free_and_keeps_projects(
     assert r.status_code == 200  # canceled: a new subscription can start
 
 
-def test_payment_failure_keeps_the_plan_through_grace_then_free(
+def test_payment_failure_keeps_the_plan_through_grace_then_cancels_in_stripe(
         bed: Bed, make_user, client_for, engine) -> None:
     from aether_web.jobs.runner import run_job
 
@@ -139,8 +139,16 @@ def test_payment_failure_keeps_the_plan_through_grace_then_free(
         conn.execute(sa.text("UPDATE profiles SET grace_ends_at = :t WHERE id = :id"),
                      {"t": profile.past_due_since - timedelta(seconds=1),
                       "id": user.id.hex if engine.dialect.name == "sqlite" else user.id})
+    unpaid = profile.stripe_subscription_id
     assert run_job("expire_grace_periods").status == "succeeded"
+    # Rule 12: the subscription is cancelled in Stripe (no further invoices), the user is
+    # Free at once, the unpaid invoice stays payable, and upgrading again is allowed.
     assert bed.profile(user.id).plan == "free"
-    # paying later (new card in the portal) brings the plan back
-    bed.portal(client, "card", card_number="4242424242424242")
-    assert bed.wait_for_plan(user.id, "pro").past_due_since is None
+    sub = bed.stripe.v1.subscriptions.retrieve(unpaid)
+    assert sub.status == "canceled"
+    open_invoices = bed.stripe.v1.invoices.list(params={"customer": profile.stripe_customer_id,
+                                                        "status": "open"}).data
+    assert open_invoices and open_invoices[0].hosted_invoice_url
+    bed.set_card(profile.stripe_customer_id, "4242424242424242")
+    r = client.post("/api/billing/checkout", json={"plan": "pro"})
+    assert r.status_code == 200, r.text

@@ -81,8 +81,14 @@ def test_period_close_invoice_equals_flat_plus_overage(
     assert 150 <= charge.storage_units <= 160
     from aether_web.cli import main
 
-    assert main(["stripe", "report-overage", "--month", month_key(month)]) == 0
-    assert "2 new reports; sent 2" in capsys.readouterr().out
+    # The operator CLI refuses the month still running (its overage is not final)...
+    assert main(["stripe", "report-overage", "--month", month_key(month)]) != 0
+    assert "not over yet" in capsys.readouterr().err
+    assert bed.meter_events(profile.stripe_customer_id) == []
+    # ...so this test, whose period closes now, sends through the service (as the month-end
+    # job and the invoice gate do).
+    assert "2 new reports; accepted 2 (already in Stripe 0)" in overage.report_overage(
+        month=month, gateway=bed.gateway, allow_open_month=True)
     events = bed.meter_events(profile.stripe_customer_id)
     storage_units = next(e["value"] for e in events
                          if e["event_name"] == "aether_storage_overage")
@@ -92,10 +98,11 @@ def test_period_close_invoice_equals_flat_plus_overage(
     assert {e["identifier"] for e in events} == {
         f"{profile.id}:{month_key(month)}:compute", f"{profile.id}:{month_key(month)}:storage"}
     # a rerun sends nothing more
-    assert main(["stripe", "report-overage", "--month", month_key(month)]) == 0
+    overage.report_overage(month=month, gateway=bed.gateway, allow_open_month=True)
     assert len(bed.meter_events(profile.stripe_customer_id)) == 2
 
     invoice = bed.close_period(profile.stripe_subscription_id)["invoice"]
+    bed.settle()  # the invoice webhooks are handled before the next test empties the tables
     assert invoice["total"] == PRO.monthly_price_cents + 25 + storage_units
     metered = sorted(line["amount"] for line in invoice["lines"]["data"]
                      if line["pricing"]["unit_amount_decimal"] == "1")
@@ -116,40 +123,37 @@ def test_period_close_invoice_equals_flat_plus_overage(
     assert [r.status for r in rows] == ["match", "match"]
 
 
-def test_a_crash_halfway_then_rerun_reports_each_meter_once(
+def test_a_crash_before_recording_then_rerun_reports_each_meter_once(
         bed: Bed, make_user, client_for, engine) -> None:
     profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
 
-    class CrashAfterFirstSend:
-        """Stripe accepts the first event, then the process dies before recording it."""
+    from aether_web.services.invoicing import reporting
 
-        def __init__(self, real) -> None:
-            self.real, self.calls = real, 0
+    real_record = reporting._record
 
-        def send_meter_event(self, **kw):
-            self.calls += 1
-            if self.calls == 1:
-                self.real.send_meter_event(**kw)
-                raise SystemExit("killed")
-            raise AssertionError("a crashed process sends nothing more")
+    def killed_before_recording(*args, **kwargs):
+        raise SystemExit("killed")  # Stripe has the events; the process dies before recording
 
-    with pytest.raises(SystemExit):
-        overage.report_overage(month=month, gateway=CrashAfterFirstSend(bed.gateway),
-                               allow_open_month=True)
+    reporting._record = killed_before_recording
+    try:
+        with pytest.raises(SystemExit):
+            overage.report_overage(month=month, allow_open_month=True)
+    finally:
+        reporting._record = real_record
     with Session(engine) as s:
         assert {r.status for r in s.exec(select(OverageReport)).all()} == {"pending"}
-    assert len(bed.meter_events(profile.stripe_customer_id)) == 1
+    assert len(bed.meter_events(profile.stripe_customer_id)) == 2
 
-    # the resend reuses the identifier and idempotency key: Stripe replays its first answer
-    summary = overage.report_overage(month=month, gateway=bed.gateway, allow_open_month=True)
-    assert "0 new reports; sent 2" in summary
+    # the resend reuses the identifiers and idempotency keys: Stripe replays its first answers
+    summary = overage.report_overage(month=month, allow_open_month=True)
+    assert "0 new reports; accepted 2" in summary
     with Session(engine) as s:
-        assert {r.status for r in s.exec(select(OverageReport)).all()} == {"sent"}
+        assert {r.status for r in s.exec(select(OverageReport)).all()} == {"accepted"}
     values = sorted(e["value"] for e in bed.meter_events(profile.stripe_customer_id))
     assert values[0] == 25 and 150 <= values[1] <= 161  # compute, then storage
 
 
-def test_an_identifier_stripe_already_holds_counts_as_sent(
+def test_an_identifier_stripe_already_holds_counts_as_accepted(
         bed: Bed, make_user, client_for, engine) -> None:
     profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
     identifier = overage.overage_identifier(profile.id, month, "compute")
@@ -157,17 +161,17 @@ def test_an_identifier_stripe_already_holds_counts_as_sent(
     bed.stripe.v1.billing.meter_events.create(params={
         "event_name": "aether_compute_overage", "identifier": identifier,
         "payload": {"stripe_customer_id": profile.stripe_customer_id, "value": "25"}})
-    summary = overage.report_overage(month=month, gateway=bed.gateway, allow_open_month=True)
-    assert "sent 1, already in Stripe 1" in summary
+    summary = overage.report_overage(month=month, allow_open_month=True)
+    assert "accepted 2 (already in Stripe 1)" in summary
     with Session(engine) as s:
-        assert {r.status for r in s.exec(select(OverageReport)).all()} == {"sent"}
+        assert {r.status for r in s.exec(select(OverageReport)).all()} == {"accepted"}
     assert len(bed.meter_events(profile.stripe_customer_id)) == 2
 
 
 def test_reconciliation_records_a_difference(
         bed: Bed, make_user, client_for, engine, monkeypatch) -> None:
     profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
-    overage.report_overage(month=month, gateway=bed.gateway, allow_open_month=True)
+    overage.report_overage(month=month, allow_open_month=True)
     captured = []
     monkeypatch.setattr(overage.sentry_sdk, "capture_message",
                         lambda msg, **kw: captured.append(msg))

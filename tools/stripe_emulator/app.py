@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import control, pages
+from . import control, faults, pages, period_end
 from .errors import StripeError
 from .forms import as_list, decode_form
 from .resources import Ctx, Handler, load_all
-from .store import API_VERSION, Store, new_id, now
+from .store import API_VERSION, KEY_TTL, Store, frozen_at, new_id, now
 from .views import expand, render
 from .webhooks import Dispatcher
 
@@ -34,6 +36,7 @@ class AppState:
     dispatcher: Dispatcher
     public_url: str
     extra: dict[str, Any] = field(default_factory=dict)
+    faults: faults.FaultInjector = field(default_factory=faults.FaultInjector)
 
     def ctx(self, request_id: str | None = None, key: str | None = None) -> Ctx:
         return Ctx(self.store, self.public_url, request_id, key)
@@ -70,12 +73,22 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
                     media_type="application/json")
 
 
-def _api_endpoint(handler: Handler, method: str) -> Callable[[Request], Any]:
+def _api_endpoint(handler: Handler, method: str, path: str) -> Callable[[Request], Any]:
+    endpoint_name = f"{method} {path}"
+
     async def endpoint(request: Request) -> Response:
         state: AppState = request.app.state.emulator
         request_id = new_id("req", 14)
         headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
+        fate = state.faults.decide(endpoint_name, request.url.path)
+        delay = state.faults.latency()
+        if delay:
+            await asyncio.sleep(delay)
         try:
+            if fate == faults.REJECT_429:
+                raise faults.rate_limited()
+            if fate in (faults.REJECT_5XX, faults.OUTAGE):
+                raise faults.server_error(503 if fate == faults.OUTAGE else 500)
             err = _auth_error(_api_key(request))
             if err:
                 raise err
@@ -83,12 +96,37 @@ def _api_endpoint(handler: Handler, method: str) -> Callable[[Request], Any]:
             if method == "POST":
                 params.update(decode_form((await request.body()).decode("utf-8")))
             key = request.headers.get("idempotency-key") if method == "POST" else None
-            return _run(state, handler, method, request, params, key, request_id, headers)
+            response = _run(state, handler, method, request, params, key, request_id, headers)
         except StripeError as exc:
             headers.update(exc.headers)
             return _json(exc.body(request_id), exc.status, headers)
+        if fate == faults.LOSE_ANSWER:
+            error = faults.server_error()
+            return _json(error.body(request_id), error.status, {**headers, **error.headers})
+        if fate == faults.HANG:
+            await asyncio.sleep(state.faults.faults.hang_seconds)
+        return response
 
     return endpoint
+
+
+def _request_time(store: Store, params: dict[str, Any], path_params: dict[str, Any]) -> int | None:
+    """The emulated time of a request: that of the test clock of the customer it concerns."""
+    clock = params.get("test_clock")
+    if isinstance(clock, str) and clock in store.collection("test_helpers.test_clock"):
+        return store.collection("test_helpers.test_clock")[clock]["frozen_time"]
+    customer = params.get("customer") or path_params.get("customer")
+    payload = params.get("payload")
+    if not customer and isinstance(payload, dict):
+        customer = payload.get("stripe_customer_id")
+    if not customer:
+        for kind, value in (("subscription", params.get("subscription") or path_params.get("sub")),
+                            ("invoice", path_params.get("invoice"))):
+            obj = store.collection(kind).get(value) if isinstance(value, str) else None
+            if obj is not None:
+                customer = obj.get("customer")
+                break
+    return store.clock_time(customer) if isinstance(customer, str) else None
 
 
 def _run(state: AppState, handler: Handler, method: str, request: Request,
@@ -96,9 +134,12 @@ def _run(state: AppState, handler: Handler, method: str, request: Request,
          headers: dict[str, str]) -> Response:
     store = state.store
     fingerprint = json.dumps([method, request.url.path, params], sort_keys=True)
-    with store.lock:
+    with store.lock, frozen_at(_request_time(store, params, request.path_params)):
         if key:
             saved = store.idempotency.get(key)
+            if saved is not None and now() - saved["created"] >= KEY_TTL:
+                del store.idempotency[key]  # Stripe forgets keys after 24 hours
+                saved = None
             if saved is not None:
                 if saved["fingerprint"] != fingerprint:
                     raise StripeError(
@@ -137,14 +178,34 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "not found"}, status_code=404)
 
 
-def _lifespan(dispatcher: Dispatcher) -> Callable[[Starlette], Any]:
+def _finalize_wall_clock_drafts(state: AppState, stop: threading.Event) -> None:
+    """Drafts of customers without a test clock finalize as wall-clock time passes (their
+    periods end only through ``close_period``)."""
+    store = state.store
+    while not stop.wait(1.0):
+        try:
+            with store.lock:
+                if store.drafts:
+                    period_end.run_due(store, None, now(), state.public_url, renew=False)
+                    store.save()
+        except Exception:  # keep ticking; the failure is in the log
+            log.exception("finalizing drafts failed")
+
+
+def _lifespan(state: AppState) -> Callable[[Starlette], Any]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        dispatcher.start()
+        state.dispatcher.start()
+        stop = threading.Event()
+        ticker = threading.Thread(target=_finalize_wall_clock_drafts, args=(state, stop),
+                                  name="draft-finalizer", daemon=True)
+        ticker.start()
         try:
             yield
         finally:
-            dispatcher.stop()
+            stop.set()
+            ticker.join(timeout=5)
+            state.dispatcher.stop()
 
     return lifespan
 
@@ -163,15 +224,23 @@ def create_app(
     state_file: str | None = None,
     retry_base_delay: float = 0.5,
     retry_max_attempts: int = 5,
+    fault_settings: faults.Faults | None = None,
+    finalization_grace_seconds: int | None = None,
 ) -> Starlette:
     """Build the emulator app. ``public_url`` is the address browsers use for hosted pages."""
     store = Store(state_file)
     dispatcher = Dispatcher(store, webhook_url, webhook_secret,
                             base_delay=retry_base_delay, max_attempts=retry_max_attempts)
     store.on_event = dispatcher.enqueue
-    state = AppState(store, dispatcher, public_url.rstrip("/"))
+    store.webhooks_enabled = lambda: bool(dispatcher.url)
+    store.wait_for_webhooks = dispatcher.wait_idle
+    dispatcher.on_delivered = lambda event: period_end.webhook_answered(store, event)
+    if finalization_grace_seconds is not None:
+        period_end.set_grace(store, finalization_grace_seconds)
+    state = AppState(store, dispatcher, public_url.rstrip("/"),
+                     faults=faults.FaultInjector(fault_settings))
 
-    routes = [Route(path, _api_endpoint(fn, method), methods=[method])
+    routes = [Route(path, _api_endpoint(fn, method, path), methods=[method])
               for method, path, fn in load_all()]
     routes += control.routes() + pages.routes()
     # Browsers ask every host for a favicon; an empty answer keeps their consoles clean.
@@ -179,7 +248,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         exception_handlers={404: _not_found, 405: _not_found},
-        lifespan=_lifespan(dispatcher),
+        lifespan=_lifespan(state),
     )
     app.state.emulator = state
     return app

@@ -71,11 +71,8 @@ def usage(store: Store, meter_id: str, customer: str, start: int, end: int) -> D
     meter = store.collection("billing.meter").get(meter_id)
     if meter is None:
         return Decimal(0)
-    events = [
-        e
-        for e in store.meter_events
-        if e["meter"] == meter_id and e["customer"] == customer and start <= e["timestamp"] < end
-    ]
+    events = [e for e in store.meter_usage.get((meter_id, customer), ())
+              if start <= e["timestamp"] < end]
     formula = meter["default_aggregation"]["formula"]
     if formula == "count":
         return Decimal(len(events))
@@ -316,7 +313,7 @@ def build_invoice(
                                "paid_at": None, "voided_at": None},
         "subtotal": total,
         "subtotal_excluding_tax": total,
-        "test_clock": None,
+        "test_clock": customer.get("test_clock"),
         "threshold_reason": None,
         "total": total,
         "total_discount_amounts": [],
@@ -327,17 +324,60 @@ def build_invoice(
     }
 
 
-def finalize(store: Store, invoice: dict[str, Any]) -> None:
-    """Store a draft invoice, then finalize it (number, status open)."""
-    customer = store.get("customer", invoice["customer"])
+def open_draft(store: Store, invoice: dict[str, Any]) -> None:
+    """Store a draft invoice and announce it (``invoice.created``)."""
     store.add(invoice)
     store.emit("invoice.created", invoice)
+
+
+def finalize_open(store: Store, invoice: dict[str, Any]) -> None:
+    """Finalize a stored draft: number, status open, ``invoice.finalized``."""
+    customer = store.get("customer", invoice["customer"])
     seq = store.next_number(f"invoice:{customer['id']}")
     invoice["number"] = f"{customer['invoice_prefix']}-{seq:04d}"
     invoice["status"] = "open"
+    invoice["automatically_finalizes_at"] = None
     invoice["effective_at"] = now()
     invoice["status_transitions"]["finalized_at"] = now()
+    store.drafts.discard(invoice["id"])
     store.emit("invoice.finalized", invoice)
+
+
+def invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
+    """The invoice's subscription (None for an invoice of its own: ``parent`` is null)."""
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return details.get("subscription")
+
+
+def finalize(store: Store, invoice: dict[str, Any]) -> None:
+    """Store a draft invoice, then finalize it at once (number, status open)."""
+    open_draft(store, invoice)
+    finalize_open(store, invoice)
+
+
+def refresh_totals(invoice: dict[str, Any]) -> None:
+    """Recompute an invoice's totals from its lines."""
+    total = sum(line["amount"] for line in invoice["lines"]["data"])
+    invoice["lines"]["total_count"] = len(invoice["lines"]["data"])
+    for key in ("subtotal", "subtotal_excluding_tax", "total", "total_excluding_tax"):
+        invoice[key] = total
+    invoice["amount_due"] = invoice["amount_remaining"] = max(total, 0)
+
+
+def refresh_metered_lines(store: Store, invoice: dict[str, Any]) -> None:
+    """Bring a draft's usage lines up to the meters' current totals (Stripe does this while an
+    invoice is a draft and once more when it finalizes)."""
+    for line in invoice["lines"]["data"]:
+        price = store.collection("price").get(
+            (line.get("pricing") or {}).get("price_details", {}).get("price", ""))
+        if price is None or not is_metered(price):
+            continue
+        meter_id = recurring_of(price).get("meter")
+        qty = (usage(store, meter_id, invoice["customer"], line["period"]["start"],
+                     line["period"]["end"]) if meter_id else Decimal(0))
+        line["amount"] = line["subtotal"] = cents(qty * unit_decimal(price))
+        line["quantity"], line["quantity_decimal"] = int(qty), str(qty)
+    refresh_totals(invoice)
 
 
 def payment_method_for(store: Store, sub: dict[str, Any] | None, customer_id: str) -> str | None:
@@ -351,8 +391,8 @@ def attempt_payment(store: Store, invoice: dict[str, Any]) -> bool:
     """Charge an open invoice. Emits invoice.paid or invoice.payment_failed."""
     if invoice["status"] != "open":
         raise invalid(f"Invoice is already {invoice['status']}.", code="invoice_not_open")
-    sub_id = invoice["parent"]["subscription_details"]["subscription"]
-    sub = store.collection("subscription").get(sub_id)
+    sub_id = invoice_subscription_id(invoice)
+    sub = store.collection("subscription").get(sub_id) if sub_id else None
     pm_id = payment_method_for(store, sub, invoice["customer"])
     invoice["attempted"] = True
     invoice["attempt_count"] += 1

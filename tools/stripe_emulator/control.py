@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import cards, lifecycle
+from . import cards, lifecycle, period_end
 from .errors import StripeError, invalid
-from .forms import as_int, decode_form
-from .store import now
+from .forms import as_bool, as_int, decode_form
+from .store import frozen_at, new_id, now
 from .views import render
 
 
@@ -59,14 +59,72 @@ def health(state, params):
 def reset(state, params):
     state.dispatcher.clear()
     state.store.reset()
+    state.faults.configure({"reset": True})
+    state.faults.clear_counts()
     return {"reset": True}
 
 
 def close_period(state, params, sub_id):
-    sub = state.store.get("subscription", sub_id)
-    at = as_int(params.get("at"), "at", now() + 1)
-    invoice = lifecycle.close_period(state.store, sub, at, state.public_url)
-    return {"invoice": invoice, "subscription": render(state.store, sub)}
+    """Close the current period now (or at ``at``). ``draft=true`` leaves the renewal invoice
+    a draft that finalizes by Stripe's rules; otherwise it is finalized and charged at once."""
+    store = state.store
+    sub = store.get("subscription", sub_id)
+    with frozen_at(store.clock_time(sub["customer"])):
+        at = as_int(params.get("at"), "at", now() + 1)
+        draft = bool(as_bool(params.get("draft"), "draft"))
+        invoice = lifecycle.close_period(store, sub, at, state.public_url, draft=draft)
+    return {"invoice": render(store, invoice), "subscription": render(store, sub)}
+
+
+def get_faults(state, params):
+    return {"faults": state.faults.configure({})}
+
+
+def set_faults(state, params):
+    """Change injected latency/429/5xx/timeouts (any subset; ``reset: true`` clears all)."""
+    return {"faults": state.faults.configure(params)}
+
+
+def requests_made(state, params):
+    """API calls by endpoint (``METHOD /path``) and the faults injected into them."""
+    return state.faults.report()
+
+
+def clear_requests(state, params):
+    state.faults.clear_counts()
+    return state.faults.report()
+
+
+def settings(state, params):
+    """Account settings: ``finalization_grace_seconds`` (0 to 72 h, default 1 h)."""
+    if "finalization_grace_seconds" in params:
+        period_end.set_grace(state.store, params["finalization_grace_seconds"])
+    return {"finalization_grace_seconds": period_end.grace(state.store)}
+
+
+def resend_event(state, params, event_id):
+    """Deliver an event to the webhook endpoint again."""
+    event = state.store.get("event", event_id)
+    state.dispatcher.resend(event)
+    return {"event": event_id, "resent": bool(state.dispatcher.url)}
+
+
+def bulk_customers(state, params):
+    """Create ``count`` bare customers at once (for benchmarks); returns their ids."""
+    count = as_int(params.get("count"), "count", 1)
+    assert count is not None
+    if not 1 <= count <= 1_000_000:
+        raise invalid("count must be between 1 and 1,000,000.", param="count")
+    created, ids = now(), []
+    customers = state.store.collection("customer")
+    for _ in range(count):
+        cid = new_id("cus", 14)
+        customers[cid] = {"id": cid, "object": "customer", "created": created, "email": None,
+                          "metadata": {}, "invoice_prefix": cid[4:12].upper(),
+                          "invoice_settings": {"default_payment_method": None},
+                          "test_clock": None, "livemode": False}
+        ids.append(cid)
+    return {"ids": ids}
 
 
 def set_card(state, params, customer_id):
@@ -117,4 +175,11 @@ def routes() -> list[Route]:
         Route("/_emulator/webhook_deliveries", _endpoint(deliveries), methods=["GET"]),
         Route("/_emulator/webhook", _endpoint(configure_webhook), methods=["POST"]),
         Route("/_emulator/meter_events", _endpoint(meter_events), methods=["GET"]),
+        Route("/_emulator/faults", _endpoint(get_faults), methods=["GET"]),
+        Route("/_emulator/faults", _endpoint(set_faults), methods=["POST"]),
+        Route("/_emulator/requests", _endpoint(requests_made), methods=["GET"]),
+        Route("/_emulator/requests/clear", _endpoint(clear_requests), methods=["POST"]),
+        Route("/_emulator/settings", _endpoint(settings), methods=["GET", "POST"]),
+        Route("/_emulator/events/{event_id}/resend", _endpoint(resend_event), methods=["POST"]),
+        Route("/_emulator/customers/bulk", _endpoint(bulk_customers), methods=["POST"]),
     ]

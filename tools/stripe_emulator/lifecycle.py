@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from . import billing
+from . import billing, period_end
 from .errors import StripeError, card_declined, invalid
 from .forms import as_int, as_list
+from .resources import invoiceitems
 from .store import Store, new_id, now
 from .views import render
 
@@ -63,7 +64,7 @@ def _subscription_record(
         "schedule": None,
         "start_date": start,
         "status": "incomplete",
-        "test_clock": None,
+        "test_clock": (store.collection("customer").get(customer) or {}).get("test_clock"),
         "transfer_data": None,
         "trial_end": None,
         "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
@@ -223,14 +224,18 @@ def update_items(
 
 
 def cancel_now(store: Store, sub: dict[str, Any], public_url: str, *, invoice_now: bool = False,
-               reason: str = "cancellation_requested") -> None:
+               prorate: bool = False, reason: str = "cancellation_requested") -> None:
     if sub["status"] == "canceled":
         raise invalid(f"A canceled subscription can only update its cancellation_details "
                       f"and metadata. ({sub['id']})", code="resource_missing")
     before = render(store, sub)
     at = now()
+    if prorate:
+        store.pending_lines.setdefault(sub["id"], []).extend(_unused_time_credit(store, sub, at))
     if invoice_now:
-        _invoice_period_end(store, sub, at, public_url, renew=False)
+        invoice = _invoice_period_end(store, sub, at, public_url, renew=False)
+        if invoice["amount_due"] > 0:
+            billing.attempt_payment(store, invoice)
     sub["status"] = "canceled"
     sub["canceled_at"] = at
     sub["ended_at"] = at
@@ -239,13 +244,24 @@ def cancel_now(store: Store, sub: dict[str, Any], public_url: str, *, invoice_no
     billing.subscription_event(store, sub, before, "customer.subscription.deleted")
 
 
+def _unused_time_credit(store: Store, sub: dict[str, Any], at: int) -> list[dict[str, Any]]:
+    """Credit lines for the unused part of the flat fees (``prorate=true`` on cancel)."""
+    item = licensed_item(store, sub)
+    if item is None:
+        return []
+    price = store.get("price", item["price"])
+    lines = billing.proration_lines(store, sub, item, price, price, at)
+    return lines[:1]  # the credit only: nothing follows a cancellation
+
+
 def _invoice_period_end(store: Store, sub: dict[str, Any], at: int, public_url: str, *,
-                        renew: bool) -> dict[str, Any]:
+                        renew: bool, draft: bool = False) -> dict[str, Any]:
     data = sub["items"]["data"]
     start, end = data[0]["current_period_start"], data[0]["current_period_end"]
     close_at = min(at, end)
     lines = billing.metered_lines(store, sub, start, close_at)
     lines += store.pending_lines.pop(sub["id"], [])
+    lines += invoiceitems.pending_item_lines(store, sub["customer"])
     if renew:
         first = store.get("price", data[0]["price"])
         rec = billing.recurring_of(first)
@@ -259,12 +275,22 @@ def _invoice_period_end(store: Store, sub: dict[str, Any], at: int, public_url: 
     invoice = billing.build_invoice(store, sub, lines, (start, close_at), "subscription_cycle",
                                     public_url)
     sub["latest_invoice"] = invoice["id"]
-    billing.finalize(store, invoice)
+    store.add(invoice)
+    invoiceitems.attach(store, invoice)
+    if draft:
+        period_end.open_renewal_draft(store, invoice)
+    else:
+        billing.finalize(store, invoice)
     return invoice
 
 
-def close_period(store: Store, sub: dict[str, Any], at: int, public_url: str) -> dict[str, Any]:
-    """Invoice the current period as of ``at`` (capped at the period end) and advance it."""
+def close_period(store: Store, sub: dict[str, Any], at: int, public_url: str, *,
+                 draft: bool = False) -> dict[str, Any]:
+    """Invoice the current period as of ``at`` (capped at the period end) and advance it.
+
+    ``draft``: the invoice starts as a draft, as Stripe's renewal invoices do, and is finalized
+    and charged later (``period_end.finalize_draft``); otherwise at once.
+    """
     if sub["status"] in ("canceled", "incomplete_expired"):
         raise invalid(f"Subscription {sub['id']} is {sub['status']}.")
     data = sub["items"]["data"]
@@ -272,8 +298,8 @@ def close_period(store: Store, sub: dict[str, Any], at: int, public_url: str) ->
         raise invalid("`at` must be after the current period start.", param="at")
     before = render(store, sub)
     ending = sub["cancel_at_period_end"]
-    invoice = _invoice_period_end(store, sub, at, public_url, renew=not ending)
-    paid = billing.attempt_payment(store, invoice)
+    invoice = _invoice_period_end(store, sub, at, public_url, renew=not ending, draft=draft)
+    paid = True if draft else billing.attempt_payment(store, invoice)
     if ending:
         sub["status"] = "canceled"
         sub["canceled_at"] = sub["canceled_at"] or now()
@@ -293,8 +319,8 @@ def pay_invoice(store: Store, invoice: dict[str, Any]) -> dict[str, Any]:
     if not billing.attempt_payment(store, invoice):
         raise StripeError("Your card was declined.", status=402, type="card_error",
                           code="card_declined", extra={"decline_code": "generic_decline"})
-    sub_id = invoice["parent"]["subscription_details"]["subscription"]
-    sub = store.collection("subscription").get(sub_id)
+    sub_id = billing.invoice_subscription_id(invoice)
+    sub = store.collection("subscription").get(sub_id) if sub_id else None
     if sub and sub["status"] in ("past_due", "incomplete", "unpaid"):
         before = render(store, sub)
         sub["status"] = "active"

@@ -57,7 +57,8 @@ def _price_label(store: Store, price: dict[str, Any]) -> str:
     interval = billing.recurring_of(price).get("interval", "month")
     unit = billing.money(billing.unit_decimal(price))
     if billing.is_metered(price):
-        return f"{product['name']}: {unit} per unit, billed monthly by usage"
+        per = product.get("unit_label") or "unit"  # Stripe shows the product's unit label
+        return f"{product['name']}: {unit} per {per}, billed monthly by usage"
     return f"{product['name']}: {unit} / {interval}"
 
 

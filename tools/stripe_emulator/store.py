@@ -10,7 +10,8 @@ import string
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import stripe
@@ -33,17 +34,40 @@ KINDS: dict[str, tuple[str, str]] = {
     "in": ("invoice", "invoice"),
     "pm": ("payment_method", "PaymentMethod"),
     "evt": ("event", "event"),
+    "ii": ("invoiceitem", "invoice item"),
+    "re": ("refund", "refund"),
+    "clock": ("test_helpers.test_clock", "test_helpers.test_clock"),
 }
 
-_PERSISTED = ("objects", "meter_events", "cards", "pending_lines", "counters", "idempotency")
+_PERSISTED = ("objects", "meter_events", "cards", "pending_lines", "counters", "idempotency",
+              "settings")
 
 
 def new_id(prefix: str, length: int = 24) -> str:
     return f"{prefix}_{''.join(secrets.choice(_ALPHABET) for _ in range(length))}"
 
 
+# The emulated time of the request or clock step being handled (a test clock's frozen time),
+# or None for wall-clock time.
+_FROZEN: ContextVar[int | None] = ContextVar("stripe_emulator_frozen_time", default=None)
+# Idempotency keys and meter event identifiers are remembered this long (emulated time).
+KEY_TTL = 24 * 3600
+
+
 def now() -> int:
-    return int(time.time())
+    """The current time as the object being handled sees it (its test clock, or the wall)."""
+    frozen = _FROZEN.get()
+    return int(time.time()) if frozen is None else frozen
+
+
+@contextlib.contextmanager
+def frozen_at(ts: int | None) -> Iterator[None]:
+    """Handle everything inside at emulated time ``ts`` (None: the wall clock)."""
+    token = _FROZEN.set(ts)
+    try:
+        yield
+    finally:
+        _FROZEN.reset(token)
 
 
 class Store:
@@ -53,6 +77,10 @@ class Store:
         self.lock = threading.RLock()
         self.state_file = state_file
         self.on_event: Callable[[dict[str, Any]], None] | None = None
+        # whether any webhook endpoint listens (a draft then waits for its answer)
+        self.webhooks_enabled: Callable[[], bool] = lambda: self.on_event is not None
+        # waits (real seconds at most) until every queued webhook was answered or given up
+        self.wait_for_webhooks: Callable[[float], bool] | None = None
         # {"id", "idempotency_key"} of the API request being handled, for Event.request
         self.current_request: dict[str, Any] | None = None
         self.reset()
@@ -74,6 +102,35 @@ class Store:
             # idempotency key -> {"fingerprint", "status", "body", "created"}
             self.idempotency: dict[str, dict[str, Any]] = {}
             self.deliveries: list[dict[str, Any]] = []
+            # draft invoice ids waiting for finalization
+            self.drafts: set[str] = set()
+            # account settings, e.g. {"finalization_grace_seconds": 3600}
+            self.settings: dict[str, Any] = {}
+            self._index_meter_events()
+
+    def _index_meter_events(self) -> None:
+        # identifier -> newest event with it; (meter, customer) -> events (the hot paths)
+        self.meter_identifiers: dict[str, dict[str, Any]] = {}
+        self.meter_usage: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for event in self.meter_events:
+            self._index_meter_event(event)
+
+    def _index_meter_event(self, event: dict[str, Any]) -> None:
+        self.meter_identifiers[event["identifier"]] = event
+        self.meter_usage.setdefault((event["meter"], event["customer"]), []).append(event)
+
+    def add_meter_event(self, event: dict[str, Any]) -> None:
+        self.meter_events.append(event)
+        self._index_meter_event(event)
+
+    def clock_time(self, customer_id: str | None) -> int | None:
+        """The frozen time of the customer's test clock, or None when it has none."""
+        if not customer_id:
+            return None
+        customer = self.collection("customer").get(customer_id)
+        clock_id = customer.get("test_clock") if customer else None
+        clock = self.collection("test_helpers.test_clock").get(clock_id) if clock_id else None
+        return clock["frozen_time"] if clock else None
 
     def load(self) -> None:
         assert self.state_file
@@ -83,6 +140,9 @@ class Store:
             for name in _PERSISTED:
                 if name in data:
                     setattr(self, name, data[name])
+            self.drafts = {i for i, inv in self.collection("invoice").items()
+                           if inv.get("status") == "draft"}
+            self._index_meter_events()
 
     def save(self) -> None:
         if not self.state_file:
@@ -142,7 +202,8 @@ class Store:
         previous_attributes: dict[str, Any] | None = None,
         request: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        data: dict[str, Any] = {"object": json.loads(json.dumps(obj))}
+        public = {k: v for k, v in obj.items() if not k.startswith("_")}
+        data: dict[str, Any] = {"object": json.loads(json.dumps(public))}
         if previous_attributes is not None:
             data["previous_attributes"] = json.loads(json.dumps(previous_attributes))
         event = {

@@ -55,6 +55,10 @@ def render(store: Store, obj: dict[str, Any]) -> dict[str, Any]:
         return out
     if kind == "subscription_item":
         return render_item(store, obj)
+    if kind in ("list", "search_result") and isinstance(obj.get("data"), list):
+        out = dict(obj)
+        out["data"] = [render(store, o) if isinstance(o, dict) else o for o in obj["data"]]
+        return out
     return copy.deepcopy(obj)
 
 

@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -48,6 +49,8 @@ class Dispatcher:
         self._stop = False
         self._busy = False
         self._thread: threading.Thread | None = None
+        # called (store.lock held) with each event an endpoint answered with a 2xx
+        self.on_delivered: Callable[[dict[str, Any]], None] | None = None
 
     # called with store.lock held: must not block
     def enqueue(self, event: dict[str, Any]) -> None:
@@ -88,6 +91,19 @@ class Dispatcher:
     def clear(self) -> None:
         with self._cond:
             self._queue.clear()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until ``idle()`` (True) or ``timeout`` real seconds passed (False)."""
+        deadline = time.monotonic() + timeout
+        while not self.idle():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def resend(self, event: dict[str, Any]) -> None:
+        """Deliver an event again, as the Dashboard's "Resend" does."""
+        self.enqueue(event)
 
     def idle(self) -> bool:
         """True when nothing is queued and no delivery attempt is in progress."""
@@ -137,6 +153,8 @@ class Dispatcher:
                 event = self.store.collection("event").get(delivery["event_id"])
                 if event:
                     event["pending_webhooks"] = max(0, event["pending_webhooks"] - 1)
+                    if self.on_delivered is not None:
+                        self.on_delivered(event)
                 return
             if delivery["attempts"] >= self.max_attempts:
                 delivery["status"] = "failed"

@@ -8,12 +8,18 @@ from aether_web.integrations.stripe.catalog import (
     CatalogItem,
     ensure_catalog,
 )
-from aether_web.integrations.stripe.client import get_gateway, make_client
+from aether_web.integrations.stripe.client import (
+    get_gateway,
+    make_client,
+    make_sender_client,
+    sender_gateway,
+)
 from aether_web.integrations.stripe.errors import StripeGatewayError, StripeUnavailable
 from aether_web.integrations.stripe.gateway import StripeGateway
 from aether_web.integrations.stripe.objects import (
     CheckoutInfo,
     InvoiceInfo,
+    InvoiceLineInfo,
     SubscriptionInfo,
     checkout_from_stripe,
     invoice_from_stripe,
@@ -30,6 +36,7 @@ __all__ = [
     "CheckoutInfo",
     "InvalidSignature",
     "InvoiceInfo",
+    "InvoiceLineInfo",
     "StripeGateway",
     "StripeGatewayError",
     "StripeUnavailable",
@@ -39,7 +46,9 @@ __all__ = [
     "get_gateway",
     "invoice_from_stripe",
     "make_client",
+    "make_sender_client",
     "plan_key_for_price",
+    "sender_gateway",
     "subscription_from_stripe",
     "verify_event",
 ]

@@ -11,11 +11,16 @@ from aether_web.integrations.stripe.errors import StripeGatewayError
 
 COMPUTE_METER = "aether_compute_overage"
 STORAGE_METER = "aether_storage_overage"
-# Meter event name -> (product id, display name). Each unit is one cent (pricing.py).
+# Meter event name -> (product id, the name people read on Checkout, the Portal and invoices).
+# Each unit is one cent (pricing.py); the names relate the unit to the pricing page (rule 9).
 METERS = {
-    COMPUTE_METER: ("aether_compute_overage", "aether compute overage"),
-    STORAGE_METER: ("aether_storage_overage", "aether storage overage"),
+    COMPUTE_METER: ("aether_compute_overage",
+                    "Compute overage, $0.10 per hour, counted in 6-minute units of 1 cent"),
+    STORAGE_METER: ("aether_storage_overage",
+                    "Storage overage, $0.50 per GB-month, counted in units of 1 cent"),
 }
+# Shown beside the quantity ("25 6-min units"); Stripe allows at most 12 characters.
+UNIT_LABELS = {COMPUTE_METER: "6-min unit", STORAGE_METER: "cent"}
 # The metered prices use the meter's event name as their lookup key.
 METERED_LOOKUP_KEYS = (COMPUTE_METER, STORAGE_METER)
 
@@ -27,19 +32,27 @@ class CatalogItem:
     kind: str  # product | price | meter
     key: str
     stripe_id: str
-    action: str  # created | exists | replaced
+    action: str  # created | exists | updated | replaced
 
 
-def _product(gw, product_id: str, name: str, metadata: dict[str, str]) -> CatalogItem:
+def _product(gw, product_id: str, name: str, metadata: dict[str, str],
+             unit_label: str | None = None) -> CatalogItem:
+    """The product, created when missing; an existing one whose name or unit label differ
+    is updated (what people read follows the catalogue)."""
     c = gw.client.v1
+    wanted = {"name": name, **({"unit_label": unit_label} if unit_label else {})}
     try:
         product = gw.call("retrieve product", c.products.retrieve, product_id)
-        return CatalogItem("product", product_id, product.id, "exists")
     except StripeGatewayError as exc:
         if exc.http_status != 404:
             raise
+    else:
+        if all(getattr(product, key, None) == value for key, value in wanted.items()):
+            return CatalogItem("product", product_id, product.id, "exists")
+        gw.call("update product", c.products.update, product_id, params=wanted)
+        return CatalogItem("product", product_id, product.id, "updated")
     product = gw.call("create product", c.products.create,
-                      params={"id": product_id, "name": name, "metadata": metadata})
+                      params={"id": product_id, "metadata": metadata, **wanted})
     return CatalogItem("product", product_id, product.id, "created")
 
 
@@ -89,7 +102,8 @@ def ensure_catalog(gw) -> list[CatalogItem]:
     for event_name, (product_id, name) in METERS.items():
         meter = _meter(gw, event_name, name)
         done.append(meter)
-        done.append(_product(gw, product_id, name, {"aether_meter": event_name}))
+        done.append(_product(gw, product_id, name, {"aether_meter": event_name},
+                             UNIT_LABELS[event_name]))
         done.append(_price(gw, event_name, product_id, {
             "unit_amount_decimal": "1",
             "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.stripe_id},

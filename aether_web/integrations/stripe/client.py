@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ssl
 
 import stripe
 
@@ -20,6 +21,43 @@ def make_client(settings: Settings) -> stripe.StripeClient:
         kwargs["base_addresses"] = {"api": base, "meter_events": base, "files": base,
                                     "connect": base}
     return stripe.StripeClient(settings.stripe_api_key, stripe_version=API_VERSION, **kwargs)
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs tens of milliseconds: one context for every sender client.
+    return ssl.create_default_context(cafile=stripe.ca_bundle_path)
+
+
+def make_sender_client(settings: Settings, *, connections: int = 100,
+                       timeout: float = 20.0) -> stripe.StripeClient:
+    """A client for many concurrent calls: stripe-python's async methods over an httpx pool of
+    `connections` keep-alive connections, and no retries of its own (the sender retries with
+    the same identifier and idempotency key, with backoff, for as long as it takes)."""
+    import httpx
+
+    # Built without certificates of its own, then given httpx clients that verify with the
+    # shared context: the pool size is what we change (stripe sets no limits).
+    http_client = stripe.HTTPXClient(timeout=timeout, verify_ssl_certs=False)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    http_client._client_async = httpx.AsyncClient(limits=limits, timeout=timeout,
+                                                  verify=_ssl_context())
+    http_client._client = httpx.Client(limits=limits, timeout=timeout, verify=_ssl_context())
+    base = settings.stripe_api_base.rstrip("/")
+    kwargs: dict = {"max_network_retries": 0, "http_client": http_client}
+    if base:
+        kwargs["base_addresses"] = {"api": base, "meter_events": base, "files": base,
+                                    "connect": base}
+    return stripe.StripeClient(settings.stripe_api_key, stripe_version=API_VERSION, **kwargs)
+
+
+def sender_gateway(*, connections: int = 100, timeout: float = 20.0):
+    """A gateway on `make_sender_client` for the current settings (the caller closes it with
+    `await gateway.aclose()`)."""
+    from aether_web.integrations.stripe.gateway import StripeGateway
+
+    client = make_sender_client(get_settings(), connections=connections, timeout=timeout)
+    return StripeGateway(client)
 
 
 @functools.cache

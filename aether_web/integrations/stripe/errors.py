@@ -11,6 +11,10 @@ class StripeUnavailable(ServiceUnavailable):
     code = "stripe_unavailable"
     default_message = "Our payment provider is not answering. Please try again in a minute."
 
+    def __init__(self, message: str | None = None, *, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status  # 429, 5xx, or None (no answer at all)
+
 
 class StripeGatewayError(AetherError):
     """Stripe refused a request. `stripe_code`/`param` say why (e.g. a duplicate identifier)."""

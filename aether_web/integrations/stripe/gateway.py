@@ -3,12 +3,13 @@ StripeUnavailable (try again later) or StripeGatewayError (Stripe refused)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import stripe
 
 from aether_web.integrations.stripe.errors import StripeGatewayError, StripeUnavailable
+from aether_web.integrations.stripe.invoicing import InvoicingCalls
 from aether_web.integrations.stripe.objects import (
     CardInfo,
     CheckoutInfo,
@@ -27,36 +28,57 @@ T = TypeVar("T")
 _DUPLICATE_IDENTIFIER = "already exists with identifier"
 
 
+def _domain_error(what: str, exc: stripe.StripeError) -> Exception:
+    """StripeUnavailable for "no answer" (network, timeout, rate limit, 5xx), else
+    StripeGatewayError with Stripe's reason."""
+    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
+        log.warning("stripe %s: not answering (%s)", what, type(exc).__name__)
+        return StripeUnavailable(http_status=exc.http_status)
+    status = exc.http_status or 0
+    if status >= 500:
+        log.warning("stripe %s: server error %s", what, status)
+        return StripeUnavailable(http_status=status)
+    error = exc.error
+    code = getattr(error, "code", None) if error else None
+    param = getattr(error, "param", None) if error else None
+    log.warning("stripe %s refused: %s %s %s", what, status, code, exc.user_message)
+    return StripeGatewayError(stripe_code=exc.code or code, param=param, http_status=status,
+                              stripe_message=str(exc.user_message or ""))
+
+
 def _as_dict(obj: Any) -> dict[str, Any]:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
 
-class StripeGateway:
+class StripeGateway(InvoicingCalls):
     """The app's only door to Stripe, around one configured `stripe.StripeClient`."""
 
     def __init__(self, client: stripe.StripeClient) -> None:
         self.client = client
+
+    async def aclose(self) -> None:
+        """Close the connection pools (a no-op for a client without them)."""
+        http_client = self.client._requestor._get_http_client()
+        close_async = getattr(http_client, "close_async", None)
+        if close_async is not None:
+            await close_async()
+        if getattr(http_client, "_client", None) is not None:
+            http_client.close()
 
     # ------------------------------------------------------------------ plumbing
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
-        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
-            log.warning("stripe %s: not answering (%s)", what, type(exc).__name__)
-            raise StripeUnavailable() from exc
         except stripe.StripeError as exc:
-            status = exc.http_status or 0
-            if status >= 500:
-                log.warning("stripe %s: server error %s", what, status)
-                raise StripeUnavailable() from exc
-            error = exc.error
-            code = getattr(error, "code", None) if error else None
-            param = getattr(error, "param", None) if error else None
-            log.warning("stripe %s refused: %s %s %s", what, status, code, exc.user_message)
-            raise StripeGatewayError(stripe_code=exc.code or code, param=param,
-                                     http_status=status,
-                                     stripe_message=str(exc.user_message or "")) from exc
+            raise _domain_error(what, exc) from exc
+
+    async def _call_async(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any,
+                          **kwargs: Any) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except stripe.StripeError as exc:
+            raise _domain_error(what, exc) from exc
 
     # ------------------------------------------------------------------ customers
 
@@ -69,6 +91,11 @@ class StripeGateway:
             options={"idempotency_key": f"customer-{user_id}"},
         )
         return customer.id
+
+    def update_customer_email(self, *, customer_id: str, email: str) -> None:
+        """The address Stripe sends receipts and invoices to follows the account's."""
+        self._call("update customer", self.client.v1.customers.update, customer_id,
+                   params={"email": email})
 
     # ------------------------------------------------------------------ catalogue
 
@@ -158,16 +185,24 @@ class StripeGateway:
         """Report usage once. Answers "sent", or "duplicate" when Stripe already holds an
         event with this identifier (an earlier attempt got through)."""
         try:
-            self._call(
-                "send meter event", self.client.v1.billing.meter_events.create,
-                params={"event_name": event_name, "identifier": identifier,
-                        "timestamp": timestamp,
-                        "payload": {"stripe_customer_id": customer_id, "value": str(value)}},
-                options={"idempotency_key": f"meter-event-{identifier}"},
-            )
+            self._call("send meter event", self.client.v1.billing.meter_events.create,
+                       **_meter_event_call(event_name, identifier, customer_id, value,
+                                           timestamp))
         except StripeGatewayError as exc:
-            if _DUPLICATE_IDENTIFIER in exc.stripe_message or (
-                exc.param == "identifier" and exc.http_status == 400):
+            if _is_duplicate(exc):
+                return "duplicate"
+            raise
+        return "sent"
+
+    async def send_meter_event_async(self, *, event_name: str, identifier: str,
+                                     customer_id: str, value: int, timestamp: int) -> str:
+        """`send_meter_event` on the async client (httpx): "sent" or "duplicate"."""
+        try:
+            await self._call_async(
+                "send meter event", self.client.v1.billing.meter_events.create_async,
+                **_meter_event_call(event_name, identifier, customer_id, value, timestamp))
+        except StripeGatewayError as exc:
+            if _is_duplicate(exc):
                 return "duplicate"
             raise
         return "sent"
@@ -191,3 +226,17 @@ class StripeGateway:
     def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a client call with the gateway's error mapping (used by the catalogue set-up)."""
         return self._call(what, fn, *args, **kwargs)
+
+
+def _meter_event_call(event_name: str, identifier: str, customer_id: str, value: int,
+                      timestamp: int) -> dict[str, Any]:
+    # The same identifier and idempotency key on every attempt: a retry never counts twice.
+    return {"params": {"event_name": event_name, "identifier": identifier,
+                       "timestamp": timestamp,
+                       "payload": {"stripe_customer_id": customer_id, "value": str(value)}},
+            "options": {"idempotency_key": f"meter-event-{identifier}"}}
+
+
+def _is_duplicate(exc: StripeGatewayError) -> bool:
+    return _DUPLICATE_IDENTIFIER in exc.stripe_message or (
+        exc.param == "identifier" and exc.http_status == 400)

@@ -59,6 +59,9 @@ class SubscriptionInfo:
     created: int
     user_id: str | None  # metadata["aether_user_id"], set at checkout
     item_ids_by_lookup_key: dict[str, str] = field(default_factory=dict)
+    ended_at: int | None = None
+    latest_invoice_id: str | None = None
+    licensed_item_id: str | None = None  # the flat-fee item (the one a plan switch moves)
 
     @property
     def is_live(self) -> bool:
@@ -72,6 +75,7 @@ def subscription_from_stripe(sub: dict[str, Any]) -> SubscriptionInfo:
     plan_key = None
     period_start = period_end = None
     by_key: dict[str, str] = {}
+    licensed_item = None
     for item in items:
         price = item.get("price") if isinstance(item.get("price"), dict) else None
         if price and price.get("lookup_key"):
@@ -79,6 +83,7 @@ def subscription_from_stripe(sub: dict[str, Any]) -> SubscriptionInfo:
         found = plan_key_for_price(price)
         if found and plan_key is None:
             plan_key = found
+            licensed_item = item.get("id")
             period_start = item.get("current_period_start")
             period_end = item.get("current_period_end")
     if period_end is None and items:
@@ -95,6 +100,9 @@ def subscription_from_stripe(sub: dict[str, Any]) -> SubscriptionInfo:
         created=int(sub.get("created") or 0),
         user_id=(sub.get("metadata") or {}).get("aether_user_id"),
         item_ids_by_lookup_key=by_key,
+        ended_at=sub.get("ended_at"),
+        latest_invoice_id=_id(sub.get("latest_invoice")),
+        licensed_item_id=licensed_item,
     )
 
 
@@ -186,3 +194,43 @@ def card_from_stripe(pm: dict[str, Any]) -> CardInfo | None:
     return CardInfo(brand=str(card.get("display_brand") or card.get("brand") or "card"),
                     last4=str(card["last4"]), exp_month=card.get("exp_month"),
                     exp_year=card.get("exp_year"))
+
+
+@dataclass(frozen=True)
+class InvoiceLineInfo:
+    """One line of an invoice: a subscription item's price, or a one-off invoice item."""
+
+    id: str
+    amount: int
+    quantity: int
+    description: str
+    product_id: str | None
+    price_id: str | None
+    period_start: int | None
+    period_end: int | None
+    invoice_item_id: str | None
+    metadata: dict[str, str]
+
+
+def invoice_lines_from_stripe(inv: dict[str, Any]) -> list[InvoiceLineInfo]:
+    """The lines of an invoice (`pricing.price_details` since basil)."""
+    out = []
+    for line in ((inv.get("lines") or {}).get("data")) or []:
+        pricing = line.get("pricing") or {}
+        details = pricing.get("price_details") or {}
+        parent = line.get("parent") or {}
+        item_details = parent.get("invoice_item_details") or {}
+        period = line.get("period") or {}
+        out.append(InvoiceLineInfo(
+            id=line.get("id") or "",
+            amount=int(line.get("amount") or 0),
+            quantity=int(line.get("quantity") or 0),
+            description=line.get("description") or "",
+            product_id=_id(details.get("product")),
+            price_id=_id(details.get("price")),
+            period_start=period.get("start"),
+            period_end=period.get("end"),
+            invoice_item_id=_id(item_details.get("invoice_item")),
+            metadata=dict(line.get("metadata") or {}),
+        ))
+    return out

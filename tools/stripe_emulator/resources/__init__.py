@@ -34,9 +34,11 @@ def load_all() -> list[tuple[str, str, Handler]]:
         catalog,
         checkout,
         customers,
+        invoiceitems,
         invoices,
         meters,
         subscriptions,
+        test_clocks,
     )
 
     return ROUTES

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from typing import Any
 
 from ..errors import invalid
 from ..forms import as_dict, merge_metadata
-from ..store import new_id, now, paginate
+from ..store import frozen_at, new_id, now, paginate
 from . import Ctx, route
 
 _SEARCH_TERM = re.compile(r"(\w+)(?:\['([^']+)'\])?\s*:\s*'([^']*)'")
@@ -16,6 +17,17 @@ _SEARCH_TERM = re.compile(r"(\w+)(?:\['([^']+)'\])?\s*:\s*'([^']*)'")
 
 @route("POST", "/v1/customers")
 def create_customer(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
+    clock_id = params.get("test_clock") or None
+    if clock_id:
+        clock = ctx.store.get("test_helpers.test_clock", clock_id, param="test_clock")
+        context = frozen_at(clock["frozen_time"])
+    else:
+        context = contextlib.nullcontext()
+    with context:
+        return _create_customer(ctx, params, clock_id)
+
+
+def _create_customer(ctx: Ctx, params: dict[str, Any], clock_id: str | None) -> dict[str, Any]:
     customer = {
         "id": new_id("cus", 14),
         "object": "customer",
@@ -39,7 +51,7 @@ def create_customer(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         "preferred_locales": [],
         "shipping": None,
         "tax_exempt": "none",
-        "test_clock": None,
+        "test_clock": clock_id,
     }
     _apply_invoice_settings(ctx, customer, params)
     ctx.store.add(customer)

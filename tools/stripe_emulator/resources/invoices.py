@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import billing, lifecycle
+from .. import billing, lifecycle, period_end
 from ..errors import invalid
 from ..forms import as_list
 from ..store import now, paginate
@@ -13,7 +13,18 @@ from . import Ctx, route
 
 @route("GET", "/v1/invoices/{invoice}")
 def retrieve_invoice(ctx: Ctx, params: dict[str, Any], invoice: str) -> dict[str, Any]:
-    return ctx.store.get("invoice", invoice)
+    inv = ctx.store.get("invoice", invoice)
+    if inv["status"] == "draft":
+        billing.refresh_metered_lines(ctx.store, inv)  # a draft shows the meters' totals
+    return inv
+
+
+@route("POST", "/v1/invoices/{invoice}/finalize")
+def finalize_invoice(ctx: Ctx, params: dict[str, Any], invoice: str) -> dict[str, Any]:
+    """Finalize a draft now (and charge it when it is collected automatically)."""
+    inv = ctx.store.get("invoice", invoice)
+    period_end.finalize_draft(ctx.store, inv)
+    return inv
 
 
 @route("GET", "/v1/invoices/{invoice}/lines")
@@ -29,7 +40,7 @@ def list_invoices(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         rows = [i for i in rows if i["customer"] == params["customer"]]
     if params.get("subscription"):
         rows = [i for i in rows
-                if i["parent"]["subscription_details"]["subscription"] == params["subscription"]]
+                if billing.invoice_subscription_id(i) == params["subscription"]]
     if params.get("status"):
         rows = [i for i in rows if i["status"] == params["status"]]
     return paginate(rows, params, "/v1/invoices")

@@ -7,7 +7,7 @@ from typing import Any
 from ..billing import usage
 from ..errors import invalid
 from ..forms import as_dict, as_int, require
-from ..store import new_id, now, paginate
+from ..store import KEY_TTL, new_id, now, paginate
 from . import Ctx, route
 
 PAST_WINDOW = 35 * 86400
@@ -103,10 +103,11 @@ def create_meter_event(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         raise invalid(f"No active meter found for event_name `{event_name}`.",
                       param="event_name", code="no_meter")
     identifier = params.get("identifier") or new_id("mev", 20)
-    if any(e["identifier"] == identifier for e in store.meter_events):
+    current = now()
+    earlier = store.meter_identifiers.get(identifier)
+    if earlier is not None and current - earlier["created"] < KEY_TTL:
         raise invalid(f"An event already exists with identifier {identifier}.",
                       param="identifier")
-    current = now()
     timestamp = as_int(params.get("timestamp"), "timestamp", current)
     assert timestamp is not None
     if timestamp < current - PAST_WINDOW:
@@ -132,7 +133,7 @@ def create_meter_event(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         raise invalid(f"payload[{value_key}] must be an integer, got {raw_value!r}.",
                       param=f"payload[{value_key}]", code="meter_event_invalid_value") from None
-    store.meter_events.append({
+    store.add_meter_event({
         "seq": len(store.meter_events), "identifier": identifier, "event_name": event_name,
         "meter": meter["id"], "customer": customer, "value": value, "timestamp": timestamp,
         "created": current,

@@ -73,7 +73,8 @@ def update_subscription(ctx: Ctx, params: dict[str, Any], sub: str) -> dict[str,
 def cancel_subscription(ctx: Ctx, params: dict[str, Any], sub: str) -> dict[str, Any]:
     obj = ctx.store.get("subscription", sub)
     lifecycle.cancel_now(ctx.store, obj, ctx.public_url,
-                         invoice_now=bool(as_bool(params.get("invoice_now"), "invoice_now")))
+                         invoice_now=bool(as_bool(params.get("invoice_now"), "invoice_now")),
+                         prorate=bool(as_bool(params.get("prorate"), "prorate")))
     return render(ctx.store, obj)
 
 

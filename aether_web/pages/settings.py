@@ -1,0 +1,346 @@
+"""Account settings: name, email (changed only once the new address is confirmed), password,
+signed-in sessions, and deleting the account."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from aether_web import routes
+from aether_web.components.layout import app_page, skeleton_rows
+from aether_web.components.verify_banner import resend_button
+from aether_web.db import transaction
+from aether_web.errors import AetherError, Unauthenticated
+from aether_web.integrations.stripe import get_gateway
+from aether_web.services import account_deletion, account_settings, account_tokens, verification
+from aether_web.services.email import deliver_pending_quietly
+from aether_web.services.passwords import MIN_PASSWORD, hash_password
+from aether_web.state.auth import AuthState
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def _device(user_agent: str) -> str:
+    """A short name for a browser, from its user agent."""
+    ua = user_agent or ""
+    browser = next((name for key, name in (("Edg/", "Edge"), ("Firefox/", "Firefox"),
+                                           ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+                    if key in ua), "Browser")
+    system = next((name for key, name in (("Android", "Android"), ("iPhone", "iPhone"),
+                                          ("Mac OS", "macOS"), ("Windows", "Windows"),
+                                          ("Linux", "Linux")) if key in ua), "")
+    return f"{browser} on {system}" if system else (browser if ua else "Unknown device")
+
+
+class SettingsState(AuthState):
+    """The signed-in user's account settings."""
+
+    loaded: bool = False
+    name: str = ""
+    pending_email: str = ""
+    sessions: list[dict[str, str]] = []
+    # One message per section: (text, "green" | "red").
+    name_msg: str = ""
+    email_msg: str = ""
+    email_ok: bool = False
+    password_msg: str = ""
+    password_ok: bool = False
+    sessions_msg: str = ""
+    delete_msg: str = ""
+    deleting: bool = False
+
+    def _reload(self, session) -> None:
+        user = self._user(session)
+        self._remember(user)
+        self.name = user.name
+        self.pending_email = account_tokens.pending_email_change(
+            session, user_id=user.id, current=user.email) or ""
+        self.sessions = [
+            {"id": s.id, "device": _device(s.user_agent), "ip": s.ip or "unknown address",
+             "created": _when(s.created_at), "last_seen": _when(s.last_seen_at),
+             "current": "yes" if s.current else ""}
+            for s in account_settings.list_sessions(session, user_id=user.id,
+                                                    current_token=self._session_token())]
+        self.loaded = True
+
+    def _verified_hash(self, password: str) -> str:
+        """The stored hash, once `password` matched it; verified outside any transaction."""
+        with transaction() as session:
+            stored = self._user(session).password_hash
+        return account_settings.verify_outside(stored, password)
+
+    def _run(self, fn, *, password: str | None = None) -> AetherError | None:
+        """Run `fn(session, user_id)` (or `fn(session, user_id, verified_hash)` when the
+        current `password` is needed) in one transaction and reload; the error, if any."""
+        try:
+            verified = self._verified_hash(password) if password is not None else None
+            with transaction() as session:
+                if password is None:
+                    fn(session, self._user_id(session))
+                else:
+                    fn(session, self._user_id(session), verified)
+            with transaction() as session:
+                self._reload(session)
+        except AetherError as exc:
+            return exc
+        return None
+
+    @rx.event
+    def load(self):
+        self.name_msg = self.email_msg = self.password_msg = self.sessions_msg = ""
+        self.delete_msg = ""
+        try:
+            with transaction() as session:
+                self._reload(session)
+        except Unauthenticated:
+            return self._login_redirect()
+        return None
+
+    @rx.event
+    def save_name(self, form_data: dict):
+        error = self._run(lambda s, uid: account_settings.rename(
+            s, user_id=uid, name=str(form_data.get("name", ""))))
+        if isinstance(error, Unauthenticated) and error.code == "unauthenticated":
+            return self._login_redirect()
+        self.name_msg = error.message if error else "Saved."
+        return None
+
+    @rx.event
+    def change_email(self, form_data: dict):
+        error = self._run(lambda s, uid, verified: verification.request_email_change(
+            s, user_id=uid, new_email=str(form_data.get("new_email", "")),
+            verified_hash=verified), password=str(form_data.get("password", "")))
+        if isinstance(error, Unauthenticated) and error.code == "unauthenticated":
+            return self._login_redirect()
+        self.email_ok = error is None
+        self.email_msg = error.message if error else (
+            f"We've sent a link to {self.pending_email}. Your address changes when you open "
+            "it; until then it stays as it is.")
+        if error is None:
+            deliver_pending_quietly()
+        return None
+
+    @rx.event
+    def change_password(self, form_data: dict):
+        token = self._session_token()
+        new_password = str(form_data.get("new_password", ""))
+        new_hash: list[str] = []
+
+        def change(s, uid, verified):
+            account_settings.change_password(
+                s, user_id=uid, new_password=new_password, keep_token=token,
+                verified_hash=verified, new_password_hash=new_hash[0])
+
+        try:  # the new password is checked, then hashed outside any transaction
+            with transaction() as session:
+                account_settings.new_password_problem(
+                    session, user_id=self._user_id(session), new_password=new_password)
+            new_hash.append(hash_password(new_password))
+            error = self._run(change, password=str(form_data.get("current_password", "")))
+        except AetherError as exc:
+            error = exc
+        if isinstance(error, Unauthenticated) and error.code == "unauthenticated":
+            return self._login_redirect()
+        self.password_ok = error is None
+        self.password_msg = error.message if error else (
+            "Your password is changed. Your other devices were signed out.")
+        if error is None:
+            deliver_pending_quietly()
+        return None
+
+    @rx.event
+    def sign_out_others(self):
+        token = self._session_token()
+        ended = [0]
+
+        def run(s, uid):
+            ended[0] = account_settings.sign_out_others(s, user_id=uid, current_token=token)
+
+        error = self._run(run)
+        if error is not None:
+            return self._login_redirect() if isinstance(error, Unauthenticated) else None
+        self.sessions_msg = (f"Signed out {ended[0]} other session"
+                             f"{'' if ended[0] == 1 else 's'}.")
+        return None
+
+    @rx.event
+    def delete_account(self, form_data: dict):
+        self.delete_msg = ""
+        try:
+            verified = self._verified_hash(str(form_data.get("password", "")))
+            with transaction() as session:
+                account_deletion.delete_account(
+                    session, user_id=self._user_id(session), verified_hash=verified,
+                    gateway=get_gateway())
+        except Unauthenticated as exc:
+            if exc.code == "unauthenticated":
+                return self._login_redirect()
+            self.delete_msg = exc.message
+            return None
+        except AetherError as exc:
+            self.delete_msg = exc.message
+            return None
+        self.signed_in = False
+        return rx.redirect(f"{routes.HOME}?account=deleted")
+
+
+def _section(title: str, *children: rx.Component, **props) -> rx.Component:
+    return rx.card(rx.vstack(rx.heading(title, size="4", as_="h2"), *children, spacing="3",
+                             width="100%"), width="100%", **props)
+
+
+def _input(label: str, name: str, type_: str = "text", **props) -> rx.Component:
+    field_id = props.pop("id", name)
+    return rx.vstack(
+        rx.el.label(label, html_for=field_id, style={"fontWeight": 500, "fontSize": "0.9rem"}),
+        rx.input(id=field_id, name=name, type=type_, width="100%", size="2", **props),
+        spacing="1", width="100%", max_width="26rem",
+    )
+
+
+def _message(text, ok=None, id_: str = "") -> rx.Component:
+    color = "green" if ok is None else rx.cond(ok, "green", "red")
+    return rx.cond(text != "", rx.text(text, size="2", color_scheme=color, id=id_,
+                                       role="status"))
+
+
+def name_section() -> rx.Component:
+    return _section(
+        "Name",
+        rx.el.form(
+            rx.vstack(
+                _input("Your name (optional)", "name", default_value=SettingsState.name,
+                       max_length=120, auto_complete="name", id="settings-name",
+                       key=SettingsState.name),
+                rx.button("Save name", type="submit", id="save-name"),
+                _message(SettingsState.name_msg, id_="name-msg"),
+                spacing="2", width="100%",
+            ),
+            on_submit=SettingsState.save_name, reset_on_submit=False, width="100%",
+        ),
+    )
+
+
+def email_section() -> rx.Component:
+    return _section(
+        "Email",
+        rx.hstack(
+            rx.text(AuthState.user_email, weight="medium", id="settings-email"),
+            rx.cond(AuthState.email_verified,
+                    rx.badge("Confirmed", color_scheme="green", id="email-status"),
+                    rx.badge("Not confirmed", color_scheme="amber", id="email-status")),
+            rx.cond(~AuthState.email_verified, resend_button(id="settings-resend")),
+            align="center", spacing="3", wrap="wrap",
+        ),
+        rx.cond(SettingsState.pending_email != "",
+                rx.text("Waiting for confirmation: ", rx.text.strong(SettingsState.pending_email),
+                        ". Open the link we sent there to switch.", size="2",
+                        id="pending-email")),
+        rx.el.form(
+            rx.vstack(
+                _input("New email address", "new_email", "email", auto_complete="email",
+                       required=True, id="new-email"),
+                _input("Current password", "password", "password", required=True,
+                       auto_complete="current-password", id="email-password"),
+                rx.button("Change email", type="submit", id="change-email"),
+                _message(SettingsState.email_msg, SettingsState.email_ok, "email-msg"),
+                spacing="2", width="100%",
+            ),
+            on_submit=SettingsState.change_email, reset_on_submit=True, width="100%",
+        ),
+    )
+
+
+def password_section() -> rx.Component:
+    return _section(
+        "Password",
+        rx.el.form(
+            rx.vstack(
+                _input("Current password", "current_password", "password", required=True,
+                       auto_complete="current-password", id="current-password"),
+                _input(f"New password (at least {MIN_PASSWORD} characters)", "new_password",
+                       "password", required=True, min_length=MIN_PASSWORD,
+                       auto_complete="new-password", id="new-password"),
+                rx.button("Change password", type="submit", id="change-password"),
+                _message(SettingsState.password_msg, SettingsState.password_ok,
+                         "password-msg"),
+                spacing="2", width="100%",
+            ),
+            on_submit=SettingsState.change_password, reset_on_submit=True, width="100%",
+        ),
+    )
+
+
+def _session_row(row: dict) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(row["device"], rx.cond(row["current"] != "",
+                                             rx.badge("This browser", margin_left="0.5rem"))),
+        rx.table.cell(row["ip"]),
+        rx.table.cell(row["created"]),
+        rx.table.cell(row["last_seen"]),
+        class_name="session-row",
+    )
+
+
+def sessions_section() -> rx.Component:
+    return _section(
+        "Signed-in sessions",
+        rx.box(
+            rx.table.root(
+                rx.table.header(rx.table.row(
+                    rx.table.column_header_cell("Device"),
+                    rx.table.column_header_cell("Address"),
+                    rx.table.column_header_cell("Signed in"),
+                    rx.table.column_header_cell("Last active"))),
+                rx.table.body(rx.foreach(SettingsState.sessions, _session_row)),
+                width="100%", size="1",
+            ),
+            overflow_x="auto", width="100%",
+        ),
+        rx.hstack(
+            rx.button("Sign out everywhere else", on_click=SettingsState.sign_out_others,
+                      variant="soft", id="sign-out-others"),
+            _message(SettingsState.sessions_msg, id_="sessions-msg"),
+            align="center", spacing="3", wrap="wrap",
+        ),
+    )
+
+
+def delete_section() -> rx.Component:
+    return _section(
+        "Delete account",
+        rx.text("Deleting your account ends your subscription now (usage so far is invoiced, "
+                "the unused part of the monthly fee is credited), stops your VMs and removes "
+                "your email address, name, password and sessions. Invoices and usage records "
+                "stay, without your name or address, for as long as tax law requires. ",
+                rx.link("Privacy Policy", href=routes.PRIVACY), size="2"),
+        rx.el.form(
+            rx.vstack(
+                _input("Your password, to confirm", "password", "password", required=True,
+                       auto_complete="current-password", id="delete-password"),
+                rx.button("Delete my account", type="submit", color_scheme="red",
+                          id="delete-account"),
+                _message(SettingsState.delete_msg, False, "delete-msg"),
+                spacing="2", width="100%",
+            ),
+            on_submit=SettingsState.delete_account, reset_on_submit=True, width="100%",
+        ),
+        border="1px solid var(--red-a6)",
+    )
+
+
+@rx.page(route=routes.SETTINGS, title="Settings · aether", on_load=SettingsState.load)
+def settings_page() -> rx.Component:
+    return app_page(
+        rx.vstack(
+            rx.heading("Account settings", size="7", as_="h1"),
+            rx.cond(
+                SettingsState.loaded,
+                rx.vstack(name_section(), email_section(), password_section(),
+                          sessions_section(), delete_section(), spacing="4", width="100%"),
+                skeleton_rows(4),
+            ),
+            spacing="4", width="100%", max_width="48rem",
+        )
+    )

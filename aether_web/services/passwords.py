@@ -1,0 +1,111 @@
+"""Argon2id password hashes, computed outside any database transaction and a few at a time.
+
+Each hash takes about 64 MiB and tens of milliseconds of CPU. A per-worker cap
+(`AETHER_PASSWORD_HASH_CONCURRENCY`) bounds the memory of a log-in burst; async callers wait
+for their turn on the event loop (not on a thread), so a burst never ties up the thread pool
+that other requests need. No caller may hold a transaction while hashing: on SQLite that
+would keep the write lock for the whole hash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import weakref
+
+import anyio
+import anyio.to_thread
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+# argon2id with the library's RFC 9106 low-memory profile.
+_hasher = PasswordHasher()
+
+
+def _cap() -> int:
+    from aether_web.settings import get_settings
+
+    return get_settings().password_hash_concurrency
+
+
+@functools.cache
+def _thread_gate() -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(_cap())
+
+
+_loop_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary())
+
+
+def _loop_gate() -> anyio.CapacityLimiter:
+    """One limiter per event loop (a worker has one; tests run several)."""
+    loop = asyncio.get_running_loop()
+    gate = _loop_gates.get(loop)
+    if gate is None:
+        gate = _loop_gates[loop] = anyio.CapacityLimiter(_cap())
+    return gate
+
+
+def hash_password(password: str) -> str:
+    """The argon2id hash of `password` (blocks; waits for a free slot of the cap)."""
+    with _thread_gate():
+        return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> tuple[bool, bool]:
+    """(matches, needs_rehash) for `password` against `stored_hash` (blocks; capped)."""
+    with _thread_gate():
+        try:
+            _hasher.verify(stored_hash, password or "")
+        except (VerificationError, InvalidHashError):
+            return False, False
+        return True, _hasher.check_needs_rehash(stored_hash)
+
+
+# Verifying against this for unknown emails keeps their timing like known ones.
+DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+async def hash_password_async(password: str) -> str:
+    """`hash_password` on a worker thread, waiting for the cap on the event loop."""
+    return await anyio.to_thread.run_sync(hash_password, password, limiter=_loop_gate())
+
+
+async def verify_password_async(stored_hash: str, password: str) -> tuple[bool, bool]:
+    """`verify_password` on a worker thread, waiting for the cap on the event loop."""
+    return await anyio.to_thread.run_sync(verify_password, stored_hash, password,
+                                          limiter=_loop_gate())
+
+
+# OWASP: at least 12 characters, any characters, no composition rules; not a common password.
+MIN_PASSWORD = 12
+MAX_PASSWORD = 256
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of leaked lists, as zxcvbn ships them."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def password_problem(password: str, *, email: str = "") -> str | None:
+    """What is wrong with a new password, as a sentence for the form, or None when fine."""
+    password = password or ""
+    if len(password) < MIN_PASSWORD:
+        return f"Use at least {MIN_PASSWORD} characters for your password."
+    if len(password) > MAX_PASSWORD:
+        return f"Use at most {MAX_PASSWORD} characters for your password."
+    if "\x00" in password:
+        return "Your password can't contain a NUL character."
+    lowered = password.lower()
+    if lowered in _common_passwords() or (email and lowered == email.strip().lower()):
+        return "This password is too common and easy to guess. Choose another one."
+    return None
+
+
+def password_matches(stored_hash: str, password: str) -> bool:
+    """Whether `password` matches the stored hash (False for an empty one). Blocks; capped."""
+    return bool(stored_hash) and verify_password(stored_hash, password)[0]

@@ -1,0 +1,182 @@
+"""A subscription's life beyond Checkout (rules 10-12): never two live subscriptions, the
+in-app plan switch, cancelling now with the overage so far invoiced, the Portal's immediate
+cancel (which invoices no usage), and the end of a payment grace period.
+
+The Portal can't switch a subscription that holds metered prices (Stripe offers such
+subscriptions only cancellation), so Pro <-> Team is switched here with Stripe's proration;
+the Portal keeps the card, the invoices and cancellation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlmodel import Session
+
+from aether_web.billing.periods import month_of
+from aether_web.db import db_now
+from aether_web.errors import Conflict, NotFound, ServiceUnavailable
+from aether_web.integrations.stripe import (
+    StripeGateway,
+    StripeGatewayError,
+    StripeUnavailable,
+    SubscriptionInfo,
+)
+from aether_web.models import Profile
+from aether_web.observability import log
+from aether_web.services.accounts import lock_profile
+from aether_web.services.invoicing.adjustments import billed_units, record_adjustment
+from aether_web.services.invoicing.alerts import billing_alert
+from aether_web.services.invoicing.period_overage import (
+    compute_period_overage,
+    plan_period_reports,
+    send_reports,
+)
+from aether_web.services.subscriptions import apply_subscription, set_plan
+
+LIVE = ("active", "trialing", "past_due")
+
+
+def _live_profile(session: Session, user_id: uuid.UUID) -> Profile:
+    profile = session.get(Profile, user_id)
+    if profile is None:
+        raise NotFound("Account not found.", code="account_not_found")
+    if not (profile.stripe_subscription_id and profile.subscription_status in LIVE):
+        raise Conflict("You don't have a paid subscription.", code="no_subscription")
+    return profile
+
+
+def _overage_so_far_in(session: Session, *, profile: Profile, gateway: StripeGateway,
+                       now: datetime) -> None:
+    """Plan and send the open month's overage up to now (before an immediate cancel, whose
+    final invoice then carries it)."""
+    bill = compute_period_overage(session, user_id=profile.id, month=month_of(now), now=now,
+                                  plan_key=profile.plan)
+    # Stamped a second before the cancel (the final invoice bills usage before its moment),
+    # and never before the subscription's period began.
+    sub = gateway.retrieve_subscription(profile.stripe_subscription_id or "")
+    stamp = max(int(now.timestamp()) - 1, sub.current_period_start or 0)
+    plan_period_reports(session, profile=profile, bill=bill, timestamp=stamp,
+                        plan_key=profile.plan)
+    send_reports(session, bill=bill, now=now, gateway=gateway)
+
+
+def cancel_now(session: Session, *, user_id: uuid.UUID, gateway: StripeGateway) -> str:
+    """Cancel at once: the overage so far is sent, then the subscription is cancelled with
+    a final invoice (`invoice_now`) that credits the unused flat fee (`prorate`)."""
+    profile = _live_profile(session, user_id)
+    lock_profile(session, user_id=profile.id)
+    now = db_now(session)
+    try:
+        _overage_so_far_in(session, profile=profile, gateway=gateway, now=now)
+        sub = gateway.cancel_subscription(
+            subscription_id=profile.stripe_subscription_id or "", invoice_now=True,
+            prorate=True, idempotency_key=f"cancel-now-{profile.stripe_subscription_id}")
+    except StripeUnavailable as exc:
+        raise ServiceUnavailable("Stripe is not answering; nothing was cancelled. Please try "
+                                 "again in a minute.", code="stripe_unavailable") from exc
+    return apply_subscription(session, profile=profile, sub=sub,
+                              event_created=int(now.timestamp()))
+
+
+def switch_plan(session: Session, *, user_id: uuid.UUID, plan_key: str,
+                gateway: StripeGateway) -> str:
+    """Pro <-> Team on the same subscription; Stripe prorates the flat fee and the included
+    amounts follow the plan intervals."""
+    from aether_web.services.billing import paid_plan
+
+    plan = paid_plan(plan_key)
+    profile = _live_profile(session, user_id)
+    if profile.plan == plan.key:
+        raise Conflict(f"You are on {plan.name} already.", code="same_plan")
+    try:
+        current = gateway.retrieve_subscription(profile.stripe_subscription_id or "")
+        price = gateway.price_ids_by_lookup_key([plan.stripe_lookup_key]).get(
+            plan.stripe_lookup_key)
+        if price is None or current.licensed_item_id is None:
+            raise ServiceUnavailable("Plan changes are not available right now.",
+                                     code="billing_not_configured")
+        sub = gateway.switch_subscription_price(
+            subscription_id=current.id, item_id=current.licensed_item_id, price_id=price,
+            idempotency_key=f"switch-{current.id}-{current.licensed_item_id}-{plan.key}")
+    except StripeUnavailable as exc:
+        raise ServiceUnavailable("Stripe is not answering; your plan is unchanged. Please "
+                                 "try again in a minute.", code="stripe_unavailable") from exc
+    return apply_subscription(session, profile=profile, sub=sub,
+                              event_created=int(db_now(session).timestamp()))
+
+
+def refuse_second_subscription(session: Session, *, profile: Profile, sub: SubscriptionInfo,
+                               gateway: StripeGateway) -> str | None:
+    """A second live subscription (two Checkout tabs paid): cancel it at once and refund its
+    invoice. Returns what was done, or None when `sub` is the user's only subscription."""
+    current_id = profile.stripe_subscription_id
+    if not sub.is_live or not current_id or current_id == sub.id:
+        return None
+    current = gateway.retrieve_subscription(current_id)
+    if not current.is_live:
+        return None
+    gateway.cancel_subscription(subscription_id=sub.id, invoice_now=False, prorate=False,
+                                idempotency_key=f"cancel-duplicate-{sub.id}")
+    refunds = []
+    if sub.latest_invoice_id:
+        refunds = gateway.refund_invoice(invoice_id=sub.latest_invoice_id,
+                                         idempotency_key=f"refund-duplicate-{sub.id}")
+    billing_alert("second_subscription", f"user {profile.id}: {sub.id} cancelled and "
+                                         f"refunded ({len(refunds)} refunds); {current_id} kept")
+    return (f"second subscription {sub.id} cancelled and refunded ({len(refunds)} refunds); "
+            f"{current_id} kept")
+
+
+def cancelled_without_final_invoice(session: Session, *, profile: Profile,
+                                    sub: SubscriptionInfo, gateway: StripeGateway) -> str | None:
+    """The Portal's immediate cancel invoices no usage: the month's overage so far gets an
+    invoice of its own (a labelled item). None when a final invoice exists."""
+    if sub.status != "canceled" or not sub.ended_at or not sub.current_period_end:
+        return None
+    if sub.ended_at >= sub.current_period_end:
+        return None  # ended at the period's end: its final invoice carries the usage
+    if sub.latest_invoice_id:
+        latest = gateway.retrieve_invoice(sub.latest_invoice_id)
+        if latest.created >= sub.ended_at - 60 and latest.billing_reason != "subscription_create":
+            return None  # invoice_now: the gate reconciles that final invoice
+    ended = datetime.fromtimestamp(sub.ended_at, UTC)
+    plan_key = sub.plan_key or "pro"
+    bill = compute_period_overage(session, user_id=profile.id, month=month_of(ended),
+                                  now=ended, plan_key=plan_key)
+    plan_period_reports(session, profile=profile, bill=bill, timestamp=sub.ended_at,
+                        plan_key=plan_key)
+    done = billed_units(session, user_id=profile.id, month=bill.month)
+    added = []
+    for meter, units in bill.units.items():
+        row = record_adjustment(session, profile=profile, month=bill.month, meter=meter,
+                                units=units - done.get(meter, 0), reason="no_final_invoice")
+        if row is not None:
+            added.append(f"{meter} {row.units}")
+    return f"cancelled without a final invoice; labelled items: {', '.join(added) or 'none'}"
+
+
+def end_grace(session: Session, *, profile: Profile, gateway: StripeGateway) -> str:
+    """Day 7 of a failed payment: cancel in Stripe with a final invoice for the overage so
+    far and the unused flat fee credited; unpaid invoices stay payable; the user is Free
+    now and can upgrade again at once. StripeUnavailable propagates (decided next tick)."""
+    now = db_now(session)
+    outcome = "no subscription in Stripe"
+    if profile.stripe_subscription_id and profile.subscription_status in LIVE:
+        _overage_so_far_in(session, profile=profile, gateway=gateway, now=now)
+        try:
+            sub = gateway.cancel_subscription(
+                subscription_id=profile.stripe_subscription_id, invoice_now=True, prorate=True,
+                idempotency_key=f"grace-end-{profile.stripe_subscription_id}")
+        except StripeGatewayError as exc:
+            log.warning("grace end: cancelling %s refused: %s", profile.stripe_subscription_id,
+                        exc.stripe_message)
+            sub = gateway.retrieve_subscription(profile.stripe_subscription_id)
+        profile.subscription_status = sub.status
+        outcome = f"subscription {sub.id} {sub.status}"
+    profile.past_due_since = None
+    profile.grace_ends_at = None
+    session.add(profile)
+    return f"{set_plan(session, profile=profile, plan='free', reason='grace period ended')}; " \
+           f"{outcome}"

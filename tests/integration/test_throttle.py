@@ -1,0 +1,257 @@
+"""Throttling that protects the user: what a password-guessing stranger tries, and fails at."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from starlette.testclient import TestClient
+
+from aether_web.api.app import api_transformer
+from aether_web.api.security import security_middleware
+from aether_web.errors import RateLimited
+from aether_web.services import passwords, throttle
+from aether_web.services.throttle_storage import DatabaseStorage
+
+RIGHT = "correct-horse-battery"
+
+
+@pytest.fixture
+def from_ip(engine):
+    """A client whose TCP peer is `ip` (as a browser connecting straight to the server)."""
+    clients = []
+
+    def make(ip: str) -> TestClient:
+        client = TestClient(security_middleware(api_transformer()), client=(ip, 40000),
+                            raise_server_exceptions=False)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def clock(engine):
+    """The database counters on a clock the test moves."""
+    now = [1_000_000.0]
+    throttle.use_storage(DatabaseStorage(clock=lambda: now[0]))
+    yield now
+    throttle.use_storage(None)
+
+
+def _login(client, email, password):
+    return client.post("/api/auth/login", json={"email": email, "password": password})
+
+
+def test_a_strangers_guesses_never_lock_the_real_user_out(from_ip, make_user):
+    user = make_user(email="admin@example.com")
+    stranger, owner = from_ip("203.0.113.66"), from_ip("198.51.100.7")
+    answers = [_login(stranger, user.email, f"guess-{i}-xxxxxx").status_code for i in range(12)]
+    assert answers[:5] == [401] * 5 and set(answers[5:]) == {429}
+    refused = _login(stranger, user.email, RIGHT)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert refused.json()["error"]["code"] == "too_many_attempts"
+    # The owner, from their own address, gets straight in.
+    ok = _login(owner, user.email, RIGHT)
+    assert ok.status_code == 200 and ok.json()["user"]["email"] == user.email
+
+
+def test_forged_forwarded_for_does_not_reset_the_count(from_ip, make_user):
+    user = make_user()
+    stranger = from_ip("203.0.113.66")
+    codes = [stranger.post("/api/auth/login", json={"email": user.email, "password": "wrong-1234567"},
+                           headers={"X-Forwarded-For": f"10.9.8.{i}"}).status_code
+             for i in range(8)]
+    assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
+
+
+def test_backoff_doubles_and_never_becomes_a_hard_lock(clock):
+    email, ip = "victim@example.com", "203.0.113.9"
+    allowed_at = []
+    while len(allowed_at) < 9:
+        try:
+            throttle.check_login(email=email, ip=ip)
+            allowed_at.append(clock[0] - 1_000_000.0)
+        except RateLimited as exc:
+            assert exc.details["retry_after"] >= 1
+            clock[0] += exc.details["retry_after"]
+    # Five free tries, then the n-th extra failure waits until 60 * 2**(n-1) s have passed.
+    assert allowed_at[:5] == [0.0] * 5
+    for n, at in enumerate(allowed_at[5:], start=1):
+        assert at >= 60 * 2 ** (n - 1)
+    assert allowed_at[-1] < 24 * 3600  # still admitted: a wait, not a lock
+
+
+def test_a_right_password_clears_the_backoff_for_that_address_only(clock):
+    email = "owner@example.com"
+    for _ in range(5):
+        throttle.check_login(email=email, ip="198.51.100.7")
+    throttle.login_succeeded(email=email, ip="198.51.100.7")
+    for _ in range(5):  # five fresh tries again
+        throttle.check_login(email=email, ip="198.51.100.7")
+    with pytest.raises(RateLimited):
+        throttle.check_login(email=email, ip="198.51.100.7")
+
+
+def test_ipv6_addresses_of_one_block_count_together(clock):
+    for i in range(5):
+        throttle.check_login(email="v6@example.com", ip=f"2001:db8:1:2::{i + 1:x}")
+    with pytest.raises(RateLimited):
+        throttle.check_login(email="v6@example.com", ip="2001:db8:1:2:ffff::1")
+    throttle.check_login(email="v6@example.com", ip="2001:db8:1:3::1")  # another block
+
+
+def _parallel_admitted(n: int = 40) -> int:
+    barrier = threading.Barrier(n)
+
+    def attempt(_):
+        barrier.wait()
+        try:
+            throttle.check_login(email="target@example.com", ip="203.0.113.40")
+            return 1
+        except RateLimited:
+            return 0
+
+    with ThreadPoolExecutor(n) as pool:
+        return sum(pool.map(attempt, range(n)))
+
+
+def test_forty_parallel_guesses_get_five_evaluated_in_the_database(engine):
+    assert _parallel_admitted() == 5
+
+
+def test_forty_parallel_guesses_get_five_evaluated_on_redis(engine):
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url("redis://127.0.0.1:6379/15").ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    from limits.storage import RedisStorage
+
+    store = RedisStorage("redis://127.0.0.1:6379/15", key_prefix=f"aether-test-{uuid.uuid4().hex}",
+                         wrap_exceptions=True)
+    throttle.use_storage(store)
+    try:
+        assert _parallel_admitted() == 5
+        with pytest.raises(RateLimited):
+            throttle.check_login(email="target@example.com", ip="203.0.113.40")
+    finally:
+        throttle.use_storage(None)
+        store.reset()
+
+
+def test_forty_parallel_http_guesses_get_at_most_five_evaluated(from_ip, make_user):
+    user = make_user()
+    client = from_ip("203.0.113.41")
+    barrier = threading.Barrier(40)
+
+    def guess(i):
+        barrier.wait()
+        return _login(client, user.email, f"wrong-guess-{i:04d}").status_code
+
+    with ThreadPoolExecutor(40) as pool:
+        codes = list(pool.map(guess, range(40)))
+    assert codes.count(401) <= 5 and codes.count(401) + codes.count(429) == 40
+
+
+def test_redis_down_falls_back_to_the_database(engine):
+    from limits.storage import RedisStorage
+
+    throttle.use_storage(RedisStorage("redis://127.0.0.1:1/0", wrap_exceptions=True,
+                                      socket_connect_timeout=0.5))
+    try:
+        for _ in range(5):
+            throttle.check_login(email="x@example.com", ip="203.0.113.5")
+        with pytest.raises(RateLimited):
+            throttle.check_login(email="x@example.com", ip="203.0.113.5")
+    finally:
+        throttle.use_storage(None)
+
+
+def test_signups_are_limited_per_address(from_ip):
+    client = from_ip("203.0.113.77")
+    answers = [client.post("/api/auth/signup", json={"email": f"s{i}@example.com",
+                                                     "password": "long-password-1"})
+               for i in range(7)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429, 429]
+    assert int(answers[-1].headers["Retry-After"]) > 60
+    assert answers[-1].json()["error"]["code"] == "too_many_attempts"
+    assert from_ip("198.51.100.8").post(
+        "/api/auth/signup", json={"email": "other@example.com",
+                                  "password": "long-password-1"}).status_code == 200
+
+
+def test_reset_requests_are_limited_per_address(clock):
+    for _ in range(5):
+        throttle.check("password_reset", ip="203.0.113.3")
+    with pytest.raises(RateLimited) as refused:
+        throttle.check("password_reset", ip="203.0.113.3")
+    assert refused.value.details["retry_after"] > 60
+    throttle.check("password_reset", ip="203.0.113.4")
+
+
+def test_passwords_are_hashed_and_verified_outside_any_transaction(monkeypatch, api, make_user):
+    import aether_web.api.context as context
+
+    open_now = [0]
+    seen: list[int] = []
+    real_transaction = context.transaction
+
+    def counting_transaction(*args, **kwargs):
+        manager = real_transaction(*args, **kwargs)
+
+        class Counted:
+            def __enter__(self):
+                open_now[0] += 1
+                return manager.__enter__()
+
+            def __exit__(self, *exc):
+                open_now[0] -= 1
+                return manager.__exit__(*exc)
+
+        return Counted()
+
+    real_verify, real_hash = passwords.verify_password, passwords.hash_password
+    monkeypatch.setattr(context, "transaction", counting_transaction)
+    monkeypatch.setattr(passwords, "verify_password",
+                        lambda *a: (seen.append(open_now[0]), real_verify(*a))[1])
+    monkeypatch.setattr(passwords, "hash_password",
+                        lambda *a: (seen.append(open_now[0]), real_hash(*a))[1])
+    user = make_user()
+    assert _login(api, user.email, RIGHT).status_code == 200
+    assert api.post("/api/auth/signup", json={"email": "new@example.com",
+                                              "password": "long-password-1"}).status_code == 200
+    assert len(seen) == 2 and seen == [0, 0]
+
+
+def test_hashing_is_capped_per_worker(monkeypatch, from_ip, make_user):
+    import time
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    class SlowHasher:
+        def verify(self, stored, password):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.05)
+            with lock:
+                running[0] -= 1
+            raise passwords.VerificationError()
+
+        def check_needs_rehash(self, stored):
+            return False
+
+    monkeypatch.setattr(passwords, "_hasher", SlowHasher())
+    user = make_user()
+    clients = [from_ip(f"203.0.113.{100 + i}") for i in range(12)]
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(lambda c: _login(c, user.email, "wrong-password-x").status_code,
+                              clients))
+    assert codes == [401] * 12
+    assert 1 <= most[0] <= passwords._cap() == 2
