@@ -9,10 +9,9 @@ month (744 GB-hours in January, 672 in a 28-day February). No I/O.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from datetime import date
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from fractions import Fraction
 
 from aether_web.billing.periods import month_end, month_start
@@ -20,7 +19,7 @@ from aether_web.billing.plan_history import PlanInterval
 from aether_web.billing.plans import BYTES_PER_GB, SECONDS_PER_HOUR
 
 # GB-hours are shown and stored to four decimals (0.0001 GB-hour = 0.36 GB-seconds).
-GB_HOURS_QUANTUM = Decimal("0.0001")
+QUANTA_PER_GB_HOUR = 10_000
 
 
 def month_seconds(month: date) -> int:
@@ -61,9 +60,6 @@ def included_storage_exact(intervals: Iterable[PlanInterval]) -> Fraction:
     return total
 
 
-QUANTA_PER_GB_HOUR = 10_000
-
-
 def included_storage_gb_hours(intervals: Iterable[PlanInterval]) -> Decimal:
     """Included GB-hours of a period, rounded up once to 0.0001 GB-hour (rule 4)."""
     gb_seconds = sum(iv.plan_info.storage_gb * iv.seconds for iv in intervals if iv.paid)
@@ -77,25 +73,3 @@ def stored_gb_hours(byte_seconds: int) -> Decimal:
 
 def _quanta(count: int) -> Decimal:
     return Decimal(count).scaleb(-4)
-
-
-def gb_hours_from_byte_seconds(byte_seconds: int) -> Fraction:
-    """Exact GB-hours of bytes held for seconds (GB = 10^9 bytes)."""
-    return Fraction(int(byte_seconds), BYTES_PER_GB * SECONDS_PER_HOUR)
-
-
-def round_gb_hours_up(value: Fraction) -> Decimal:
-    """GB-hours rounded up to the quantum (included amounts: in the user's favour)."""
-    return _to_quantum(value, up=True)
-
-
-def round_gb_hours_down(value: Fraction) -> Decimal:
-    """GB-hours rounded down to the quantum (stored amounts: in the user's favour)."""
-    return _to_quantum(value, up=False)
-
-
-def _to_quantum(value: Fraction, *, up: bool) -> Decimal:
-    scaled = value / Fraction(GB_HOURS_QUANTUM)
-    steps = math.ceil(scaled) if up else math.floor(scaled)
-    return (Decimal(steps) * GB_HOURS_QUANTUM).quantize(
-        GB_HOURS_QUANTUM, rounding=ROUND_CEILING if up else ROUND_FLOOR)

@@ -115,8 +115,15 @@ FAQ: list[tuple[str, str]] = [
         "How is usage measured?",
         "Compute is counted per second from the moment a project's VM starts until it stops, "
         "by our own clock, and added up per calendar month (UTC). Storage is measured in "
-        "GB-months: 1 GB kept for a whole month is 1 GB-month. Your dashboard shows both as "
-        "they accrue.",
+        "GB-months: 1 GB kept for the whole of a month is 1 GB-month (744 GB-hours in "
+        "January, 672 in February). Your dashboard shows both as they accrue.",
+    ),
+    (
+        "What if I change plans during a month?",
+        "A month includes each paid plan's hours and storage in proportion to the time you "
+        "held it, and only usage on a paid plan counts against them: Pro bought on January 20 "
+        "includes 200 h × 12/31 = 77 h 25 m 10 s that January, and hours used on Free before "
+        "do not count.",
     ),
     (
         "When is overage billed?",

@@ -97,7 +97,7 @@ def sign_up(session: Session, *, email: str, password: str, name: str = "",
         raise Conflict("An account with this email already exists.", code="email_taken") from exc
     from aether_web.services.plan_history import start_history
 
-    start_history(session, profile=profile, at=db_now(session))
+    start_history(session, profile=profile)
     verification.send_verification(session, profile=profile)
     return profile
 

@@ -174,7 +174,11 @@ def _usage_rows(session: Session, sql: _Sql, iv: Any, **kw: Any) -> Iterator[Any
         totals.c.byte_seconds,
     ).select_from(totals.join(Project.__table__, pj.id == totals.c.project_id)
                   ).order_by(totals.c.user_id, totals.c.project_id)
-    yield from session.execute(stmt, execution_options=STREAM)
+    result = session.execute(stmt, execution_options=STREAM)
+    try:
+        yield from result
+    finally:
+        result.close()
 
 
 def period_bills(session: Session, *, month: date, now: datetime,
@@ -193,6 +197,16 @@ def period_bills(session: Session, *, month: date, now: datetime,
         execution_options=STREAM)
     usage = _usage_rows(session, sql, iv, start=start, until=until, now=whole_second(now),
                         user_ids=ids)
+    try:
+        yield from _merge(interval_rows, usage, month=month, now=now)
+    finally:
+        usage.close()
+        interval_rows.close()
+
+
+def _merge(interval_rows: Any, usage: Iterator[Any], *, month: date,
+           now: datetime) -> Iterator[PeriodBill]:
+    """Both streams come in user order: price each user as their intervals go by."""
     pending = next(usage, None)
     for user_id, rows in groupby(interval_rows, key=lambda r: r[0]):
         intervals = [PlanInterval(plan=r[1], start=_dt(r[2]), end=None if r[3] >= FAR
@@ -212,7 +226,12 @@ def period_bills(session: Session, *, month: date, now: datetime,
 def period_bill(session: Session, *, user_id: uuid.UUID, month: date,
                 now: datetime) -> PeriodBill:
     """One user's bill of `month`, as `period_bills` computes it."""
-    for bill in period_bills(session, month=month, now=now, user_ids=[user_id]):
+    bills = period_bills(session, month=month, now=now, user_ids=[user_id])
+    try:
+        bill = next(bills, None)
+    finally:
+        bills.close()  # closes its cursors now, not when the generator is collected
+    if bill is not None:
         return bill
     return build_period_bill(user_id=user_id, month=month,
                              intervals=[PlanInterval("free", HISTORY_START)], usage=[], now=now)

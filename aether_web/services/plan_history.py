@@ -29,11 +29,12 @@ def _open_interval(session: Session, user_id: uuid.UUID) -> PlanIntervalRow | No
         PlanIntervalRow.user_id == user_id, PlanIntervalRow.ended_at.is_(None))).first()
 
 
-def start_history(session: Session, *, profile: Profile, at: datetime | None = None,
+def start_history(session: Session, *, profile: Profile, at: datetime = HISTORY_START,
                   cause: str = "signup") -> PlanIntervalRow:
-    """Open a new user's first interval (their current plan, from `at` or now)."""
+    """Open a new user's first interval: their current plan, from HISTORY_START by default,
+    so the history covers all time and no usage ever falls outside it."""
     session.flush()
-    at = whole_second(at or profile.created_at or db_now(session))
+    at = whole_second(at)
     row = PlanIntervalRow(user_id=profile.id, plan=profile.plan, started_at=at, cause=cause)
     session.add(row)
     session.flush()
@@ -55,6 +56,8 @@ def change_plan(session: Session, *, profile: Profile, plan: str, cause: str,
         raise ValueError(f"unknown cause of a plan change: {cause!r}")
     from aether_web.services.accounts import lock_profile
 
+    if profile.plan == plan:
+        return None  # nothing to change: no lock, no read, no write
     lock_profile(session, user_id=profile.id)
     # Another transaction may have changed the plan while we waited for the lock.
     session.refresh(profile, attribute_names=["plan"])

@@ -20,11 +20,12 @@ from aether_web.billing.periods import (
     month_last_second,
     month_of,
     month_start,
+    previous_month,
 )
 from aether_web.billing.plans import BYTES_PER_GB, get_plan
 from aether_web.db import db_now
 from aether_web.errors import NotFound
-from aether_web.models import InvoiceRecord, OverageReport, Profile, UsageMonthly, UsageRecord
+from aether_web.models import InvoiceRecord, OverageReport, Profile, StorageSample, UsageRecord
 from aether_web.services.period_bill import period_bill
 from aether_web.services.projects import count_projects
 from aether_web.services.usage import storage_status
@@ -98,7 +99,9 @@ def _draft_invoice(session: Session, user_id: uuid.UUID, month: date) -> bool:
 
 def month_status(session: Session, *, bill: PeriodBill,
                  reports: list[OverageReport]) -> tuple[str, str, int]:
-    """(status, why, cents shown) of a month: open, billed, pending, not_billed, none."""
+    """(status, why, cents shown) of a month: open (overage so far), billed (what the
+    invoice holds), pending (reported, invoice not final), not_billed (the month's overage
+    and why no invoice holds it), none (nothing to bill, and why)."""
     if bill.is_open and not reports:
         return "open", "overage so far this month", bill.total_cents
     billed = [r for r in reports if r.status in BILLED_STATUSES]
@@ -111,27 +114,31 @@ def month_status(session: Session, *, bill: PeriodBill,
             return "pending", ("it missed that month's invoice: billed once as its own "
                                "labelled line on the next invoice"), sum(r.cents for r in reports)
         if any(r.status in ("refused", "failed") for r in reports):
-            return "not_billed", "Stripe refused the report; support is looking into it", 0
+            return ("not_billed", "Stripe refused the report; support is looking into it",
+                    bill.total_cents)
         return "pending", "reported to Stripe, waiting for the invoice", \
             sum(r.cents for r in reports)
     if not bill.paid:
         return "none", "on Free all month: Free never pays overage", 0
     if bill.total_cents == 0:
         return "none", "no overage: usage stayed within the included amounts", 0
-    return "not_billed", "not reported to Stripe yet", 0
+    return "not_billed", "not reported to Stripe yet: not on any invoice", bill.total_cents
 
 
 def _history_months(session: Session, user_id: uuid.UUID, month: date) -> list[date]:
-    months = set(session.exec(select(UsageMonthly.month).where(
-        UsageMonthly.user_id == user_id)).all())
-    months.update(session.exec(select(OverageReport.month).where(
-        OverageReport.user_id == user_id)).all())
-    first = session.exec(select(sa.func.min(UsageRecord.started_at)).where(
-        UsageRecord.user_id == user_id)).one()
-    if first is not None:
-        months.add(month_of(first))
-    months.add(month)
-    return sorted((m for m in months if m <= month), reverse=True)[:HISTORY_MONTHS]
+    """This month and every month back to the first run or storage sample (at most 12)."""
+    firsts = [session.exec(select(sa.func.min(UsageRecord.started_at)).where(
+                  UsageRecord.user_id == user_id)).one(),
+              session.exec(select(sa.func.min(StorageSample.at)).where(
+                  StorageSample.user_id == user_id)).one()]
+    reported = session.exec(select(sa.func.min(OverageReport.month)).where(
+        OverageReport.user_id == user_id)).one()
+    starts = [month_of(f) for f in firsts if f is not None] + ([reported] if reported else [])
+    first = min(starts, default=month)
+    months = [month]
+    while len(months) < HISTORY_MONTHS and months[-1] > first:
+        months.append(previous_month(months[-1]))
+    return months
 
 
 def usage_summary(session: Session, *, user_id: uuid.UUID, now: datetime | None = None) -> dict:

@@ -3,13 +3,14 @@
 Revision ID: 0005_plan_history
 Revises: 0003_billing
 
-Every user gets intervals covering their life with no gap: Free from sign-up, and for a paid
-user their plan from the start of the first invoice period of their current subscription (or
-from sign-up when no invoice is known). Each project's last storage report becomes its first
+Every user gets intervals covering all time with no gap (the first one opens at 1970-01-01, so
+no usage can fall outside the history): Free, and for a paid user their plan from the start of
+the first invoice period of their current subscription (or all along when no invoice is known). Each project's last storage report becomes its first
 sample.
 """
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -21,6 +22,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 PAID = ("pro", "team")
+HISTORY_START = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def upgrade() -> None:
@@ -80,10 +82,8 @@ def _backfill() -> None:
     samples = sa.table(
         "storage_samples", sa.column("project_id", sa.Uuid()), sa.column("user_id", sa.Uuid()),
         sa.column("at", sa.DateTime(timezone=True)), sa.column("bytes_used", sa.BigInteger()))
-    epoch = sa.select(sa.func.min(profiles.c.created_at)).scalar_subquery()
     rows = bind.execute(sa.select(
         profiles.c.id, profiles.c.plan, profiles.c.stripe_subscription_id,
-        sa.func.coalesce(profiles.c.created_at, epoch).label("created_at"),
         sa.select(sa.func.min(invoices.c.period_start)).where(
             invoices.c.user_id == profiles.c.id,
             invoices.c.stripe_subscription_id == profiles.c.stripe_subscription_id,
@@ -92,7 +92,7 @@ def _backfill() -> None:
     out = []
     for row in rows:
         user_id = uuid.UUID(str(row.id))
-        start = _moment(row.created_at).replace(microsecond=0)
+        start = HISTORY_START
         paid_since = _moment(row.paid_since).replace(microsecond=0) if row.paid_since else None
         if row.plan in PAID and paid_since is not None and paid_since > start:
             out.append(dict(id=uuid.uuid4(), user_id=user_id, plan="free", started_at=start,
@@ -109,12 +109,10 @@ def _backfill() -> None:
 
 
 def _moment(value):
-    """A timestamp as stored: SQLite may hand back text."""
+    """A timestamp as stored: SQLite may hand back text, and naive UTC."""
     if isinstance(value, str):
-        from datetime import datetime
-
-        return datetime.fromisoformat(value)
-    return value
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def downgrade() -> None:

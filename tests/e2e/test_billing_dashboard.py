@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from aether_web.billing.periods import month_of
 from aether_web.components.usage_view import compute_used, hours_text, number
-from aether_web.models import Profile, Project, UsageMonthly, UsageRecord
+from aether_web.models import PlanIntervalRow, Profile, Project, UsageMonthly, UsageRecord
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,8 @@ def _profile(server, email: str) -> Profile:
 def _seed(server, email: str, *, hours_this_month: float, runs: int = 0,
           storage_bytes: int = 0, projects: int = 1) -> Profile:
     """Projects and this month's compute, as the ledger would hold them: `runs` closed runs
-    today (in usage_records) plus the rest straight in the usage_monthly cache."""
+    today plus the rest as runs since the month began (usage_records, and the usage_monthly
+    cache holding the same seconds)."""
     user = _profile(server, email)
     now = datetime.now(UTC).replace(microsecond=0)
     today = now.replace(hour=0, minute=0, second=0)
@@ -48,8 +49,28 @@ def _seed(server, email: str, *, hours_this_month: float, runs: int = 0,
                               ended_at=end, last_heartbeat_at=end,
                               duration_seconds=int((end - start).total_seconds())))
             recorded += int((end - start).total_seconds())
-        s.add(UsageMonthly(user_id=user.id, month=month_of(now),
-                           compute_seconds=max(recorded, int(hours_this_month * HOUR))))
+        # The rest of the month's hours as closed runs side by side since the month began
+        # (the period bill prices runs; usage_monthly is only their cache), and a paid plan
+        # held since the month began, as if the checkout had happened then.
+        start = datetime(now.year, now.month, 1, tzinfo=UTC)
+        room = int((now - start).total_seconds()) - 60
+        rest = int(hours_this_month * HOUR) - recorded
+        if rest > 0 and room < 600:
+            pytest.skip("the month began moments ago: its hours cannot fit before now")
+        # usage_monthly caches the same seconds, as closing those runs would have left it
+        s.add(UsageMonthly(user_id=user.id, month=start.date(),
+                           compute_seconds=recorded + max(rest, 0)))
+        while rest > 0:
+            seconds = min(rest, room)
+            s.add(UsageRecord(project_id=made[0].id, user_id=user.id, started_at=start,
+                              ended_at=start + timedelta(seconds=seconds),
+                              last_heartbeat_at=start + timedelta(seconds=seconds),
+                              duration_seconds=seconds))
+            rest -= seconds
+        if user.plan != "free":
+            s.execute(sa.delete(PlanIntervalRow).where(PlanIntervalRow.user_id == user.id))
+            s.add(PlanIntervalRow(user_id=user.id, plan=user.plan, cause="checkout",
+                                  started_at=start - timedelta(days=1)))
         s.commit()
     return user
 

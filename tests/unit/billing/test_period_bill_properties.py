@@ -181,3 +181,14 @@ def test_the_policy_example_pro_from_the_20th_of_a_31_day_month():
     assert bill.free_compute_seconds == 45 * 3600
     assert any("77 h 25 m 10 s" in line for line in bill.explanation)
     assert clamp_to_month(bill.intervals, month) == bill.intervals
+
+
+def test_the_next_invoice_estimate_keeps_proration_credits():
+    from aether_web.services.upcoming_invoice import UpcomingInvoice
+
+    # A switch credited more than the next month's fee: Stripe previews a total of -$10.00
+    # (amount due $0.00); the estimate stays a credit, plus the overage so far.
+    preview = UpcomingInvoice(total_cents=-1000, amount_due_cents=0, metered_cents=0,
+                              currency="usd", next_payment_at=None)
+    assert preview.estimate_cents(0) == -1000
+    assert preview.estimate_cents(300) == -700
