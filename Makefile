@@ -10,13 +10,17 @@ export REFLEX_CHECK_LATEST_VERSION := false
 export NPM_CONFIG_REGISTRY ?= https://registry.npmjs.org/
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run test test-deps lint migrate clean bench
+.PHONY: setup run test test-deps lint migrate clean bench lock
 
-$(VENV)/.installed: requirements.txt
+# The hash-locked files only (tools/lock_requirements.sh compiles them from the exact pins in
+# requirements.txt and requirements-dev.in; `make lock` after changing a pin).
+$(VENV)/.installed: requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $@
+
+lock:
+	bash tools/lock_requirements.sh
 
 # One npm command for every tool: with --no-save, npm removes packages a later command omits.
 $(BUN) $(AXE):

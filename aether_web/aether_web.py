@@ -13,6 +13,7 @@ import aether_web.pages
 from aether_web.api.app import api_transformer
 from aether_web.api.heartbeat import close_pool as close_heartbeat_pool
 from aether_web.api.heartbeat import heartbeat_fast_path
+from aether_web.api.limits import limit_request_bodies
 from aether_web.api.metrics import count_requests
 from aether_web.api.security import security_middleware
 from aether_web.components.head import head_components
@@ -32,11 +33,12 @@ for _module in pkgutil.iter_modules(aether_web.pages.__path__):
 class AetherApp(rx.App):
     """Reflex's app, with the heartbeat hook answered ahead of everything else (on
     PostgreSQL): it is the request the orchestrator sends most, and it needs nothing of
-    Reflex's request handling. In front of both: origin checks and security headers."""
+    Reflex's request handling. In front of both: origin checks and security headers, then the
+    request body limits (`api.limits`)."""
 
     def __call__(self):
-        # The origin checks and security headers cover the fast path's answers too.
-        return security_middleware(heartbeat_fast_path(super().__call__()))
+        # The origin checks and security headers cover the fast path's and the limits' answers.
+        return security_middleware(limit_request_bodies(heartbeat_fast_path(super().__call__())))
 
 
 app = AetherApp(

@@ -1,7 +1,9 @@
 """The database engine and transactions.
 
 Services take a session and never commit; API routes, state handlers and jobs open the
-transaction with `transaction()`, which commits on success and rolls back on any error.
+transaction with `transaction()`, which commits on success and rolls back on any error. Work
+that only reads opens `read_transaction()` instead: on SQLite it does not take the write lock
+(so page loads and health checks never queue behind writers), on PostgreSQL it is READ ONLY.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlmodel import Session, create_engine
+
+READ_ONLY_OPTION = "aether_read_only"
 
 
 def database_url() -> str:
@@ -45,9 +49,11 @@ def make_engine(url: str) -> sa.Engine:
         def _no_pysqlite_begin(dbapi_conn, _record):
             dbapi_conn.isolation_level = None
 
+        # Reads (read_transaction) begin deferred: WAL lets them run beside a writer.
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            read = conn.get_execution_options().get(READ_ONLY_OPTION)
+            conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
         return engine
     # Each checkout pings the connection, so a database restart costs no request; connections
@@ -77,17 +83,42 @@ def transaction(engine: sa.Engine | None = None) -> Iterator[Session]:
             raise
 
 
+@contextlib.contextmanager
+def read_transaction(engine: sa.Engine | None = None) -> Iterator[Session]:
+    """A transaction that only reads, rolled back at the end: no write lock on SQLite,
+    READ ONLY on PostgreSQL (a write in it is an error there, and may wait on SQLite)."""
+    base = engine or get_engine()
+    options: dict = {READ_ONLY_OPTION: True}
+    if base.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    with Session(base.execution_options(**options), expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
 def db_now(session: Session) -> datetime:
     """The database's clock (transaction time on PostgreSQL), as aware UTC to the second.
 
-    Everything that is billed is timed by this clock, never by the app server's.
+    Everything that is billed is timed by this clock, never by the app server's. Tests may
+    move it by `AETHER_APP_CLOCK_OFFSET_SECONDS` (refused in production).
     """
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
         raw = session.exec(sa.text("SELECT strftime('%Y-%m-%d %H:%M:%S','now')")).one()[0]
-        return datetime.fromisoformat(raw).replace(tzinfo=UTC)
-    value = session.exec(sa.text("SELECT now()")).one()[0]
-    return value.astimezone(UTC).replace(microsecond=0)
+        value = datetime.fromisoformat(raw).replace(tzinfo=UTC)
+    else:
+        value = session.exec(sa.text("SELECT now()")).one()[0]
+        value = value.astimezone(UTC).replace(microsecond=0)
+    return value + _clock_offset()
+
+
+def _clock_offset() -> timedelta:
+    from aether_web.settings import get_settings
+
+    seconds = get_settings().app_clock_offset_seconds
+    return timedelta(seconds=seconds) if seconds else timedelta(0)
 
 
 def is_postgres(session: Session) -> bool:

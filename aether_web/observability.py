@@ -91,7 +91,8 @@ def init_sentry(dsn: str | None = None) -> bool:
     sentry_sdk.init(
         dsn=dsn,
         environment=settings.env,
-        send_default_pii=False,
+        # No personal data: sentry-sdk's default (its send_default_pii option is deprecated;
+        # leaving data_collection unset also keeps its own event scrubber on).
         # Frame locals hold request scopes (cookies, headers): never send them.
         include_local_variables=False,
         max_request_body_size="never",

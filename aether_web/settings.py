@@ -1,12 +1,16 @@
 """One typed settings object, read once from the environment and an optional `.env`.
 
 Development defaults just work (SQLite, the local Stripe emulator, simulated VMs). With
-`AETHER_ENV=production` the app refuses to start on a placeholder or missing secret.
+`AETHER_ENV=production` the app refuses to start on a placeholder or missing secret, a Stripe
+test key, or a Stripe API base other than Stripe itself (the emulator address is a development
+default only).
 """
 
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Mapping
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 from urllib.parse import urlsplit
@@ -20,6 +24,8 @@ DEV_HOOK_SECRET = "dev-hook-secret"
 DEV_STRIPE_KEY = "sk_test_emulator"
 DEV_WEBHOOK_SECRET = "whsec_dev_emulator_secret"
 EMULATOR_STRIPE_BASE = "http://127.0.0.1:12111"
+STRIPE_API_HOST = "https://api.stripe.com"
+DEFAULT_DB_URL = "sqlite:///aether.db"
 
 
 def _env(*names: str) -> AliasChoices:
@@ -35,6 +41,8 @@ class Settings(BaseSettings):
         "development", validation_alias=_env("AETHER_ENV")
     )
     public_url: str = Field("http://localhost:3000", validation_alias=_env("AETHER_PUBLIC_URL"))
+    # Keys the hashes that name throttle counters (services/throttle.py), so no counter key
+    # holds an email or an address.
     secret_key: str = Field(DEV_SECRET_KEY, validation_alias=_env("AETHER_SECRET_KEY"))
     # A session ends at its absolute lifetime, or after this long without a request.
     session_ttl_hours: int = Field(24 * 7, validation_alias=_env("AETHER_SESSION_TTL_HOURS"))
@@ -62,9 +70,11 @@ class Settings(BaseSettings):
     hook_secrets: str = Field(DEV_HOOK_SECRET, validation_alias=_env("AETHER_HOOK_SECRETS"))
     hook_tolerance_seconds: int = Field(300, validation_alias=_env("AETHER_HOOK_TOLERANCE_SECONDS"))
 
-    # Stripe. An empty STRIPE_API_BASE means Stripe itself.
+    # Stripe. Unset STRIPE_API_BASE: the local emulator in development, Stripe itself in
+    # production; empty: Stripe itself. Calls time out quickly (a page waits on them).
     stripe_api_key: str = Field(DEV_STRIPE_KEY, validation_alias=_env("STRIPE_API_KEY"))
-    stripe_api_base: str = Field(EMULATOR_STRIPE_BASE, validation_alias=_env("STRIPE_API_BASE"))
+    stripe_api_base: str | None = Field(None, validation_alias=_env("STRIPE_API_BASE"))
+    stripe_timeout_seconds: float = Field(5.0, validation_alias=_env("STRIPE_TIMEOUT_SECONDS"))
     stripe_webhook_secret: str = Field(
         DEV_WEBHOOK_SECRET, validation_alias=_env("STRIPE_WEBHOOK_SECRET")
     )
@@ -97,6 +107,11 @@ class Settings(BaseSettings):
     sentry_browser_dsn: str = Field("", validation_alias=_env("SENTRY_BROWSER_DSN"))
     scheduler_enabled: bool = Field(True, validation_alias=_env("AETHER_SCHEDULER_ENABLED"))
     plausible_domain: str = Field("", validation_alias=_env("PLAUSIBLE_DOMAIN"))
+    # Tests only: seconds added to the database clock (`db.db_now`), so a test can make the
+    # app believe it is a given moment (a month's end). Refused in production.
+    app_clock_offset_seconds: int = Field(
+        0, validation_alias=_env("AETHER_APP_CLOCK_OFFSET_SECONDS"))
+
     plausible_script_url: str = Field(
         "https://plausible.io/js/script.js", validation_alias=_env("PLAUSIBLE_SCRIPT_URL")
     )
@@ -143,6 +158,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
+        if self.stripe_api_base is None:
+            self.stripe_api_base = "" if self.is_production else EMULATOR_STRIPE_BASE
         if not self.is_production:
             return self
         problems = []
@@ -151,16 +168,42 @@ class Settings(BaseSettings):
         secrets = self.hook_secret_list
         if not secrets or DEV_HOOK_SECRET in secrets or any(len(s) < 16 for s in secrets):
             problems.append("AETHER_HOOK_SECRETS must hold real secrets of 16+ characters")
-        if self.stripe_api_key in ("", DEV_STRIPE_KEY):
-            problems.append("STRIPE_API_KEY must be a real Stripe secret key")
+        key = self.stripe_api_key
+        if key in ("", DEV_STRIPE_KEY) or not key.startswith(("sk_live_", "rk_live_")):
+            problems.append("STRIPE_API_KEY must be a live Stripe secret key (sk_live_...)")
+        if (self.stripe_api_base or "").rstrip("/") not in ("", STRIPE_API_HOST):
+            problems.append(f"STRIPE_API_BASE must be empty or {STRIPE_API_HOST} in production")
         webhook = self.stripe_webhook_secret
         if webhook in ("", DEV_WEBHOOK_SECRET) or webhook != webhook.strip():
             problems.append("STRIPE_WEBHOOK_SECRET must be the endpoint's signing secret")
+        if self.app_clock_offset_seconds:
+            problems.append("AETHER_APP_CLOCK_OFFSET_SECONDS is for tests and must be unset")
         if self.vm_provider == "fly" and not self.fly_api_token:
             problems.append("FLY_API_TOKEN is required with AETHER_VM_PROVIDER=fly")
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
+
+
+def _with_driver(url: str) -> str:
+    """`postgres://` and `postgresql://` (how Fly and most hosts write it) with our driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """The database URL: `REFLEX_DB_URL`, else `DATABASE_URL` (Fly sets it), else SQLite."""
+    environ = os.environ if environ is None else environ
+    url = environ.get("REFLEX_DB_URL") or environ.get("DATABASE_URL") or DEFAULT_DB_URL
+    return _with_driver(url)
+
+
+def redis_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The Redis URL for Reflex's state: `REFLEX_REDIS_URL`, else `REDIS_URL`, else none."""
+    environ = os.environ if environ is None else environ
+    return environ.get("REFLEX_REDIS_URL") or environ.get("REDIS_URL") or None
 
 
 @functools.cache

@@ -179,11 +179,13 @@ def api(engine):
 
     from aether_web.api.app import api_transformer
     from aether_web.api.heartbeat import heartbeat_fast_path
+    from aether_web.api.limits import limit_request_bodies
     from aether_web.api.security import security_middleware
 
-    # As the server runs it: on PostgreSQL the heartbeat hook takes its fast path, behind the
-    # origin checks and security headers.
-    with TestClient(security_middleware(heartbeat_fast_path(api_transformer())),
+    # As the server runs it: origin checks and security headers, then the body limits; on
+    # PostgreSQL the heartbeat hook takes its fast path.
+    with TestClient(security_middleware(limit_request_bodies(heartbeat_fast_path(
+            api_transformer()))),
                     raise_server_exceptions=False) as client:
         yield client
 

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,15 +45,17 @@ def reflex_env() -> dict[str, str]:
 
 def server_env(workers: int = 1) -> dict[str, str]:
     """How production serves the backend (`reflex run --env prod`; deploy/Dockerfile sets the
-    same): gunicorn with uvicorn workers, which use httptools and uvloop. For the usage hooks'
+    same): gunicorn with uvicorn workers (`aether_web.serving`: httptools with a header deadline,
+    uvloop). For the usage hooks'
     small requests they take about half the CPU per request of granian's ASGI workers
     (bench/hooks_bench.py). More than one worker needs Redis for Reflex's state."""
+    from aether_web.serving import gunicorn_args
+
     return {
         "REFLEX_USE_GRANIAN": "false",
         # The app reads X-Forwarded-For itself, from AETHER_TRUSTED_PROXIES only.
         "FORWARDED_ALLOW_IPS": "",
-        "GUNICORN_CMD_ARGS": (f"--workers {workers} --worker-class uvicorn_worker.UvicornWorker "
-                              "--graceful-timeout 10"),
+        "GUNICORN_CMD_ARGS": gunicorn_args(workers),
     }
 
 
@@ -71,6 +74,7 @@ class LocalStack:
         stripe_state_file: str | None = None,
         with_stripe: bool = True,
         workers: int = 1,
+        backend_only: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://localhost:{self.port}"
@@ -83,6 +87,11 @@ class LocalStack:
         self.extra_env = extra_env or {}
         self.stripe_state_file = stripe_state_file
         self.workers = workers
+        # The same prod server without the pages (no frontend build): for API benchmarks and
+        # fault tests that never open a page.
+        self.backend_only = backend_only
+        # Every worker's metrics go here; a fresh directory per server (aether_web/metrics.py).
+        self.metrics_dir = tempfile.mkdtemp(prefix="aether-metrics-")
         self._procs: list[subprocess.Popen] = []
 
     def env(self) -> dict[str, str]:
@@ -93,6 +102,7 @@ class LocalStack:
             "AETHER_PUBLIC_URL": self.url,
             "STRIPE_API_BASE": self.stripe_url,
             "STRIPE_WEBHOOK_SECRET": E2E_WEBHOOK_SECRET,
+            "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
         })
         if self.web_dir:
             env["REFLEX_WEB_WORKDIR"] = self.web_dir
@@ -124,10 +134,16 @@ class LocalStack:
                 args += ["--state-file", self.stripe_state_file]
             self._spawn("stripe-emulator", args)
             self._wait(f"{self.stripe_url}/_emulator/health", 30)
-        self._spawn("app", [str(VENV_BIN / "reflex"), "run", "--env", "prod", "--single-port",
-                            "--frontend-port", str(self.port), "--backend-port", str(self.port)])
-        self._wait(f"{self.url}/api/health", timeout)
-        self._wait(f"{self.url}/", 60, want_html=True)
+        if self.backend_only:
+            self._spawn("app", [str(VENV_BIN / "reflex"), "run", "--env", "prod",
+                                "--backend-only", "--backend-port", str(self.port)])
+            self._wait(f"{self.url}/api/health", timeout)
+        else:
+            self._spawn("app", [str(VENV_BIN / "reflex"), "run", "--env", "prod",
+                                "--single-port", "--frontend-port", str(self.port),
+                                "--backend-port", str(self.port)])
+            self._wait(f"{self.url}/api/health", timeout)
+            self._wait(f"{self.url}/", 60, want_html=True)
         if self.with_stripe:
             setup = self.cli("stripe", "setup", check=False)
             if setup.returncode != 0 and "invalid choice" not in setup.stderr:

@@ -10,12 +10,14 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from aether_web.db import transaction
+from aether_web.db import read_transaction, transaction
 from aether_web.errors import Unauthenticated
 from aether_web.models import Profile
 from aether_web.services import accounts
 
 SESSION_COOKIE = "aether_session"
+# The email typed into a log-in or sign-up form that failed, so the form can keep it.
+FORM_EMAIL_COOKIE = "aether_form_email"
 T = TypeVar("T")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -25,6 +27,16 @@ async def in_transaction(fn: Callable[..., T], *args, **kwargs) -> T:
 
     def run() -> T:
         with transaction() as session:
+            return fn(session, *args, **kwargs)
+
+    return await run_in_threadpool(run)
+
+
+async def in_read_transaction(fn: Callable[..., T], *args, **kwargs) -> T:
+    """Run `fn(session, ...)` in a read-only transaction on a worker thread (no write lock)."""
+
+    def run() -> T:
+        with read_transaction() as session:
             return fn(session, *args, **kwargs)
 
     return await run_in_threadpool(run)

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from aether_web.db import transaction
+from aether_web.db import read_transaction
 from aether_web.jobs.status import job_statuses
 from aether_web.observability import log
 
@@ -18,7 +18,7 @@ async def health(_request: Request) -> JSONResponse:
 
 
 def _readiness() -> dict:
-    with transaction() as session:
+    with read_transaction() as session:
         session.exec(sa.text("SELECT 1"))
         jobs = job_statuses(session)
     return {"status": "ready", "database": "ok", "jobs": jobs}

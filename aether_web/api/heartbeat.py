@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import weakref
 from typing import Any
 
@@ -25,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from aether_web import metrics
 from aether_web.api import hooks
 from aether_web.api.metrics import HTTP_REQUESTS, status_class
-from aether_web.api.responses import error_response
+from aether_web.api.responses import database_unavailable, error_response, unavailable_response
 from aether_web.db import database_url
 from aether_web.observability import log
 from aether_web.services import usage
@@ -164,16 +165,23 @@ def _signature(scope: Scope) -> str | None:
 
 async def heartbeat_app(scope: Scope, receive: Receive, send: Send) -> None:
     """The ASGI app answering POST /api/hooks/vm/heartbeat on PostgreSQL."""
+    started = time.perf_counter()
     try:
         response = await hooks.answer_hook("heartbeat", hooks._heartbeat,
                                            await _read_body(receive), _signature(scope),
                                            fast=fast_heartbeat)
     except Exception as exc:
-        sentry_sdk.capture_exception(exc)
-        log.exception("unhandled error on POST %s", PATH)
-        response = error_response(
-            500, "internal_error", "Something went wrong on our side. We've been notified.")
+        if database_unavailable(exc):
+            log.warning("database unavailable on POST %s: %s", PATH, exc.__class__.__name__)
+            response = unavailable_response()
+        else:
+            sentry_sdk.capture_exception(exc)
+            log.exception("unhandled error on POST %s", PATH)
+            response = error_response(
+                500, "internal_error", "Something went wrong on our side. We've been notified.")
     metrics.inc(HTTP_REQUESTS, status_class=status_class(response.status_code))
+    metrics.REQUEST_SECONDS.labels(route=PATH, method="POST").observe(
+        time.perf_counter() - started)
     await send({"type": "http.response.start", "status": response.status_code,
                 "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})

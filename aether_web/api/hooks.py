@@ -162,6 +162,7 @@ async def answer_hook(kind: str, handler: Callable, body: bytes, signature: str 
     transaction. `fast`, when given, is tried first; it answers None to leave the request to
     the handler. Unexpected errors propagate to the caller."""
     status = 500
+    started = time.perf_counter()
     try:
         settings = get_settings()
         if len(body) > MAX_BODY_BYTES:
@@ -188,6 +189,7 @@ async def answer_hook(kind: str, handler: Callable, body: bytes, signature: str 
         return from_error(exc)
     finally:
         metrics.inc("aether_hook_requests_total", kind=kind, status=str(status))
+        metrics.HOOK_SECONDS.labels(kind=kind).observe(time.perf_counter() - started)
 
 
 def _endpoint(kind: str, handler: Callable) -> Callable:

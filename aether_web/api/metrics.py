@@ -1,8 +1,10 @@
 """`GET /api/metrics` in Prometheus text format, and the request counter around the app.
 
-Two kinds of figures: this worker's in-process counters (`aether_web.metrics`: requests, hooks,
-webhooks, ...), and gauges read from the database at scrape time, which are the same whichever
-worker answers (job runs and failures, last success age, webhook backlog, open VM runs).
+Two kinds of figures: the counters and latency histograms of `aether_web.metrics` (requests and
+their duration by route, hooks, webhooks, job durations), summed over every worker of the
+server (prometheus_client's multiprocess mode), and gauges read from the database at scrape
+time (job runs and failures, last success age, webhook backlog, open VM runs). Either way the
+answer is the same whichever worker the scrape reaches.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 HTTP_REQUESTS = "aether_http_requests_total"
 _STARTED = time.time()
 
-metrics.describe(HTTP_REQUESTS, "HTTP requests answered by this worker, by status class.")
 
 # Tables whose rows wait for work, counted by status (when the table exists).
 BACKLOG_TABLES = {
@@ -87,13 +88,6 @@ class Exposition:
 
 
 # --- what is measured --------------------------------------------------------------------
-
-
-def add_counters(out: Exposition) -> None:
-    """This worker's in-process counters (every name ending in _total is a counter)."""
-    for (name, labels), value in sorted(metrics.snapshot().items()):
-        kind = "counter" if name.endswith("_total") else "gauge"
-        out.add(name, value, labels, kind=kind, help_text=metrics.HELP.get(name, ""))
 
 
 def _table_names(conn: sa.Connection) -> set[str]:
@@ -208,13 +202,12 @@ def add_database_gauges(out: Exposition, engine: sa.Engine | None = None) -> Non
 
 
 def render_metrics(engine: sa.Engine | None = None) -> str:
-    """The whole exposition."""
+    """The whole exposition: every worker's counters and histograms, then the gauges."""
     out = Exposition()
-    out.add("aether_process_start_time_seconds", _STARTED, [("pid", str(os.getpid()))],
-            help_text="When this worker started (unix seconds); counters restart with it.")
-    add_counters(out)
+    out.add("aether_scrape_worker_start_time_seconds", _STARTED, [("pid", str(os.getpid()))],
+            help_text="When the worker that answered this scrape started (unix seconds).")
     add_database_gauges(out, engine)
-    return out.text()
+    return metrics.exposition() + out.text()
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -236,9 +229,24 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status < 600 else "other"
 
 
+def route_label(scope: Scope) -> str:
+    """The matched route's template (`/api/hooks/vm/{kind}` style, never the raw path, so the
+    label set stays small), `/_event` and `/ping` for Reflex's own, else `other`."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str) and path:
+        return path
+    raw = scope.get("path", "")
+    for own in ("/_event", "/ping", "/_upload"):
+        if raw == own or raw.startswith(own + "/"):
+            return own
+    return "other"
+
+
 def count_requests(app: ASGIApp, *, count: Callable[[str], None] | None = None) -> ASGIApp:
     """Wrap an ASGI app so every HTTP response counts in aether_http_requests_total by status
-    class; a request that raises counts as 5xx. Websockets pass through uncounted."""
+    class and its duration in aether_http_request_duration_seconds by route; a request that
+    raises counts as 5xx. Websockets pass through uncounted."""
 
     def record(cls: str) -> None:
         if count is not None:
@@ -251,6 +259,7 @@ def count_requests(app: ASGIApp, *, count: Callable[[str], None] | None = None) 
             await app(scope, receive, send)
             return
         seen: list[int] = []
+        started = time.perf_counter()
 
         async def send_and_see(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -262,6 +271,10 @@ def count_requests(app: ASGIApp, *, count: Callable[[str], None] | None = None) 
         except Exception:
             record("5xx")
             raise
+        finally:
+            metrics.REQUEST_SECONDS.labels(route=route_label(scope),
+                                           method=scope.get("method", "")).observe(
+                time.perf_counter() - started)
         record(status_class(seen[0]) if seen else "other")
 
     return wrapped

@@ -70,8 +70,39 @@ async def handle_aether_error(_request: Request, exc: Exception) -> JSONResponse
     return from_error(exc)
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database can't be reached right now (down, restarting, its
+    connections cut, the pool exhausted, SQLite busy): worth a retry, not a bug."""
+    import sqlalchemy as sa
+
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.TimeoutError):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError
+                      | asyncpg.InterfaceError | asyncpg.AdminShutdownError
+                      | ConnectionError | TimeoutError)
+
+
+def unavailable_response() -> JSONResponse:
+    """503 in the error shape, with a hint to retry soon."""
+    response = error_response(503, "database_unavailable",
+                              "The service is briefly unavailable; retry in a few seconds.")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    """Any other exception: report it and answer 500 in the same format."""
+    """Any other exception: report it and answer 500 in the same format (503 when the
+    database is unreachable: the caller should retry, and nothing was applied)."""
+    if database_unavailable(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    exc.__class__.__name__)
+        return unavailable_response()
     sentry_sdk.capture_exception(exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(

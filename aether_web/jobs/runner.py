@@ -1,11 +1,14 @@
 """Runs a job once per tick across all workers, records the outcome, reports to Sentry.
 
 Election: every worker's scheduler fires the same tick; each tries to insert the
-(job_name, tick) row of `job_runs`, and only the worker whose insert succeeds runs the job.
+(job_name, tick) row of `job_runs`, and only the worker whose insert succeeds runs the job. The
+run holds the job's lock (`jobs.locks`) throughout, so a long run never overlaps the next tick's:
+a tick that finds the lock taken is skipped without a row.
 """
 
 from __future__ import annotations
 
+import time
 import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +17,9 @@ import sentry_sdk
 import sqlalchemy as sa
 from sentry_sdk.crons import monitor
 
+from aether_web import metrics
 from aether_web.db import db_now, get_engine, transaction
+from aether_web.jobs.locks import job_lock
 from aether_web.jobs.registry import Job, all_jobs
 from aether_web.models import JobRun
 from aether_web.observability import log
@@ -67,9 +72,27 @@ def run_job(name: str, *, tick: datetime | None = None) -> RunOutcome:
     job = jobs[name]
     if tick is None:
         tick = datetime.now(UTC).replace(microsecond=0)
+    with job_lock(get_engine(), name) as held:
+        if not held:
+            log.info("job %s skipped tick %s: its previous run is still going", name, tick)
+            return RunOutcome(name, False, "skipped", "the previous run is still going")
+        return _run_claimed(job, tick)
+
+
+def _run_claimed(job: Job, tick: datetime) -> RunOutcome:
+    name = job.name
     run_id = _claim(job, tick)
     if run_id is None:
         return RunOutcome(name, False, "skipped", "another worker ran this tick")
+    started = time.perf_counter()
+    outcome = _execute(job, run_id)
+    metrics.JOB_SECONDS.labels(job=name, status=outcome.status).observe(
+        time.perf_counter() - started)
+    return outcome
+
+
+def _execute(job: Job, run_id: int) -> RunOutcome:
+    name = job.name
     try:
         with (
             monitor(monitor_slug=f"aether-{name}", monitor_config=_monitor_config(job)),

@@ -17,6 +17,7 @@ class JobRun(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("job_name", "tick", name="uq_job_runs_job_tick"),
         sa.Index("ix_job_runs_job_started", "job_name", "started_at"),
+        sa.Index("ix_job_runs_started_at", "started_at"),  # retention
     )
 
     id: int | None = Field(default=None, primary_key=True)

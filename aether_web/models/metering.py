@@ -24,6 +24,7 @@ class HookEvent(SQLModel, table=True):
     __tablename__ = "hook_events"
     __table_args__ = (
         sa.Index("ix_hook_events_project_kind_at", "project_id", "kind", "received_at"),
+        sa.Index("ix_hook_events_received_at", "received_at"),  # retention
     )
 
     project_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), primary_key=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ssl
 
+import httpx
 import stripe
 
 from aether_web.settings import Settings, get_settings
@@ -14,9 +15,16 @@ API_VERSION = "2026-10-28.endive"
 
 
 def make_client(settings: Settings) -> stripe.StripeClient:
-    """A client for `settings`: `stripe_api_base` (when set) replaces every Stripe host."""
-    base = settings.stripe_api_base.rstrip("/")
-    kwargs: dict = {"max_network_retries": 2}
+    """A client for `settings`: `stripe_api_base` (when set) replaces every Stripe host.
+
+    Calls time out after `stripe_timeout_seconds` (2 s to connect) and are retried once: a
+    page waiting on Stripe answers within seconds even when Stripe is slow or unreachable
+    (stripe-python's own default is 80 s).
+    """
+    base = (settings.stripe_api_base or "").rstrip("/")
+    timeout = httpx.Timeout(settings.stripe_timeout_seconds, connect=2.0)
+    kwargs: dict = {"max_network_retries": 1,
+                    "http_client": stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True)}
     if base:
         kwargs["base_addresses"] = {"api": base, "meter_events": base, "files": base,
                                     "connect": base}
@@ -61,7 +69,7 @@ def sender_gateway(*, connections: int = 100, timeout: float = 20.0):
 
 
 @functools.cache
-def _gateway_for(api_key: str, api_base: str):
+def _gateway_for(api_key: str, api_base: str | None):
     from aether_web.integrations.stripe.gateway import StripeGateway
 
     settings = get_settings().model_copy(

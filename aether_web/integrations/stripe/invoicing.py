@@ -53,6 +53,17 @@ class InvoicingCalls:
                                   "limit": 100})
         return [inv.id for inv in page.auto_paging_iter()]
 
+    def final_invoice_ids(self, *, created_after: int, billing_reasons: tuple[str, ...]
+                          ) -> list[str]:
+        """Ids of finalized (open, paid, uncollectible) invoices created after `created_after`
+        with one of `billing_reasons` (the re-check of invoices finalized while no webhook of
+        theirs was answered)."""
+        page = self._call("list invoices", self.client.v1.invoices.list,
+                          params={"created": {"gt": created_after}, "limit": 100})
+        return [inv.id for inv in page.auto_paging_iter()
+                if inv.status in ("open", "paid", "uncollectible")
+                and inv.billing_reason in billing_reasons]
+
     def create_invoice_item(self, *, customer_id: str, amount_cents: int, description: str,
                             period: tuple[int, int], metadata: dict[str, str],
                             idempotency_key: str) -> str:

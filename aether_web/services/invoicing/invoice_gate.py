@@ -167,9 +167,12 @@ def recheck_invoices(*, gateway: StripeGateway, engine: sa.Engine | None = None)
             InvoiceCheck.created_at >= now - DRAFT_LOOKBACK)).all())
     replayed = sum(run_event(event_id, gateway=gateway, engine=engine).http_status == 200
                    for event_id in failed)
+    since = int((now - DRAFT_LOOKBACK).timestamp())
     try:
-        drafts = gateway.draft_invoice_ids(
-            created_after=int((now - DRAFT_LOOKBACK).timestamp()))
+        drafts = gateway.draft_invoice_ids(created_after=since)
+        # a renewal Stripe finalized while none of its webhooks was answered (the app down):
+        # reconciled here, or its period's overage would be on no invoice
+        finals = gateway.final_invoice_ids(created_after=since, billing_reasons=PERIOD_REASONS)
     except StripeUnavailable:
         return f"replayed {replayed}/{len(failed)} invoice events; Stripe not answering"
     gated = errors = 0
@@ -178,6 +181,7 @@ def recheck_invoices(*, gateway: StripeGateway, engine: sa.Engine | None = None)
     draft_set = set(drafts)
     todo = [i for i in drafts if checks.get(i) != "ready" and i not in reconciled]
     todo += [i for i, status in checks.items() if status == "waiting" or i not in draft_set]
+    todo += [i for i in finals if i not in reconciled]
     for invoice_id in dict.fromkeys(todo):
         try:
             with transaction(engine) as session:
