@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from aether_web.billing.allowance import (
     QUANTA_PER_GB_HOUR,
@@ -156,7 +156,10 @@ def build_period_bill(
     Included amounts use the intervals clamped to the whole month (an open interval runs to
     the month's end); counted usage is what `usage` says was inside paid intervals.
     """
-    in_month, hours, inc_compute, inc_storage = _allowance(tuple(intervals), month)
+    in_month = clamp_to_month(intervals, month)
+    hours = month_hours(month)
+    inc_compute = included_compute_seconds(in_month, month)
+    inc_storage = included_storage_gb_hours(in_month)
     items = [u for u in usage if u.paid_compute_seconds or u.free_compute_seconds
              or u.paid_storage_byte_seconds]
     counted = sum(u.paid_compute_seconds for u in items)
@@ -172,16 +175,6 @@ def build_period_bill(
         included_compute_seconds=inc_compute, included_storage_gb_hours=inc_storage,
         counted_compute_seconds=counted, counted_storage_gb_hours=counted_storage,
         free_compute_seconds=free, overage=charge, projects=projects)
-
-
-@lru_cache(maxsize=4096)
-def _allowance(intervals: tuple[PlanInterval, ...], month: date
-               ) -> tuple[tuple[PlanInterval, ...], int, int, Decimal]:
-    """(intervals clamped to the month, its hours, included compute, included storage).
-    Cached: most users of a month share a plan history (a whole month on one plan)."""
-    in_month = clamp_to_month(intervals, month)
-    return (in_month, month_hours(month), included_compute_seconds(in_month, month),
-            included_storage_gb_hours(in_month))
 
 
 def _project_lines(items: Sequence[ProjectUsage], charge: OverageCharge,

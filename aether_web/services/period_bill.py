@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
-from functools import lru_cache
 from itertools import groupby
 from typing import Any
 
@@ -223,7 +222,8 @@ def _merge(interval_rows: Any, usage: Iterator[Any], *, month: date,
     """Both streams come in user order: price each user as their intervals go by."""
     pending = next(usage, None)
     for user_id, rows in groupby(interval_rows, key=lambda r: r[0]):
-        intervals = _intervals(tuple((r[1], int(r[2]), int(r[3])) for r in rows))
+        intervals = [PlanInterval(plan=r[1], start=_dt(r[2]), end=None if r[3] >= FAR
+                                  else _dt(r[3])) for r in rows]
         items = []
         while pending is not None and pending[0] <= user_id:
             if pending[0] == user_id:
@@ -234,13 +234,6 @@ def _merge(interval_rows: Any, usage: Iterator[Any], *, month: date,
             pending = next(usage, None)
         yield build_period_bill(user_id=user_id, month=month, intervals=intervals,
                                 usage=items, now=now)
-
-
-@lru_cache(maxsize=4096)
-def _intervals(rows: tuple[tuple[str, int, int], ...]) -> tuple[PlanInterval, ...]:
-    """(plan, start, end) epoch rows as intervals; most users share theirs."""
-    return tuple(PlanInterval(plan=plan, start=_dt(s), end=None if e >= FAR else _dt(e))
-                 for plan, s, e in rows)
 
 
 def period_bill(session: Session, *, user_id: uuid.UUID, month: date,
