@@ -9,8 +9,11 @@ max_projects (e.g. `{{pro.compute_hours}}`).
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from markdown_it import MarkdownIt
@@ -27,17 +30,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE_DOCS = ROOT / "docs" / "site"
 LEGAL_DOCS = ROOT / "docs" / "legal"
 
-# The reading order; documents not listed here follow, alphabetically.
-DOCS_ORDER = [
-    "getting-started",
-    "plans-and-limits",
-    "usage-measurement",
-    "billing",
-    "usage-hooks",
-    "self-hosting",
-    "deployment",
-    "monitoring",
-]
+# Two audiences, two menus, each in reading order: people who build on aether, and the
+# operators who run it. Documents not listed follow under "Running aether", alphabetically.
+USING = "Using aether"
+RUNNING = "Running aether"
+DOCS_SECTIONS = {
+    USING: ["getting-started", "plans-and-limits", "usage-measurement", "billing"],
+    RUNNING: ["usage-hooks", "self-hosting", "deployment", "monitoring"],
+}
+DOCS_ORDER = [slug for slugs in DOCS_SECTIONS.values() for slug in slugs]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+(?:\.[a-z_]+)?)\s*\}\}")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -52,6 +53,8 @@ class Doc:
     title: str
     summary: str
     html: str
+    updated: str = ""  # "March 2, 2026": when the file last changed (see `last_updated`)
+    section: str = RUNNING
 
 
 def plans_table() -> str:
@@ -159,12 +162,35 @@ def _first_paragraph(body: str) -> str:
     return ""
 
 
-def render_doc(slug: str, text: str) -> Doc:
-    """One Markdown document, placeholders filled, as a Doc."""
-    title, body = _split_title(fill_placeholders(text))
+def last_updated(path: Path) -> date:
+    """When a content file last changed, the same on every build of one commit: the date of
+    the last commit that touched it; without git (an image built without .git), the
+    SOURCE_DATE_EPOCH the build sets, else the file's modification time (UTC)."""
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%cs", "--", str(path)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=10, check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            return date.fromisoformat(out.stdout.strip())
+    except (OSError, subprocess.SubprocessError, ValueError):
+        pass
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    stamp = int(epoch) if epoch.isdigit() else path.stat().st_mtime
+    return datetime.fromtimestamp(stamp, tz=UTC).date()
+
+
+def section_of(slug: str) -> str:
+    """The docs menu a document belongs to."""
+    return next((name for name, slugs in DOCS_SECTIONS.items() if slug in slugs), RUNNING)
+
+
+def render_doc(slug: str, text: str, *, updated: date | None = None) -> Doc:
+    """One Markdown document, placeholders filled (`{{last_updated}}` with `updated`)."""
+    when = f"{updated:%B} {updated.day}, {updated.year}" if updated else ""
+    title, body = _split_title(fill_placeholders(text).replace("{{last_updated}}", when))
     title = title or slug.replace("-", " ").capitalize()
     return Doc(slug=slug, title=title, summary=_first_paragraph(body),
-               html=_keyboard_scrollable(_renderer().render(body)))
+               html=_keyboard_scrollable(_renderer().render(body)), updated=when,
+               section=section_of(slug))
 
 
 def _keyboard_scrollable(html: str) -> str:
@@ -179,9 +205,11 @@ def load_docs(directory: Path = SITE_DOCS) -> list[Doc]:
         return []
     files = {p.stem: p for p in directory.glob("*.md") if _SLUG.match(p.stem)}
     order = [s for s in DOCS_ORDER if s in files] + sorted(s for s in files if s not in DOCS_ORDER)
-    return [render_doc(slug, files[slug].read_text(encoding="utf-8")) for slug in order]
+    return [render_doc(slug, files[slug].read_text(encoding="utf-8"),
+                       updated=last_updated(files[slug])) for slug in order]
 
 
 def load_legal(name: str) -> Doc:
     """A legal document (`terms`, `privacy`) from docs/legal."""
-    return render_doc(name, (LEGAL_DOCS / f"{name}.md").read_text(encoding="utf-8"))
+    path = LEGAL_DOCS / f"{name}.md"
+    return render_doc(name, path.read_text(encoding="utf-8"), updated=last_updated(path))

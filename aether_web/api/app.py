@@ -7,12 +7,24 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from aether_web.api import admin, auth, billing, health, hooks, metrics, usage, webhooks
+from aether_web.api import (
+    admin,
+    auth,
+    billing,
+    health,
+    hooks,
+    metrics,
+    usage,
+    usage_export,
+    webhooks,
+    workspace,
+)
 from aether_web.api.responses import handle_aether_error, handle_http_exception, handle_unexpected
 from aether_web.api.security import SecurityMiddleware
 from aether_web.errors import AetherError
 
-ROUTE_MODULES = (health, auth, hooks, usage, billing, webhooks, admin, metrics)
+ROUTE_MODULES = (health, auth, hooks, usage_export, usage, billing, webhooks, admin, metrics,
+                 workspace)
 
 
 def all_routes() -> list[BaseRoute]:

@@ -9,7 +9,7 @@ answer takes says nothing about whether an account exists.
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from aether_web.api.context import (
+    FORM_EMAIL_COOKIE,
     SESSION_COOKIE,
     client_ip,
     in_transaction,
@@ -92,13 +93,18 @@ def _failure(exc: AetherError, is_form: bool, page: str, fields: dict) -> Respon
                 else "common_password" if "common" in password_error
                 else "weak_password" if password_error else "invalid_name")
     query = {"error": code}
-    if fields.get("email"):
-        query["email"] = fields["email"][:320]
     if fields.get("next"):
         query["next"] = _safe_next(fields.get("next"))
     if fields.get("plan") in ("pro", "team"):
         query["plan"] = fields["plan"]
-    return RedirectResponse(f"{page}?{urlencode(query)}", status_code=303)
+    response = RedirectResponse(f"{page}?{urlencode(query)}", status_code=303)
+    if fields.get("email"):
+        # The form keeps what was typed, but an email never goes into the address (history,
+        # logs, Referer): it rides in a short-lived HttpOnly cookie the form page reads.
+        response.set_cookie(FORM_EMAIL_COOKIE, quote(str(fields["email"])[:320]), max_age=300,
+                            httponly=True, secure=get_settings().cookie_secure,
+                            samesite="strict", path="/")
+    return response
 
 
 def _ok(token: str, is_form: bool, fields: dict, user, *, mail: bool = False) -> Response:
@@ -106,6 +112,7 @@ def _ok(token: str, is_form: bool, fields: dict, user, *, mail: bool = False) ->
     if is_form:
         response: Response = RedirectResponse(_safe_next(fields.get("next")), status_code=303,
                                               background=background)
+        response.delete_cookie(FORM_EMAIL_COOKIE, path="/")  # the form is done with it
     else:
         response = JSONResponse({"user": {"id": str(user.id), "email": user.email}},
                                 background=background)

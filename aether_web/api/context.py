@@ -16,6 +16,8 @@ from aether_web.models import Profile
 from aether_web.services import accounts
 
 SESSION_COOKIE = "aether_session"
+# The email typed into a log-in or sign-up form that failed, so the form can keep it.
+FORM_EMAIL_COOKIE = "aether_form_email"
 T = TypeVar("T")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

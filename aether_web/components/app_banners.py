@@ -9,28 +9,33 @@ from __future__ import annotations
 import reflex as rx
 
 from aether_web import routes
+from aether_web.components.a11y import link_button
 from aether_web.state.usage import UsageState
 
 
 def usage_warning() -> rx.Component:
-    """Amber from 80% of any limit, red at a limit."""
+    """Amber from 80% of any limit; at a limit, information with what to do next (it is the
+    plan working as described, not an error)."""
+    at_limit = UsageState.alert_level == "limit"
     return rx.cond(
-        UsageState.alert_level != "ok",
+        (UsageState.alert_level != "ok") & (UsageState.alert_key != UsageState.dismissed_alert),
         rx.callout(
             rx.hstack(
                 rx.text(UsageState.alert_message, id="usage-warning-text"),
-                rx.link(rx.button("See usage", variant="soft", size="1", high_contrast=True,
-                                  color_scheme=rx.cond(UsageState.alert_level == "limit",
-                                                       "red", "amber"), tab_index=-1),
-                        href=routes.BILLING, underline="none"),
+                link_button("See usage", variant="soft", size="1", color_scheme="gray",
+                            high_contrast=True, href=routes.BILLING),
                 rx.cond(UsageState.plan == "free",
-                        rx.link(rx.button("Upgrade", size="1", tab_index=-1),
-                                href=routes.BILLING + "?upgrade=1", underline="none",
-                                id="usage-warning-upgrade")),
+                        link_button("Upgrade", size="1", color_scheme="violet",
+                                    href=routes.BILLING + "?upgrade=1",
+                                    id="usage-warning-upgrade")),
+                rx.icon_button(rx.icon("x", size=14), size="1", variant="ghost",
+                               color_scheme="gray", high_contrast=True,
+                               aria_label="Dismiss this notice", id="usage-warning-dismiss",
+                               on_click=UsageState.dismiss_alert),
                 align="center", spacing="3", wrap="wrap",
             ),
-            icon="triangle_alert",
-            color_scheme=rx.cond(UsageState.alert_level == "limit", "red", "amber"),
+            icon=rx.cond(at_limit, "info", "triangle_alert"),
+            color_scheme=rx.cond(at_limit, "violet", "amber"),
             high_contrast=True,
             role="status",
             id="usage-warning",
@@ -50,7 +55,8 @@ def past_due_banner() -> rx.Component:
                         UsageState.account_grace_ends,
                         "; update your payment method to keep it."),
                 rx.button("Update payment method", on_click=UsageState.update_payment_method,
-                          color_scheme="red", size="1", id="app-update-payment-method"),
+                          color_scheme="red", high_contrast=True, size="1",
+                          id="app-update-payment-method"),
                 align="center", spacing="3", wrap="wrap",
             ),
             icon="credit_card",

@@ -3,6 +3,7 @@ history by month, and the plan dialog. State comes in from the page."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import reflex as rx
@@ -16,11 +17,35 @@ CELL = {"padding": "0.6rem 0.75rem", "textAlign": "left", "whiteSpace": "nowrap"
         "borderBottom": "1px solid var(--gray-a5)", "fontSize": "var(--font-size-2)"}
 
 
+STACK_BELOW_PX = 640
+
+
+def stacked_table_css(table_id: str, headers: list[str]) -> str:
+    """Below 640 px each row becomes a small card, every cell labelled with its column's
+    header (the header row stays for screen readers), so no table is cut off on a phone."""
+    labels = " ".join(
+        f"#{table_id} tr > :nth-child({i})::before {{ content: {json.dumps(h)}; }}"
+        for i, h in enumerate(headers, start=1))
+    return (
+        f"@media (max-width: {STACK_BELOW_PX}px) {{"
+        f" #{table_id} thead {{ position: absolute; width: 1px; height: 1px; overflow: hidden;"
+        " clip: rect(0 0 0 0); }"
+        f" #{table_id}, #{table_id} tbody, #{table_id} tr {{ display: block; width: 100%; }}"
+        f" #{table_id} tr {{ border-bottom: 1px solid var(--gray-a5); padding: 0.5rem 0; }}"
+        f" #{table_id} tr > td, #{table_id} tr > th {{ display: flex; gap: 1rem;"
+        " justify-content: space-between; border: 0 !important; white-space: normal !important;"
+        " padding: 0.2rem 0.25rem !important; text-align: right !important; }"
+        f" #{table_id} tr > ::before {{ font-weight: 600; text-align: left; flex-shrink: 0;"
+        " color: var(--gray-11); }"
+        f" {labels} }}"
+    )
+
+
 def data_table(headers: list[str], body: rx.Component, *, table_id: str,
                label: str) -> rx.Component:
-    """A plain table that scrolls sideways on narrow screens; the scrolling region can be
-    reached with the keyboard (Tab, then the arrow keys)."""
+    """A plain table; on narrow screens its rows stack (see `stacked_table_css`)."""
     return rx.box(
+        rx.el.style(stacked_table_css(table_id, headers)),
         rx.el.table(
             rx.el.thead(rx.el.tr(*[rx.el.th(h, scope="col", style={**CELL, "fontWeight": 600})
                                    for h in headers])),
@@ -29,9 +54,7 @@ def data_table(headers: list[str], body: rx.Component, *, table_id: str,
             style={"width": "100%", "borderCollapse": "collapse",
                    "& td, & th[scope=row]": CELL},
         ),
-        overflow_x="auto",
         width="100%",
-        tab_index=0,
         role="region",
         aria_label=label,
     )
@@ -207,7 +230,7 @@ def plans_dialog(
                           id=f"current-{plan.key}"),
                 action_for(plan))),
             rx.cond(current_plan == plan.key,
-                    rx.badge("Current plan", variant="solid", color_scheme="grass",
+                    rx.badge("Current plan", variant="solid", color_scheme="grass", high_contrast=True,
                              position="absolute", top="-0.6rem", left="1rem",
                              class_name="current-plan-marker")),
             position="relative",
@@ -235,4 +258,62 @@ def plans_dialog(
         ),
         open=open_var,
         on_open_change=on_open_change,
+    )
+
+
+def _project_line(row: dict) -> rx.Component:
+    return rx.el.tr(
+        rx.el.th(rx.el.span(row["name"], class_name="ellipsis", title=row["name"],
+                            style={"maxWidth": "18rem"}),
+                 scope="row", style={"fontWeight": 500}),
+        rx.el.td(row["compute"], class_name="project-line-compute"),
+        rx.el.td(row["storage"]),
+        rx.el.td(row["overage"], class_name="project-line-overage"),
+        class_name="project-line",
+    )
+
+
+def _csv_link(label: str, href, link_id: str) -> rx.Component:
+    return rx.button(rx.el.a(rx.icon("download", size=14), label, href=href, download=True,
+                             id=link_id),
+                     variant="soft", color_scheme="gray", size="2", as_child=True)
+
+
+def projects_section() -> rx.Component:
+    """Usage per project for this month or a past one (the period bill's split, so the
+    overage shares add up to the month's overage), and the CSV downloads."""
+    return rx.vstack(
+        rx.hstack(
+            rx.heading("Usage per project", size="5", as_="h2"),
+            rx.spacer(),
+            rx.el.label("Month", html_for="project-month", class_name="sr-only"),
+            rx.el.select(
+                rx.foreach(S.project_months,
+                           lambda m: rx.el.option(m["label"], value=m["key"])),
+                id="project-month", value=S.project_month,
+                on_change=S.choose_project_month,
+                style={"padding": "0.35rem 0.5rem", "borderRadius": "var(--radius-2)",
+                       "border": "1px solid var(--gray-a7)", "background": "var(--color-panel-solid)",
+                       "color": "var(--gray-12)", "fontSize": "var(--font-size-2)"},
+            ),
+            width="100%", align="center", wrap="wrap",
+        ),
+        rx.cond(
+            S.projects_loaded,
+            rx.cond(S.project_rows_shown.length() > 0,
+                    data_table(["Project", "Compute", "Storage", "Overage share"],
+                               rx.foreach(S.project_rows_shown, _project_line),
+                               table_id="project-usage-table", label="Usage per project"),
+                    rx.text("No project used anything in that month.", color_scheme="gray",
+                            id="project-usage-empty")),
+            rx.skeleton(rx.box(height="4rem", width="100%"), loading=True),
+        ),
+        rx.hstack(
+            _csv_link("Runs of this month (CSV)",
+                      "/api/billing/usage.csv?data=runs&month=" + S.project_month, "csv-runs"),
+            _csv_link("Monthly totals (CSV)", "/api/billing/usage.csv?data=months",
+                      "csv-months"),
+            spacing="3", wrap="wrap",
+        ),
+        width="100%", spacing="3", id="project-usage-section",
     )

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import reflex as rx
 
+from aether_web.components.a11y import FOCUS_RETURN_SCRIPT
 from aether_web.settings import Settings, get_settings
 
 SOCIAL_IMAGE = "/social-preview.jpg"  # 1200x630, in assets/
@@ -85,6 +86,7 @@ def head_components(settings: Settings | None = None) -> list[rx.Component]:
         rx.el.link(rel="icon", href="/favicon.ico", sizes="any"),
         rx.el.meta(name="theme-color", content="#6e56cf"),
         rx.el.style(TEXT_LINK_STYLE),
+        rx.el.script(FOCUS_RETURN_SCRIPT),
         *plausible_components(settings),
         *sentry_components(settings),
     ]

@@ -56,6 +56,48 @@ def plan_features(plan: Plan) -> list[str]:
     return lines
 
 
+def comparison_rows() -> list[tuple[str, list[str]]]:
+    """The pricing page's comparison table, feature by feature across every plan of the
+    catalogue (a new plan or a changed price shows up by itself)."""
+    plans = list(PLANS.values())
+
+    def each(fn) -> list[str]:
+        return [fn(p) for p in plans]
+
+    return [
+        ("Price", each(lambda p: f"{dollars(p.monthly_price_cents)} a month")),
+        ("Compute included", each(lambda p: f"{p.compute_hours:,} hours a month")),
+        ("Storage included", each(lambda p: f"{p.storage_gb:,} GB")),
+        ("Projects", each(lambda p: "Unlimited" if p.max_projects is None
+                          else f"Up to {p.max_projects}")),
+        ("Past the included compute", each(lambda p: compute_overage_price() if p.overage
+                                           else "VMs stop until the 1st")),
+        ("Past the included storage", each(lambda p: storage_overage_price() if p.overage
+                                           else "New writes refused")),
+        ("Can you be charged more?", each(lambda p: "Only for overage you use" if p.overage
+                                          else "Never")),
+        ("Usage counted", each(lambda p: "Per second")),
+        ("Billing period", each(lambda p: "Calendar month (UTC)" if p.monthly_price_cents
+                                else "None: free")),
+    ]
+
+
+def comparison_table() -> rx.Component:
+    """`comparison_rows` as a table (its rows stack on a phone)."""
+    from aether_web.components.billing_usage import data_table
+
+    rows = comparison_rows()
+    return data_table(
+        ["What you get", *[p.name for p in PLANS.values()]],
+        rx.fragment(*[
+            rx.el.tr(rx.el.th(label, scope="row", style={"fontWeight": 500}),
+                     *[rx.el.td(value) for value in values])
+            for label, values in rows
+        ]),
+        table_id="plan-comparison", label="Plans compared",
+    )
+
+
 def plan_summary(plan: Plan) -> dict:
     """Everything a plan card shows, as plain values (tests read this too)."""
     return {

@@ -58,10 +58,13 @@ def header_usage(state) -> rx.Component:
             state.usage_loaded,
             rx.link(
                 rx.hstack(
-                    rx.text("Compute", size="1", color_scheme="gray"),
-                    meter(state.compute, height="0.4rem", width="5rem",
+                    rx.text("Compute", size="1", color_scheme="gray",
+                            display=rx.breakpoints(initial="none", sm="block")),
+                    meter(state.compute, height="0.4rem",
+                          width=rx.breakpoints(initial="2.5rem", sm="5rem"),
                           label="Compute used this month"),
-                    rx.text(state.compute["text"], size="1", id="header-usage-text"),
+                    rx.text(state.compute["text"], size="1", id="header-usage-text",
+                            white_space="nowrap"),
                     align="center",
                     spacing="2",
                 ),
@@ -74,6 +77,8 @@ def header_usage(state) -> rx.Component:
                 id="header-usage",
                 data_level=state.compute["level"],
             ),
+            rx.skeleton(rx.box(width=rx.breakpoints(initial="5rem", sm="10rem"),
+                               height="1rem"), loading=True, aria_hidden="true"),
         ),
-        on_mount=state.refresh,
+        on_mount=state.ensure_loaded,
     )

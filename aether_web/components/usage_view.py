@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from aether_web.billing.limits import usage_level, usage_percent
+from aether_web.billing.money import format_cents
 from aether_web.billing.periods import month_end
 from aether_web.billing.plans import get_plan
 
@@ -18,6 +19,37 @@ def number(value: float | int) -> str:
     """At most two decimals, no trailing zeros: 42.5, 50, 0.25, 1,234."""
     text = f"{float(value):,.2f}".rstrip("0").rstrip(".")
     return text or "0"
+
+
+def duration_text(seconds: int) -> str:
+    """A duration for people, never a fraction of an hour: "0 min", "< 1 min", "45 min",
+    "2 h", "2 h 5 min". Seconds are floored, so it never shows more than was used."""
+    seconds = max(0, int(seconds))
+    if seconds == 0:
+        return "0 min"
+    if seconds < 60:
+        return "< 1 min"
+    hours, minutes = divmod(seconds // 60, 60)
+    if hours == 0:
+        return f"{minutes} min"
+    return f"{hours:,} h" if minutes == 0 else f"{hours:,} h {minutes} min"
+
+
+def compute_used(seconds: int, hours: float) -> str:
+    """This month's compute beside its limit in hours: "0", "12 min", "42.5" (hours)."""
+    if seconds <= 0:
+        return "0"
+    if seconds < 3600:
+        return duration_text(seconds)
+    return number(hours)
+
+
+def hours_text(hours: float) -> str:
+    """A month's compute from hours floored to 0.01 h: "3 min" under an hour, else "42.5 h"."""
+    if 0 < hours < 1:
+        minutes = int(round(hours * 60, 6))
+        return f"{minutes} min" if minutes else "< 1 min"
+    return f"{number(hours)} h"
 
 
 def month_label(key: str) -> str:
@@ -46,7 +78,8 @@ def usage_bars(summary: dict) -> dict[str, dict]:
     usage, limits = summary["usage"], summary["limits"]
     plan = get_plan(summary["plan"])
     bars = {
-        "compute": _bar("Compute", number(usage["compute_hours"]),
+        "compute": _bar("Compute", compute_used(usage["compute_seconds"],
+                                                usage["compute_hours"]),
                         number(usage.get("compute_included_hours", limits["compute_hours"])),
                         " h", int(usage["compute_percent"]),
                         usage["compute_level"]),
@@ -111,12 +144,13 @@ def history_rows(summary: dict) -> list[dict[str, str]]:
         rows.append({
             "month": month_label(month["month"]),
             "key": month["month"],
-            "hours": f"{number(month['compute_hours'])} h",
+            "hours": hours_text(month["compute_hours"]),
             "storage": f"{number(month['storage_gb'])} GB-month",
             "cost": month.get("overage_display") or f"${month['overage_cost']:,.2f}",
             "explanation": f"({explanation})" if explanation else "",
             "status": _status_text(month),
-            "details": "\n".join(bill_details(month.get("breakdown"))),
+            "details": "\n".join([*invoice_details(month.get("invoice")),
+                                  *bill_details(month.get("breakdown"))]),
         })
     return rows
 
@@ -130,6 +164,20 @@ def _status_text(month: dict) -> str:
     if not status:
         return ""
     return f"{STATUS_WORDS.get(status, status)}: {month.get('status_reason', '')}"
+
+
+def invoice_details(invoice: dict | None) -> list[str]:
+    """A reconciled month's invoice lines, and a difference from our computation."""
+    if not invoice:
+        return []
+    lines = [f"On the invoice ({', '.join(invoice['invoices'])}): "
+             f"{format_cents(invoice['invoice_cents'])} of overage"]
+    lines += [f"Labelled line \"{i['description']}\": {format_cents(i['cents'])}"
+              f"{'' if i['billed'] else ' (on the next invoice)'}" for i in invoice["items"]]
+    if invoice["differs"]:
+        lines.append(f"Differs from our computation ({format_cents(invoice['computed_cents'])}):"
+                     " support is reviewing it")
+    return lines
 
 
 def bill_details(breakdown: dict | None) -> list[str]:

@@ -47,6 +47,10 @@ class VMProvider(Protocol):
         """Every machine of the provider, or None when the provider keeps no outside state."""
         ...
 
+    def workspace_url(self, *, project_id: str, machine_id: str) -> str:
+        """Where the user opens the running machine's workspace in a browser."""
+        ...
+
 
 class SimulatedProvider:
     """VMs that exist only in the ledger: starting one gives it a `sim-` machine id; the
@@ -67,14 +71,19 @@ class SimulatedProvider:
         """None: the simulation has no state of its own to reconcile with."""
         return None
 
+    def workspace_url(self, *, project_id: str, machine_id: str) -> str:
+        """A small placeholder page served by the app itself (`api/workspace.py`)."""
+        return f"/api/workspaces/{project_id}"
+
 
 class FlyProvider:
     """Project VMs as Fly machines, through the Fly Machines gateway."""
 
     name = "fly"
 
-    def __init__(self, gateway: FlyGateway) -> None:
+    def __init__(self, gateway: FlyGateway, app_name: str = "") -> None:
         self.gateway = gateway
+        self.app_name = app_name
 
     def start(self, *, project_id: str, machine_id: str | None, machine_type: str) -> str:
         """Start the project's machine, or create (and so launch) one when it has none or Fly
@@ -110,6 +119,11 @@ class FlyProvider:
         return [ProviderMachine(m.id, m.project_id, m.state, m.is_running, m.machine_type)
                 for m in machines]
 
+    def workspace_url(self, *, project_id: str, machine_id: str) -> str:
+        """The Fly app's public address with the machine in the path: the app's router answers
+        it with `fly-replay: instance=<machine_id>`, so the browser reaches this machine."""
+        return f"https://{self.app_name}.fly.dev/workspaces/{machine_id}/"
+
 
 _override: VMProvider | None = None
 _default: VMProvider | None = None
@@ -126,7 +140,7 @@ def get_vm_provider() -> VMProvider:
         settings = get_settings()
         if settings.vm_provider == "fly":
             _default = FlyProvider(FlyGateway(settings.fly_api_base, settings.fly_api_token,
-                                              settings.fly_app_name))
+                                              settings.fly_app_name), settings.fly_app_name)
         else:
             _default = SimulatedProvider()
     return _default

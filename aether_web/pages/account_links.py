@@ -9,6 +9,7 @@ from urllib.parse import quote
 import reflex as rx
 
 from aether_web import routes
+from aether_web.components.a11y import link_button
 from aether_web.components.layout import public_page
 from aether_web.components.native_form import native_form
 from aether_web.db import transaction
@@ -202,8 +203,8 @@ def verify_email() -> rx.Component:
                         icon="circle_check", color_scheme="green", role="status",
                         id="verify-done", width="100%"),
                     rx.cond(AccountLinkState.next_href != "",
-                            rx.link(rx.button(AccountLinkState.next_label, size="3"),
-                                    href=AccountLinkState.next_href, id="verify-next")),
+                            link_button(AccountLinkState.next_label, size="3",
+                                        href=AccountLinkState.next_href, id="verify-next")),
                 ),
             ),
         ),

@@ -5,9 +5,13 @@ is posted with the sign-up form: Checkout opens for it once the address is confi
 
 from __future__ import annotations
 
+from http.cookies import SimpleCookie
+from urllib.parse import unquote
+
 import reflex as rx
 
 from aether_web import routes
+from aether_web.api.context import FORM_EMAIL_COOKIE
 from aether_web.billing.plans import PLANS
 from aether_web.components.layout import public_page
 from aether_web.components.native_form import native_form
@@ -31,8 +35,19 @@ ERROR_MESSAGES = {
 }
 
 
+def _form_email(cookie_header: str) -> str:
+    """The email of the form that just failed, from its short-lived cookie (never the URL)."""
+    try:
+        jar = SimpleCookie()
+        jar.load(cookie_header)
+    except Exception:
+        return ""
+    morsel = jar.get(FORM_EMAIL_COOKIE)
+    return unquote(morsel.value)[:320] if morsel else ""
+
+
 class AuthFormState(rx.State):
-    """Errors and prefilled values for the auth forms, from the redirect's query."""
+    """Errors for the auth forms from the redirect's query; the email from a cookie."""
 
     error: str = ""
     error_code: str = ""
@@ -49,7 +64,8 @@ class AuthFormState(rx.State):
         self.error_code = code
         self.error = ERROR_MESSAGES.get(code, "Something went wrong. Please try again.") if code else ""
         self.notice = NOTICES.get(params.get("notice", ""), "")
-        self.email = params.get("email", "")[:320]
+        self.email = (_form_email(self.router.headers.cookie or "")
+                      or params.get("email", "")[:320])
         plan = params.get("plan", "")
         self.plan = plan if plan in ("pro", "team") else ""
         self.plan_name = PLANS[self.plan].name if self.plan else ""

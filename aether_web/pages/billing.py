@@ -23,6 +23,7 @@ from aether_web.components.billing_usage import (
     data_table,
     history_section,
     plans_dialog,
+    projects_section,
     usage_section,
 )
 from aether_web.components.layout import app_page, skeleton_rows
@@ -30,8 +31,10 @@ from aether_web.components.verify_banner import resend_button
 from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
+from aether_web.observability import log
 from aether_web.services import billing as billing_service
 from aether_web.services import subscription_lifecycle
+from aether_web.services.billing_account import account_details
 from aether_web.state.auth import AuthState
 from aether_web.state.billing_usage import BillingUsageState
 from aether_web.state.usage import portal_url
@@ -39,6 +42,8 @@ from aether_web.state.usage import portal_url
 # After Checkout, the webhook usually lands within a second; wait this long at most.
 CONFIRM_POLLS = 20
 CONFIRM_INTERVAL_SECONDS = 0.5
+
+FORGET_QUERY = "window.history.replaceState(window.history.state, '', window.location.pathname)"
 
 STATUS_LABELS = {
     "active": "Active", "trialing": "Trial", "past_due": "Payment failed",
@@ -83,6 +88,9 @@ class BillingState(AuthState):
     error: str = ""
     error_code: str = ""
     busy: bool = False
+    card_text: str = ""
+    renewal_text: str = ""
+    account_state: str = "none"  # none | loading | ready | unavailable
 
     def _reload(self, session) -> None:
         user = self._user(session)
@@ -112,6 +120,10 @@ class BillingState(AuthState):
         except Unauthenticated:
             return self._login_redirect()
         outcome = params.get("checkout", "")
+        events: list = []
+        if outcome:
+            # Said once: the address loses ?checkout=, so a reload doesn't say it again.
+            events.append(rx.call_script(FORGET_QUERY))
         if outcome == "canceled":
             self.notice_kind = "warning"
             self.notice = (f"Checkout was canceled; you're still on {self.plan_name}. "
@@ -122,13 +134,38 @@ class BillingState(AuthState):
             else:
                 self.notice_kind, self.notice = "info", "Payment received. Confirming your plan…"
                 self.confirming = True
-                return BillingState.confirm_upgrade
+                return [*events, BillingState.confirm_upgrade]
         self.checkout_plan = ""
         self.chooser_open = params.get("upgrade") == "1"
         start = params.get("start", "")
+        # The plan chosen on /pricing waits for a click (start_checkout_prompt).
         self.start_plan = start if start in ("pro", "team") and not self.has_subscription else ""
         self.start_plan_name = self.start_plan.title()
-        return None
+        self.account_state = "loading" if self.has_billing_account else "none"
+        if self.has_billing_account:
+            events.append(BillingState.load_account)
+        return events or None
+
+    @rx.event
+    def dismiss_notice(self) -> None:
+        self.notice = ""
+
+    @rx.event(background=True)
+    async def load_account(self):
+        """The card on file and the renewal date, from Stripe, after the page's numbers."""
+        async with self:
+            try:
+                with transaction() as session:
+                    user_id = self._user_id(session)
+            except Unauthenticated:
+                return
+        details = await asyncio.to_thread(_account_details, user_id)
+        async with self:
+            if details is None:
+                self.account_state = "unavailable"
+                return
+            self.card_text, self.renewal_text = details.card, details.renewal
+            self.account_state = "ready"
 
     def _say_upgraded(self) -> None:
         self.notice_kind = "success"
@@ -248,11 +285,52 @@ def _checkout_url(user_id, plan_key: str) -> str:
                                               gateway=get_gateway())
 
 
+def _account_details(user_id):
+    try:
+        with transaction() as session:
+            return account_details(session, user_id=user_id, gateway=get_gateway())
+    except Exception:  # Stripe down or slow: the page says so instead of failing
+        log.warning("could not load the card and renewal date", exc_info=True)
+        return None
+
+
+def account_line() -> rx.Component:
+    """Card on file and renewal date, with the way to the Portal."""
+    return rx.match(
+        BillingState.account_state,
+        ("ready", rx.hstack(
+            rx.cond(BillingState.card_text != "",
+                    rx.text(rx.icon("credit-card", size=14, aria_hidden="true"), " ",
+                            BillingState.card_text, size="2", id="card-on-file"),
+                    rx.text("No card on file", size="2", color_scheme="gray",
+                            id="card-on-file")),
+            rx.cond(BillingState.renewal_text != "",
+                    rx.text(BillingState.renewal_text, size="2", color_scheme="gray",
+                            id="renewal-date")),
+            rx.button("Change card or plan in the portal", variant="ghost", size="1",
+                      on_click=BillingState.manage, id="card-portal"),
+            spacing="4", wrap="wrap", align="center",
+        )),
+        ("unavailable", rx.text("We couldn't load your card details right now.", size="2",
+                                color_scheme="gray", id="card-unavailable")),
+        ("loading", rx.skeleton(rx.box(height="1.25rem", width="16rem"), loading=True)),
+        rx.fragment(),
+    )
+
+
 def checkout_notice() -> rx.Component:
     return rx.cond(
         BillingState.notice != "",
         rx.callout(
-            BillingState.notice,
+            rx.hstack(
+                rx.text(BillingState.notice, id="billing-notice-text"),
+                rx.spacer(),
+                rx.icon_button(rx.icon("x", size=14), size="1", variant="ghost",
+                               color_scheme="gray", high_contrast=True,
+                               aria_label="Dismiss this notice", id="billing-notice-dismiss",
+                               on_click=BillingState.dismiss_notice),
+                align="center", width="100%",
+            ),
             icon=rx.cond(BillingState.notice_kind == "success", "circle_check", "info"),
             color_scheme=rx.match(BillingState.notice_kind, ("success", "green"),
                                   ("warning", "amber"), "blue"),
@@ -300,7 +378,8 @@ def past_due_banner() -> rx.Component:
                         " until ", BillingState.grace_ends,
                         "; after that your account moves to Free (nothing is deleted)."),
                 rx.button("Update payment method", on_click=BillingState.manage,
-                          color_scheme="red", id="update-payment-method"),
+                          color_scheme="red", high_contrast=True,
+                          id="update-payment-method"),
                 align="center", spacing="4", wrap="wrap",
             ),
             icon="triangle_alert", color_scheme="red", role="alert", id="past-due-banner",
@@ -320,11 +399,12 @@ def plan_card() -> rx.Component:
                     align="center", spacing="3",
                 ),
                 rx.text(BillingState.plan_price, " / month", size="2", color_scheme="gray"),
+                account_line(),
                 spacing="1",
             ),
             rx.spacer(),
-            rx.link(rx.button("View invoices", variant="ghost", tab_index=-1),
-                    href="#invoices-section", id="view-invoices", underline="none"),
+            rx.button(rx.el.a("View invoices", href="#invoices-section", id="view-invoices"),
+                      variant="ghost", as_child=True),
             rx.cond(BillingState.has_subscription,
                     rx.hstack(
                         rx.button("Compare plans", on_click=BillingState.open_chooser,
@@ -373,8 +453,9 @@ def invoice_table_row(row: dict) -> rx.Component:
         rx.el.td(row["total"]),
         rx.el.td(row["status"]),
         rx.el.td(rx.cond(row["url"] != "",
-                         rx.link("View", href=row["url"], is_external=True,
-                                 aria_label="View invoice " + row["number"]))),
+                         rx.link("View or download PDF", href=row["url"], is_external=True,
+                                 aria_label="View or download invoice " + row["number"]
+                                 + " (PDF on Stripe's page)"))),
     )
 
 
@@ -411,6 +492,7 @@ def billing_page() -> rx.Component:
                     skeleton_rows(1, "12rem")),
             daily_chart(),
             rx.cond(BillingUsageState.usage_loaded, history_section(), skeleton_rows(2)),
+            rx.cond(BillingUsageState.usage_loaded, projects_section(), skeleton_rows(2)),
             rx.cond(BillingState.loaded, invoices_table(), skeleton_rows(2)),
             spacing="5", width="100%",
         ),

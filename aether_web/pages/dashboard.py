@@ -7,11 +7,13 @@ import uuid
 import reflex as rx
 
 from aether_web import routes
+from aether_web.components.a11y import link_button
 from aether_web.components.layout import app_page, skeleton_rows
 from aether_web.db import transaction
 from aether_web.errors import AetherError, LimitReached, Unauthenticated
 from aether_web.models import Project
 from aether_web.services import projects as project_service
+from aether_web.services.projects import MAX_NAME_LENGTH
 from aether_web.state.auth import AuthState
 from aether_web.state.usage import UsageState
 
@@ -51,10 +53,13 @@ class DashboardState(AuthState):
         self.loaded = True
 
     @rx.event
-    def load(self):
+    async def load(self):
+        """The projects, and the header's usage in the same answer."""
+        usage = await self.get_state(UsageState)  # before the transaction: it may await
         with transaction() as session:
             try:
                 self._reload(session)
+                usage._load_usage(session)
             except Unauthenticated:
                 return self._login_redirect()
         return None
@@ -89,6 +94,20 @@ class DashboardState(AuthState):
     @rx.event
     def close_limit(self) -> None:
         self.limit_open = False
+
+    @rx.event
+    def limit_open_change(self, is_open: bool) -> None:
+        self.limit_open = is_open
+
+    @rx.event
+    def rename_open_change(self, is_open: bool) -> None:
+        if not is_open:
+            self.rename_id = ""
+
+    @rx.event
+    def delete_open_change(self, is_open: bool) -> None:
+        if not is_open:
+            self.delete_id = ""
 
     @rx.event
     def open_rename(self, project_id: str, name: str) -> None:
@@ -168,7 +187,7 @@ def create_form() -> rx.Component:
                 placeholder="my-app",
                 value=DashboardState.new_name,
                 on_change=DashboardState.set_new_name,
-                max_length=64,
+                max_length=MAX_NAME_LENGTH,
                 size="3",
                 flex="1",
             ),
@@ -177,29 +196,45 @@ def create_form() -> rx.Component:
             width="100%",
             max_width="32rem",
         ),
+        rx.cond(DashboardState.new_name.length() >= MAX_NAME_LENGTH,
+                rx.text(f"{MAX_NAME_LENGTH} characters: the most a project name can have.",
+                        size="1", color_scheme="gray", role="status", id="name-length-note",
+                        margin_top="0.25rem")),
         on_submit=DashboardState.create_project,
         reset_on_submit=False,
     )
 
 
 def project_card(project: dict) -> rx.Component:
+    """A project: its name (cut with an ellipsis, whole on hover and focus), created date, VM
+    controls, rename and delete. On a phone the controls wrap below the name."""
     return rx.card(
-        rx.hstack(
+        rx.flex(
             rx.vstack(
                 rx.link(project["name"], href="/projects/" + project["id"], weight="bold",
-                        size="4", class_name="project-name"),
+                        size="4", class_name="project-name ellipsis", title=project["name"]),
                 rx.text("Created " + project["created"], size="1", color_scheme="gray"),
                 spacing="1",
+                min_width="0",
+                flex="1 1 12rem",
             ),
-            rx.spacer(),
-            *_vm_controls(project),
-            rx.icon_button(rx.icon("pencil", size=16), variant="ghost", aria_label="Rename",
-                           on_click=DashboardState.open_rename(project["id"], project["name"])),
-            rx.icon_button(rx.icon("trash-2", size=16), variant="ghost", color_scheme="red",
-                           aria_label="Delete",
-                           on_click=DashboardState.ask_delete(project["id"], project["name"])),
+            rx.hstack(
+                *_vm_controls(project),
+                rx.icon_button(rx.icon("pencil", size=16), variant="ghost",
+                               aria_label="Rename " + project["name"],
+                               on_click=DashboardState.open_rename(project["id"],
+                                                                   project["name"])),
+                rx.icon_button(rx.icon("trash-2", size=16), variant="ghost", color_scheme="red",
+                               aria_label="Delete " + project["name"],
+                               on_click=DashboardState.ask_delete(project["id"],
+                                                                  project["name"])),
+                align="center",
+                spacing="3",
+                flex_shrink="0",
+            ),
             align="center",
-            spacing="3",
+            gap="3",
+            wrap="wrap",
             width="100%",
         ),
         width="100%",
@@ -239,13 +274,14 @@ def limit_dialog() -> rx.Component:
                 rx.alert_dialog.cancel(
                     rx.button("Not now", variant="soft", color_scheme="gray",
                               on_click=DashboardState.close_limit)),
-                rx.link(rx.button("Upgrade", id="limit-upgrade"), href=routes.BILLING + "?upgrade=1"),
+                link_button("Upgrade", href=routes.BILLING + "?upgrade=1", id="limit-upgrade"),
                 justify="end",
                 spacing="3",
                 margin_top="1rem",
             ),
         ),
         open=DashboardState.limit_open,
+        on_open_change=DashboardState.limit_open_change,
     )
 
 
@@ -274,6 +310,7 @@ def rename_dialog() -> rx.Component:
             ),
         ),
         open=DashboardState.rename_id != "",
+        on_open_change=DashboardState.rename_open_change,
     )
 
 
@@ -287,7 +324,7 @@ def delete_dialog() -> rx.Component:
             rx.hstack(
                 rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray",
                                                  on_click=DashboardState.cancel_delete)),
-                rx.alert_dialog.action(rx.button("Delete", color_scheme="red", id="confirm-delete",
+                rx.alert_dialog.action(rx.button("Delete", color_scheme="red", high_contrast=True, id="confirm-delete",
                                                  on_click=DashboardState.delete_project)),
                 justify="end",
                 spacing="3",
@@ -295,6 +332,7 @@ def delete_dialog() -> rx.Component:
             ),
         ),
         open=DashboardState.delete_id != "",
+        on_open_change=DashboardState.delete_open_change,
     )
 
 

@@ -6,9 +6,11 @@ import reflex as rx
 
 from aether_web import routes
 from aether_web.billing.plans import FREE, Plan
+from aether_web.components.a11y import link_button
 from aether_web.components.head import social_image, social_meta
 from aether_web.components.layout import public_page
 from aether_web.components.plans import plan_grid
+from aether_web.components.usage_meter import usage_bar
 from aether_web.state.auth import AuthState
 
 TITLE = "aether · cloud development environments, one VM per project"
@@ -68,11 +70,11 @@ def _hero() -> rx.Component:
         rx.hstack(
             rx.cond(
                 AuthState.signed_in,
-                rx.link(rx.button("Go to your projects", size="4"), href=routes.DASHBOARD),
-                rx.link(rx.button("Start free", size="4"), href=routes.SIGNUP, id="hero-signup"),
+                link_button("Go to your projects", size="4", href=routes.DASHBOARD),
+                link_button("Start free", size="4", href=routes.SIGNUP, id="hero-signup"),
             ),
-            rx.link(rx.button("See pricing", size="4", variant="soft"), href=routes.PRICING,
-                    id="hero-pricing"),
+            link_button("See pricing", size="4", variant="soft", href=routes.PRICING,
+                        id="hero-pricing"),
             spacing="3",
             wrap="wrap",
         ),
@@ -95,11 +97,67 @@ def _section(title: str, *children: rx.Component, id_: str) -> rx.Component:
 
 def _plan_action(plan: Plan) -> rx.Component:
     label = "Start free" if plan.monthly_price_cents == 0 else f"Choose {plan.name}"
-    return rx.link(
-        rx.button(label, width="100%", size="3",
-                  variant="solid" if plan.key == "pro" else "soft"),
-        href=routes.SIGNUP,
+    return link_button(label, width="100%", size="3",
+                       variant="solid" if plan.key == "pro" else "soft", href=routes.SIGNUP)
+
+
+# The product preview: the dashboard drawn with the app's own pieces and sample data (a live
+# render, so it never goes stale the way a screenshot does).
+PREVIEW_PROJECTS = (("storefront", "running", "2 h 15 min"), ("api-server", "stopped", "48 min"),
+                    ("café-menu", "stopped", "5 min"))
+PREVIEW_COMPUTE = {"label": "Compute", "used": "3", "limit": "200", "text": "3 / 200 h",
+                   "percent": "2", "percent_text": "2%", "width": "2", "level": "ok",
+                   "color": "grass"}
+
+
+def _preview_project(name: str, state: str, used: str) -> rx.Component:
+    running = state == "running"
+    return rx.card(
+        rx.flex(
+            rx.vstack(rx.text(name, weight="bold", size="3", class_name="ellipsis"),
+                      rx.text(f"{used} this month", size="1", color_scheme="gray"),
+                      spacing="1", min_width="0", flex="1 1 8rem"),
+            rx.badge(state, color_scheme="grass" if running else "gray", variant="soft"),
+            rx.box(rx.text("Stop" if running else "Start", size="2"),
+                   padding="0.2rem 0.75rem", border_radius="var(--radius-2)",
+                   background="var(--red-a3)" if running else "var(--accent-a3)",
+                   color="var(--red-11)" if running else "var(--accent-11)"),
+            align="center", gap="3", wrap="wrap", width="100%",
+        ),
+        size="1",
         width="100%",
+    )
+
+
+def _preview() -> rx.Component:
+    """The dashboard as a signed-in user sees it, inert (it is a picture, not a control)."""
+    return rx.box(
+        rx.card(
+            rx.vstack(
+                rx.hstack(
+                    rx.icon("hammer", size=16, aria_hidden="true"),
+                    rx.text("Projects", weight="bold"),
+                    rx.spacer(),
+                    rx.badge("PRO", variant="soft"),
+                    align="center", width="100%",
+                ),
+                usage_bar(PREVIEW_COMPUTE, "preview-compute"),
+                *[_preview_project(*p) for p in PREVIEW_PROJECTS],
+                spacing="3", width="100%",
+            ),
+            size="3",
+            width="100%",
+        ),
+        role="img",
+        aria_label="Preview of the aether dashboard: three projects, one running, and this "
+                   "month's compute hours against the plan",
+        custom_attrs={"inert": ""},
+        id="product-preview",
+        max_width="34rem",
+        width="100%",
+        margin_top="2.5rem",
+        box_shadow="0 12px 40px var(--gray-a5)",
+        border_radius="var(--radius-4)",
     )
 
 
@@ -109,6 +167,7 @@ def _plan_action(plan: Plan) -> rx.Component:
 def home() -> rx.Component:
     return public_page(
         _hero(),
+        _preview(),
         _section(
             "Why aether",
             rx.grid(*[_feature(*f) for f in FEATURES],
@@ -126,7 +185,7 @@ def home() -> rx.Component:
             rx.text("Start on Free. Move to Pro or Team when you need more hours, storage or "
                     "projects; cancel any time.", color_scheme="gray"),
             plan_grid(_plan_action),
-            rx.link("Compare plans and see how overage works →", href=routes.PRICING,
+            rx.link("Compare plans and see how overage works →", href=routes.PRICING + "#compare",
                     id="plans-more"),
             id_="plans-section",
         ),
@@ -139,8 +198,8 @@ def home() -> rx.Component:
                     spacing="2",
                 ),
                 rx.spacer(),
-                rx.link(rx.button("Create a free account", size="4"), href=routes.SIGNUP,
-                        id="cta-signup"),
+                link_button("Create a free account", size="4", href=routes.SIGNUP,
+                            id="cta-signup"),
                 direction=rx.breakpoints(initial="column", md="row"),
                 align=rx.breakpoints(initial="start", md="center"),
                 gap="4",

@@ -18,9 +18,11 @@ from aether_web.billing.plans import (
     TEAM,
     Plan,
 )
+from aether_web.components.a11y import link_button
 from aether_web.components.head import social_image, social_meta
 from aether_web.components.layout import public_page
 from aether_web.components.plans import (
+    comparison_table,
     compute_overage_price,
     dollars,
     plan_grid,
@@ -154,21 +156,19 @@ def _plan_action(plan: Plan) -> rx.Component:
     if plan.monthly_price_cents == 0:
         return rx.cond(
             AuthState.signed_in,
-            rx.link(rx.button("Go to your projects", width="100%", size="3", variant="soft"),
-                    href=routes.DASHBOARD, width="100%"),
-            rx.link(rx.button("Start free", width="100%", size="3", variant="soft"),
-                    href=routes.SIGNUP, width="100%", id=f"pricing-signup-{plan.key}"),
+            link_button("Go to your projects", width="100%", size="3", variant="soft",
+                        href=routes.DASHBOARD),
+            link_button("Start free", width="100%", size="3", variant="soft",
+                        href=routes.SIGNUP, id=f"pricing-signup-{plan.key}"),
         )
     variant = "solid" if plan.key == "pro" else "soft"
     return rx.cond(
         AuthState.signed_in,
-        rx.link(rx.button(f"Upgrade to {plan.name}", width="100%", size="3", variant=variant),
-                href=f"{UPGRADE_URL}&plan={plan.key}", width="100%",
-                id=f"pricing-upgrade-{plan.key}"),
+        link_button(f"Upgrade to {plan.name}", width="100%", size="3", variant=variant,
+                    href=f"{UPGRADE_URL}&plan={plan.key}", id=f"pricing-upgrade-{plan.key}"),
         # The plan key (nothing personal) rides along: Checkout opens for it after sign-up.
-        rx.link(rx.button(f"Sign up for {plan.name}", width="100%", size="3", variant=variant),
-                href=f"{routes.SIGNUP}?plan={plan.key}", width="100%",
-                id=f"pricing-signup-{plan.key}"),
+        link_button(f"Sign up for {plan.name}", width="100%", size="3", variant=variant,
+                    href=f"{routes.SIGNUP}?plan={plan.key}", id=f"pricing-signup-{plan.key}"),
     )
 
 
@@ -276,6 +276,12 @@ def pricing() -> rx.Component:
             padding_y="2rem",
         ),
         plan_grid(_plan_action),
+        rx.el.section(
+            rx.heading("Compare the plans", size="7", as_="h2", margin_bottom="1rem"),
+            comparison_table(),
+            id="compare",
+            style={"marginTop": "3rem"},
+        ),
         rx.grid(
             _overage_prices(),
             _worked_example(),

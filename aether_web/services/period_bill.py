@@ -40,7 +40,9 @@ class _Sql:
     def epoch(self, col: Any) -> Any:
         """Whole epoch seconds of a timestamp (sub-second part dropped)."""
         if self.pg:
-            return sa.cast(sa.func.floor(sa.extract("epoch", col)), sa.BigInteger)
+            # date_part is double precision (exact to the microsecond for these epochs);
+            # extract() is numeric since PostgreSQL 14, several times slower per row.
+            return sa.cast(sa.func.floor(sa.func.date_part("epoch", col)), sa.BigInteger)
         return sa.cast(sa.func.strftime("%s", col), sa.BigInteger)
 
     def greatest(self, *args: Any) -> Any:
@@ -155,13 +157,24 @@ def _storage_rows(sql: _Sql, iv: Any, *, start: datetime, until: datetime,
         iv.c.s < clipped.c.hi, iv.c.e > clipped.c.lo, clipped.c.hi > clipped.c.lo)))
 
 
+def _grouped(rows: Any) -> Any:
+    """Pieces added up per user and project."""
+    return sa.select(
+        rows.c.user_id, rows.c.project_id, sa.func.sum(rows.c.paid).label("paid"),
+        sa.func.sum(rows.c.free).label("free"),
+        sa.func.sum(rows.c.byte_seconds).label("byte_seconds"),
+    ).group_by(rows.c.user_id, rows.c.project_id)
+
+
 def _usage_rows(session: Session, sql: _Sql, iv: Any, **kw: Any) -> Iterator[Any]:
     """(user_id, project_id, name, paid, free, byte_seconds) per user and project, by user:
     the pieces of runs and storage steps inside the month's intervals, added up in one
     GROUP BY."""
-    compute = _compute_rows(sql, iv, **kw)
-    storage = _storage_rows(sql, iv, start=kw["start"], until=kw["until"],
-                            user_ids=kw["user_ids"])
+    compute = _grouped(_compute_rows(sql, iv, **kw).subquery("cp"))
+    storage = _grouped(_storage_rows(sql, iv, start=kw["start"], until=kw["until"],
+                                     user_ids=kw["user_ids"]).subquery("sp"))
+    # Each side is added up per user and project first (a few rows per user), so the union
+    # and the final GROUP BY see two small sets, not every run piece.
     pieces = sa.union_all(compute, storage).subquery("pieces")
     totals = sa.select(
         pieces.c.user_id, pieces.c.project_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 
 import sqlalchemy as sa
@@ -15,22 +16,24 @@ from aether_web.errors import Conflict, InvalidInput, LimitReached, NotFound
 from aether_web.models import Profile, Project
 from aether_web.services.accounts import lock_profile
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
+# Letters of any language (either case) and digits, then also spaces, dots, dashes and
+# underscores: "my-app", "Café 2", "東京.api". The docs (getting-started.md) say the same.
+NAME_RULE = ("letters (any language) and digits, plus spaces, dots, dashes and underscores, "
+             "starting with a letter or digit; at most 64 characters")
+MAX_NAME_LENGTH = 64
+_NAME = re.compile(r"^[^\W_][\w .-]*$")
 
 
 def validate_name(name: str) -> str:
-    """A clean project name, or InvalidInput explaining what's wrong."""
-    name = (name or "").strip()
+    """A clean project name (trimmed, Unicode NFC), or InvalidInput explaining what's wrong."""
+    name = unicodedata.normalize("NFC", (name or "").strip())
     if not name:
         raise InvalidInput("Give your project a name.", code="invalid_name")
-    if len(name) > 64:
-        raise InvalidInput("Project names can be at most 64 characters.", code="invalid_name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"Project names can be at most {MAX_NAME_LENGTH} characters "
+                           f"(this one has {len(name)}).", code="invalid_name")
     if not _NAME.match(name):
-        raise InvalidInput(
-            "Use letters, numbers, spaces, dots, dashes and underscores, starting with a "
-            "letter or number.",
-            code="invalid_name",
-        )
+        raise InvalidInput(f"Use {NAME_RULE}.", code="invalid_name")
     return name
 
 

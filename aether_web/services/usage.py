@@ -40,7 +40,6 @@ from sqlmodel import Session, select
 from aether_web.billing.limits import WARNING_RATIO, can_start_vm
 from aether_web.billing.periods import (
     month_of,
-    seconds_in_month,
     split_seconds_by_month,
 )
 from aether_web.billing.plans import BYTES_PER_GB, SECONDS_PER_HOUR, get_plan
@@ -544,20 +543,26 @@ def record_storage(
 
 def compute_seconds_used(session: Session, *, user_id: uuid.UUID,
                          now: datetime | None = None) -> int:
-    """This UTC month's compute seconds: closed runs (usage_monthly) plus open runs so far
-    (a silent one only to its last sign of life)."""
+    """This UTC month's compute seconds used while on Free: what the Free cap counts (policy
+    rule 6). From the month's period bill (`services.period_bill`), so runs are cut at the
+    plan intervals as billing cuts them, and an open run counts to now (a silent one only to
+    its last sign of life). Hours used on a paid plan earlier in the month never count."""
+    return free_seconds_used(session, user_ids=[user_id], now=now).get(user_id, 0)
+
+
+def free_seconds_used(session: Session, *, user_ids: list[uuid.UUID],
+                      now: datetime | None = None) -> dict[uuid.UUID, int]:
+    """`compute_seconds_used` for several users at once (one batched period computation)."""
+    from aether_web.services.period_bill import period_bills
+
     now = _clock(session, now)
-    month = month_of(now)
-    cached = session.exec(
-        select(UsageMonthly.compute_seconds).where(UsageMonthly.user_id == user_id,
-                                                   UsageMonthly.month == month)
-    ).first() or 0
-    open_runs = session.exec(
-        select(UsageRecord).where(UsageRecord.user_id == user_id,
-                                  UsageRecord.ended_at.is_(None))
-    ).all()
-    return int(cached) + sum(seconds_in_month(run.started_at, alive_until(run, now), month)
-                             for run in open_runs)
+    if not user_ids:
+        return {}
+    bills = period_bills(session, month=month_of(now), now=now, user_ids=user_ids)
+    try:
+        return {bill.user_id: bill.free_compute_seconds for bill in bills}
+    finally:
+        bills.close()
 
 
 def authorize_start(session: Session, *, project_id: Any, now: datetime | None = None) -> dict:
@@ -568,7 +573,12 @@ def authorize_start(session: Session, *, project_id: Any, now: datetime | None =
         raise NotFound("No project has this id.", code="project_not_found")
     profile = session.get(Profile, project.user_id)
     plan = get_plan(profile.plan if profile else None)
-    used = compute_seconds_used(session, user_id=project.user_id, now=now)
+    from aether_web.services.period_bill import period_bill
+
+    now = _clock(session, now)
+    bill = period_bill(session, user_id=project.user_id, month=month_of(now), now=now)
+    # Free: the month's usage while on Free (the cap, rule 6); paid: all of the month's usage.
+    used = bill.used_compute_seconds if plan.overage else bill.free_compute_seconds
     if not can_start_vm(plan, used):
         raise LimitReached(
             f"You've used all {plan.compute_hours} compute hours of the {plan.name} plan this "
@@ -683,16 +693,16 @@ def accrue_storage(session: Session, *, now: datetime | None = None) -> Decimal:
 
 
 def free_users_over_cap(session: Session, *, now: datetime | None = None) -> list[uuid.UUID]:
-    """Free users with a running VM who have used all of the month's compute hours."""
+    """Free users with a running VM who have used the month's compute hours on Free."""
     now = _clock(session, now)
-    users = session.exec(
+    users = list(session.exec(
         select(UsageRecord.user_id).distinct()
         .join(Profile, Profile.id == UsageRecord.user_id)
         .where(UsageRecord.ended_at.is_(None), Profile.plan == "free")
-    ).all()
-    return [u for u in users
-            if not can_start_vm(get_plan("free"), compute_seconds_used(session, user_id=u,
-                                                                        now=now))]
+    ).all())
+    used = free_seconds_used(session, user_ids=users, now=now)
+    free = get_plan("free")
+    return [u for u in users if not can_start_vm(free, used.get(u, 0))]
 
 
 def open_runs_of(session: Session, *, user_id: uuid.UUID) -> list[UsageRecord]:

@@ -26,6 +26,7 @@ from aether_web.billing.plans import BYTES_PER_GB, get_plan
 from aether_web.db import db_now
 from aether_web.errors import NotFound
 from aether_web.models import InvoiceRecord, OverageReport, Profile, StorageSample, UsageRecord
+from aether_web.services.invoicing.invoiced import InvoicedMonth, invoiced_months
 from aether_web.services.period_bill import period_bill
 from aether_web.services.projects import count_projects
 from aether_web.services.usage import storage_status
@@ -97,11 +98,14 @@ def _draft_invoice(session: Session, user_id: uuid.UUID, month: date) -> bool:
         InvoiceRecord.period_start < month_end(month))).first() is not None
 
 
-def month_status(session: Session, *, bill: PeriodBill,
-                 reports: list[OverageReport]) -> tuple[str, str, int]:
+def month_status(session: Session, *, bill: PeriodBill, reports: list[OverageReport],
+                 invoiced: InvoicedMonth | None = None) -> tuple[str, str, int]:
     """(status, why, cents shown) of a month: open (overage so far), billed (what the
-    invoice holds), pending (reported, invoice not final), not_billed (the month's overage
-    and why no invoice holds it), none (nothing to bill, and why)."""
+    invoice holds, once reconciled: its lines and labelled items, rule 16), pending
+    (reported, invoice not final), not_billed (the month's overage and why no invoice holds
+    it), none (nothing to bill, and why)."""
+    if invoiced is not None:
+        return _invoiced_status(bill, invoiced)
     if bill.is_open and not reports:
         return "open", "overage so far this month", bill.total_cents
     billed = [r for r in reports if r.status in BILLED_STATUSES]
@@ -123,6 +127,42 @@ def month_status(session: Session, *, bill: PeriodBill,
     if bill.total_cents == 0:
         return "none", "no overage: usage stayed within the included amounts", 0
     return "not_billed", "not reported to Stripe yet: not on any invoice", bill.total_cents
+
+
+def _invoiced_status(bill: PeriodBill, invoiced: InvoicedMonth) -> tuple[str, str, int]:
+    """A reconciled month shows the invoice's amount; a difference from our computation is
+    said, never hidden."""
+    why = "as the invoice shows"
+    if invoiced.items:
+        lines = "; ".join(f'"{i.description}" {format_cents(i.cents)}' for i in invoiced.items)
+        why = (f"the invoice's lines plus the labelled {'line' if len(invoiced.items) == 1 else 'lines'}"
+               f" {lines}")
+    status = "billed" if invoiced.settled else "pending"
+    if not invoiced.settled:
+        why += " (the labelled line goes on the next invoice)"
+    difference = invoiced.cents - bill.total_cents
+    if difference:
+        why += (f"; our computation is {format_cents(bill.total_cents)}, "
+                f"{format_cents(abs(difference))} {'less' if difference > 0 else 'more'}: "
+                "support is reviewing the difference")
+    return status, why, invoiced.cents
+
+
+def invoice_view(bill: PeriodBill, invoiced: InvoicedMonth | None) -> dict | None:
+    """A reconciled month's invoice lines against our computation (None: not reconciled)."""
+    if invoiced is None:
+        return None
+    return {
+        "invoices": list(invoiced.invoice_ids),
+        "invoice_cents": invoiced.invoice_cents,
+        "items": [{"description": i.description, "cents": i.cents, "billed": i.billed,
+                   "why": i.why} for i in invoiced.items],
+        "billed_cents": invoiced.cents,
+        "billed_display": format_cents(invoiced.cents),
+        "computed_cents": bill.total_cents,
+        "difference_cents": invoiced.cents - bill.total_cents,
+        "differs": invoiced.cents != bill.total_cents or invoiced.over,
+    }
 
 
 def _history_months(session: Session, user_id: uuid.UUID, month: date) -> list[date]:
@@ -155,12 +195,14 @@ def usage_summary(session: Session, *, user_id: uuid.UUID, now: datetime | None 
     plan = get_plan(profile.plan)
     month = month_of(now)
     reports = _reports(session, user_id)
+    invoiced = invoiced_months(session, user_id=user_id)
     history = []
     current: PeriodBill | None = None
     for key in _history_months(session, user_id, month):
         bill = period_bill(session, user_id=user_id, month=key, now=now)
         current = current or (bill if key == month else None)
-        status, why, cents = month_status(session, bill=bill, reports=reports.get(key, []))
+        status, why, cents = month_status(session, bill=bill, reports=reports.get(key, []),
+                                          invoiced=invoiced.get(key))
         history.append({
             "month": month_key(key),
             "compute_hours": _floor(hours_value(bill.used_compute_seconds)),
@@ -169,9 +211,11 @@ def usage_summary(session: Session, *, user_id: uuid.UUID, now: datetime | None 
             "overage_cents": cents,
             "overage_display": format_cents(cents),
             "overage_explanation": bill.overage.explanation(),
-            "overage_reported": status in ("billed", "pending") and bool(reports.get(key)),
+            "overage_reported": status in ("billed", "pending") and (
+                bool(reports.get(key)) or key in invoiced),
             "status": status,
             "status_reason": why,
+            "invoice": invoice_view(bill, invoiced.get(key)),
             "breakdown": breakdown(bill),
         })
     assert current is not None

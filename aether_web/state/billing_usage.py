@@ -5,16 +5,18 @@ in the background so a slow Stripe never holds the page."""
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 
 import reflex as rx
 
 from aether_web.billing.plans import SECONDS_PER_HOUR, get_plan
 from aether_web.billing.pricing import format_cents
-from aether_web.components.usage_view import has_any_usage, history_rows
-from aether_web.db import transaction
+from aether_web.components.usage_view import duration_text, has_any_usage, history_rows, number
+from aether_web.db import db_now, transaction
 from aether_web.errors import Unauthenticated
 from aether_web.integrations.stripe import get_gateway
 from aether_web.services.daily_usage import daily_compute
+from aether_web.services.period_bill import period_bill
 from aether_web.services.upcoming_invoice import UpcomingInvoice, upcoming_invoice
 from aether_web.state.usage import UsageState
 
@@ -34,6 +36,10 @@ class BillingUsageState(UsageState):
     next_invoice_total: str = ""
     next_invoice_date: str = ""
     next_invoice_detail: str = ""
+    project_months: list[dict[str, str]] = []  # {"key", "label"}, newest first
+    project_month: str = ""
+    project_rows: list[dict[str, str]] = []  # the months' lines so far, each with its "month"
+    projects_loaded: bool = False
     _overage_cents: int = 0
     _plan_name: str = ""
 
@@ -58,6 +64,11 @@ class BillingUsageState(UsageState):
         self.overage_explanation = current.get("overage_explanation", "")
         self.next_invoice_state = "loading" if self.is_paid else "none"
         self.daily_loaded = False
+        self.project_months = [{"key": row["key"], "label": row["month"]}
+                               for row in self.history]
+        if self.project_month not in {m["key"] for m in self.project_months}:
+            self.project_month = self.project_months[0]["key"] if self.project_months else ""
+        self.projects_loaded = False
         return BillingUsageState.load_details
 
     @rx.event(background=True)
@@ -74,10 +85,15 @@ class BillingUsageState(UsageState):
             except Unauthenticated:
                 return
             is_paid = self.is_paid
+            months = [self.project_month] if self.project_month else []
         days = await asyncio.to_thread(_daily_rows, user_id)
         async with self:
             self.daily = days
             self.daily_loaded = True
+        lines = await asyncio.to_thread(_project_rows, user_id, months)
+        async with self:
+            self.project_rows = lines
+            self.projects_loaded = True
         if not is_paid:
             return
         preview = await asyncio.to_thread(_preview, user_id)
@@ -93,6 +109,56 @@ class BillingUsageState(UsageState):
             self.next_invoice_date = (preview.next_payment_at.strftime("%B %-d, %Y")
                                       if preview.next_payment_at else "")
             self.next_invoice_state = "ready"
+
+
+    @rx.var
+    def project_rows_shown(self) -> list[dict[str, str]]:
+        """The chosen month's lines."""
+        return [row for row in self.project_rows if row["month"] == self.project_month]
+
+    @rx.event
+    def choose_project_month(self, key: str):
+        """Show another month's projects; its bill is computed when first asked for."""
+        self.project_month = key
+        if not any(row["month"] == key for row in self.project_rows):
+            self.projects_loaded = False
+            return BillingUsageState.load_project_month
+        return None
+
+    @rx.event(background=True)
+    async def load_project_month(self):
+        """The chosen month's per-project lines, off the event loop and the state lock."""
+        async with self:
+            try:
+                with transaction() as session:
+                    user_id = self._user_id(session)
+            except Unauthenticated:
+                return
+            key = self.project_month
+        lines = await asyncio.to_thread(_project_rows, user_id, [key])
+        async with self:
+            self.project_rows = [r for r in self.project_rows if r["month"] != key] + lines
+            self.projects_loaded = True
+
+
+def _project_rows(user_id, months: list[str]) -> list[dict[str, str]]:
+    """Each month's projects as its period bill splits them (the shares add up to the
+    month's overage), busiest first."""
+    rows: list[dict[str, str]] = []
+    with transaction() as session:
+        now = db_now(session).replace(microsecond=0)
+        for key in months:
+            bill = period_bill(session, user_id=user_id,
+                               month=date(int(key[:4]), int(key[5:7]), 1), now=now)
+            for line in sorted(bill.projects, key=lambda p: -(p.compute_seconds
+                                                              + p.free_compute_seconds)):
+                rows.append({
+                    "month": key, "name": line.name or "(deleted project)",
+                    "compute": duration_text(line.compute_seconds + line.free_compute_seconds),
+                    "storage": f"{number(line.storage_gb_hours)} GB-hours",
+                    "overage": format_cents(line.total_cents),
+                })
+    return rows
 
 
 def _daily_rows(user_id) -> list[dict]:

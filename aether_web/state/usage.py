@@ -32,6 +32,10 @@ class UsageState(AuthState):
     projects_bar: dict[str, str] = EMPTY_BAR
     alert_level: str = "ok"
     alert_message: str = ""
+    alert_key: str = ""  # month, level and resource: a new key shows the banner again
+    # The alert the user closed, kept in the browser: closed once, it stays closed until the
+    # alert changes (a higher level, another resource, a new month).
+    dismissed_alert: str = rx.LocalStorage("", name="aether_dismissed_alert")
     account_past_due: bool = False
     account_grace_ends: str = ""
     welcome_open: bool = False
@@ -46,6 +50,8 @@ class UsageState(AuthState):
             bars["compute"], bars["storage"], bars["projects"])
         alert = usage_alert(summary, bars)
         self.alert_level, self.alert_message = alert["level"], alert["message"]
+        self.alert_key = (f"{summary['period']['start'][:7]}:{alert['level']}:"
+                          f"{alert.get('resource', '')}")
         account = billing_service.billing_summary(session, user_id=user.id)
         self.account_past_due = account.past_due
         self.account_grace_ends = (account.grace_ends_at.strftime("%B %-d")
@@ -61,6 +67,19 @@ class UsageState(AuthState):
                 self._load_usage(session)
         except Unauthenticated:
             self.usage_loaded = False
+
+    @rx.event
+    def dismiss_alert(self) -> None:
+        """Close the usage banner; it stays closed until the alert changes."""
+        self.dismissed_alert = self.alert_key
+
+    @rx.event
+    def ensure_loaded(self):
+        """When the header mounts: load the usage unless the page's own first answer already
+        carried it (signed-in pages call `_load_usage` in their on_load's transaction)."""
+        if not self.usage_loaded:
+            return UsageState.refresh
+        return None
 
     @rx.event
     def check_welcome(self):

@@ -35,8 +35,8 @@ def test_signup_projects_cap_logout_login_and_isolation(page, browser, server, s
     project_href = page.locator(".project-name", has_text="alpha").get_attribute("href")
     assert re.fullmatch(r"/projects/[0-9a-f-]{36}", project_href)
 
-    page.keyboard.press("Escape")
-    page.click("text=Not now")
+    page.keyboard.press("Escape")  # closes the limit dialog (its "Not now" does too)
+    message.wait_for(state="detached")
     page.click("#logout")
     page.wait_for_url(re.compile(r"http://localhost:\d+/$"))
     page.goto("/dashboard")
@@ -75,3 +75,4 @@ def test_wrong_password_shows_a_clear_error(page, signup):
     page.wait_for_selector("#form-error")
     assert "Wrong email or password" in page.inner_text("#form-error")
     assert page.input_value("#email") == email
+    assert email.split("@")[0] not in page.url  # kept in a cookie, never in the address

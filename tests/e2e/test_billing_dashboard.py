@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from aether_web.components.usage_view import number
+from aether_web.components.usage_view import compute_used, hours_text, number
 from aether_web.models import PlanIntervalRow, Profile, Project, UsageMonthly, UsageRecord
 
 pytestmark = pytest.mark.e2e
@@ -90,7 +90,9 @@ def test_bars_and_numbers_match_the_usage_api(page, server, signup):
     usage, limits = api["usage"], api["limits"]
     assert usage["compute_seconds"] > 0 and usage["project_count"] == 2
 
-    compute = f"{number(usage['compute_hours'])} / {number(limits['compute_hours'])} h"
+    # 30 minutes of runs read "30 min", not "0.5 h" (durations under an hour in minutes).
+    compute = (f"{compute_used(usage['compute_seconds'], usage['compute_hours'])} / "
+               f"{number(limits['compute_hours'])} h")
     assert page.inner_text("#usage-compute-text") == compute
     assert page.inner_text("#usage-compute-percent") == f"{usage['compute_percent']}%"
     assert page.inner_text("#usage-storage-text") == \
@@ -107,7 +109,7 @@ def test_bars_and_numbers_match_the_usage_api(page, server, signup):
     page.locator("#daily-chart .recharts-bar-rectangle").first.wait_for()
     this_month = page.locator(f".history-row[data-month='{api['history'][0]['month']}']")
     assert this_month.locator(".history-hours").inner_text() == \
-        f"{number(api['history'][0]['compute_hours'])} h"
+        hours_text(api["history"][0]["compute_hours"])
     assert page.locator("#usage-warning").count() == 0
 
 
@@ -202,7 +204,17 @@ def test_history_and_invoices_after_a_period_closes(page, server, signup):
     assert rows.count() == 2
     assert all("Paid" in text for text in rows.all_inner_texts())
     link = page.locator(f"#invoices a[href$='/invoices/{invoice_id}']")
-    assert link.inner_text() == "View"
+    assert link.inner_text() == "View or download PDF"  # Stripe's page has the PDF
+    # The card on file and the renewal date come from Stripe; the Portal changes them.
+    page.locator("#card-on-file").wait_for()
+    assert "ending in 4242" in page.inner_text("#card-on-file")
+    assert page.inner_text("#renewal-date").startswith("Renews on ")
+    # Usage per project and the CSV downloads.
+    page.locator("#project-usage-section .project-line, #project-usage-empty").first.wait_for()
+    runs_csv = page.request.get(page.get_attribute("#csv-runs", "href"))
+    assert runs_csv.status == 200 and runs_csv.text().startswith("project,project_id,")
+    months_csv = page.request.get(page.get_attribute("#csv-months", "href"))
+    assert months_csv.status == 200 and months_csv.text().startswith("month,compute_hours,")
 
     history = page.locator(".history-row").first
     assert history.locator(".history-hours").inner_text() == "202 h"

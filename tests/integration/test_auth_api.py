@@ -89,3 +89,14 @@ def test_malformed_json_and_unknown_route(api):
     assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
     r = api.get("/api/does-not-exist")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_a_failed_form_keeps_the_email_out_of_the_address(api, make_user):
+    make_user(email="dora@example.com")
+    r = api.post("/api/auth/login", data={"email": "dora@example.com", "password": "wrong-one"},
+                 follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?error=")
+    assert "dora" not in r.headers["location"]
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("aether_form_email=dora%40example.com")
+    assert "HttpOnly" in cookie and "Max-Age=300" in cookie

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -273,11 +272,19 @@ def test_hooks_are_counted_for_metrics(api, make_user, make_project):
 # Authorize and storage ----------------------------------------------------------------------
 
 
-def _set_month_usage(engine, user, seconds, gb_hours=Decimal(0)):
-    now = datetime.now(UTC)
+def _set_month_usage(engine, user, project, seconds):
+    """Closed runs adding up to `seconds` this month, before now (the Free cap counts runs)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    month = datetime(now.year, now.month, 1, tzinfo=UTC)
+    step = max(1, int((now - month).total_seconds()) - 5)
     with Session(engine) as s:
-        s.add(UsageMonthly(user_id=user.id, month=date(now.year, now.month, 1),
-                           compute_seconds=seconds, storage_gb_hours=gb_hours))
+        left = seconds
+        while left > 0:
+            length = min(step, left)
+            s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="old",
+                              started_at=month, ended_at=month + timedelta(seconds=length),
+                              duration_seconds=length, end_reason="user_stopped"))
+            left -= length
         s.commit()
 
 
@@ -290,7 +297,7 @@ def test_authorize_allows_within_the_cap(api, make_user, make_project):
 def test_authorize_refuses_a_free_user_with_no_hours_left(api, engine, make_user, make_project):
     user = make_user()
     project = make_project(user)
-    _set_month_usage(engine, user, 50 * 3600)
+    _set_month_usage(engine, user, project, 50 * 3600)
     r = post(api, "/api/hooks/vm/authorize", {"project_id": str(project.id)})
     assert r.status_code == 402
     assert r.json()["error"]["code"] == "compute_limit_reached"
@@ -299,7 +306,7 @@ def test_authorize_refuses_a_free_user_with_no_hours_left(api, engine, make_user
 def test_authorize_lets_a_paid_user_run_into_overage(api, engine, make_user, make_project):
     user = make_user(plan="pro")
     project = make_project(user)
-    _set_month_usage(engine, user, 300 * 3600)
+    _set_month_usage(engine, user, project, 300 * 3600)
     r = post(api, "/api/hooks/vm/authorize", {"project_id": str(project.id)})
     assert r.status_code == 200 and r.json()["allowed"] is True
 

@@ -67,6 +67,14 @@ def keep_alive(engine, project_id, machine_id, start, end, every=timedelta(minut
         at += every
 
 
+def used_earlier(s, user, project, seconds, at=datetime(2024, 1, 10, tzinfo=UTC)):
+    """A closed run of `seconds` this month (the Free cap counts runs, not the cache)."""
+    s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="sim-old",
+                      started_at=at, ended_at=at + timedelta(seconds=seconds),
+                      last_heartbeat_at=at + timedelta(seconds=seconds),
+                      duration_seconds=seconds, end_reason="user_stopped"))
+
+
 def test_start_then_stop_records_one_run_split_across_months(engine, spy, make_user,
                                                                make_project):
     user = make_user()
@@ -105,11 +113,11 @@ def test_free_user_at_the_cap_cannot_start(engine, spy, make_user, make_project)
     user = make_user()
     project = make_project(user)
     with transaction(engine) as s:
-        s.add(UsageMonthly(user_id=user.id, month=date(2024, 1, 1), compute_seconds=180000))
+        used_earlier(s, user, project, 180000)
     with pytest.raises(LimitReached) as refused, transaction(engine) as s:
         vms.start_project(s, user_id=user.id, project_id=project.id, now=T0)
     assert refused.value.code == "compute_limit_reached"
-    assert runs(engine) == []
+    assert len(runs(engine)) == 1  # only the earlier, closed run
 
 
 def test_a_running_free_vm_is_stopped_when_the_cap_is_reached(engine, spy, make_user,
@@ -118,15 +126,14 @@ def test_a_running_free_vm_is_stopped_when_the_cap_is_reached(engine, spy, make_
     project = make_project(user)
     other = make_project(make_user(plan="pro"))
     with transaction(engine) as s:
-        s.add(UsageMonthly(user_id=user.id, month=date(2024, 1, 1),
-                           compute_seconds=180000 - 600))
+        used_earlier(s, user, project, 180000 - 600)
     started = start(engine, user, project)
     start(engine, _owner(engine, other), other)
     with transaction(engine) as s:
         assert vms.enforce_free_caps(s, now=T0 + timedelta(minutes=5)) == []
     with transaction(engine) as s:
         assert vms.enforce_free_caps(s, now=T0 + timedelta(minutes=10)) == [project.id]
-    run = runs(engine, project.id)[0]
+    run = runs(engine, project.id)[-1]
     assert run.ended_at == T0 + timedelta(minutes=10)
     assert run.end_reason == "compute_limit_reached"
     assert spy.stops == [started.machine_id]
@@ -151,12 +158,12 @@ def test_a_vm_the_provider_cannot_stop_keeps_its_run_open(engine, make_user, mak
     set_vm_provider(provider)
     try:
         with transaction(engine) as s:
-            s.add(UsageMonthly(user_id=user.id, month=date(2024, 1, 1), compute_seconds=180000))
+            used_earlier(s, user, project, 180000)
             s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="sim-x",
                               started_at=T0, last_heartbeat_at=T0))
         with transaction(engine) as s:
             assert vms.enforce_free_caps(s, now=T0 + timedelta(minutes=1)) == []
-        assert runs(engine)[0].ended_at is None
+        assert runs(engine)[-1].ended_at is None
     finally:
         set_vm_provider(None)
 
@@ -283,3 +290,78 @@ def test_jobs_are_registered_and_run_by_hand(engine, spy, make_user, make_projec
     with Session(engine) as s:
         statuses = job_statuses(s)
     assert all(statuses[n]["last_success_at"] for n in names)
+
+
+# The Free cap counts usage while on Free (policy rule 6) ------------------------------------
+
+FEB = datetime(2024, 2, 1, tzinfo=UTC)
+
+
+def _switch(engine, user, plan, at):
+    from aether_web.models import Profile
+    from aether_web.services.plan_history import change_plan
+
+    with transaction(engine) as s:
+        change_plan(s, profile=s.get(Profile, user.id), plan=plan, cause="support", at=at)
+
+
+def _authorize(engine, project, now):
+    with transaction(engine) as s:
+        return usage.authorize_start(s, project_id=project.id, now=now)
+
+
+def test_hours_on_pro_do_not_count_against_the_free_cap(engine, spy, make_user, make_project):
+    user = make_user(plan="pro")
+    project = make_project(user)
+    with transaction(engine) as s:
+        used_earlier(s, user, project, 100 * 3600, at=FEB + timedelta(days=2))
+    moved = FEB + timedelta(days=19)  # Pro -> Free on the 20th
+    _switch(engine, user, "free", moved)
+    answer = _authorize(engine, project, moved + timedelta(minutes=1))
+    assert answer["allowed"] is True and answer["compute_seconds_used"] == 0
+    with transaction(engine) as s:
+        used_earlier(s, user, project, 50 * 3600 - 60, at=moved + timedelta(hours=1))
+    now = moved + timedelta(days=3)
+    assert _authorize(engine, project, now)["compute_seconds_used"] == 50 * 3600 - 60
+    # A VM running on Free from here: the job stops it once 50 h on Free are used, not before.
+    start(engine, user, project, now=now)
+    with transaction(engine) as s:
+        assert vms.enforce_free_caps(s, now=now + timedelta(seconds=30)) == []
+    with transaction(engine) as s:
+        assert vms.enforce_free_caps(s, now=now + timedelta(seconds=60)) == [project.id]
+    with pytest.raises(LimitReached) as refused:
+        _authorize(engine, project, now + timedelta(minutes=2))
+    assert refused.value.code == "compute_limit_reached"
+    with Session(engine) as s:
+        assert usage.compute_seconds_used(s, user_id=user.id, now=now + timedelta(minutes=2)) \
+            == 50 * 3600
+
+
+def test_free_pro_free_in_one_month_counts_both_free_stretches(engine, spy, make_user,
+                                                               make_project):
+    from aether_web.services.usage_summary import usage_summary
+
+    user = make_user()
+    project = make_project(user)
+    with transaction(engine) as s:
+        used_earlier(s, user, project, 30 * 3600, at=FEB + timedelta(days=1))  # on Free
+    _switch(engine, user, "pro", FEB + timedelta(days=5))
+    with transaction(engine) as s:  # 200 h on Pro, and one run across the move back to Free
+        used_earlier(s, user, project, 200 * 3600, at=FEB + timedelta(days=6))
+        used_earlier(s, user, project, 4 * 3600, at=FEB + timedelta(days=15, hours=22))
+    _switch(engine, user, "free", FEB + timedelta(days=16))
+    now = FEB + timedelta(days=20)
+    # 30 h of the first Free stretch + the run's 2 h after the move; the Pro hours never count.
+    assert _authorize(engine, project, now)["compute_seconds_used"] == 32 * 3600
+    with Session(engine) as s:
+        meter = usage_summary(s, user_id=user.id, now=now)["usage"]
+    assert meter["compute_seconds"] == 32 * 3600 and meter["compute_level"] == "ok"
+    with transaction(engine) as s:
+        used_earlier(s, user, project, 8 * 3600, at=FEB + timedelta(days=17))
+    with Session(engine) as s:
+        meter = usage_summary(s, user_id=user.id, now=now)["usage"]
+    assert meter["compute_seconds"] == 40 * 3600 and meter["compute_level"] == "warning"
+    with transaction(engine) as s:
+        used_earlier(s, user, project, 10 * 3600, at=FEB + timedelta(days=18))
+    with pytest.raises(LimitReached):
+        _authorize(engine, project, now)

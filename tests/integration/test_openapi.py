@@ -43,7 +43,8 @@ def test_every_documented_error_has_the_error_shape(path, method):
 
 def _concrete(path: str) -> str:
     return path.replace("{user_id}", "00000000-0000-0000-0000-000000000000").replace(
-        "{event_id}", "evt_nope")
+        "{event_id}", "evt_nope").replace(
+        "{project_id}", "00000000-0000-0000-0000-000000000000")
 
 
 BAD_BODIES = [b"", b"{", b"[]", b"null", b'"x"', b'{"email": 5}', b"\xff\xfe",

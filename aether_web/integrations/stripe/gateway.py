@@ -11,9 +11,12 @@ import stripe
 from aether_web.integrations.stripe.errors import StripeGatewayError, StripeUnavailable
 from aether_web.integrations.stripe.invoicing import InvoicingCalls
 from aether_web.integrations.stripe.objects import (
+    CardInfo,
     CheckoutInfo,
     InvoiceInfo,
     SubscriptionInfo,
+    _id,
+    card_from_stripe,
     checkout_from_stripe,
     invoice_from_stripe,
     subscription_from_stripe,
@@ -151,6 +154,25 @@ class StripeGateway(InvoicingCalls):
         sub = self._call("retrieve subscription", self.client.v1.subscriptions.retrieve,
                          subscription_id, params={"expand": ["items.data.price.product"]})
         return subscription_from_stripe(_as_dict(sub))
+
+    def default_card(self, *, customer_id: str,
+                     subscription_id: str | None = None) -> CardInfo | None:
+        """The card invoices are charged to: the subscription's own default payment method,
+        else the customer's invoice default; None when there is none or it is not a card."""
+        pm_id = None
+        if subscription_id:
+            sub = _as_dict(self._call("retrieve subscription",
+                                      self.client.v1.subscriptions.retrieve, subscription_id))
+            pm_id = _id(sub.get("default_payment_method"))
+        if not pm_id:
+            customer = _as_dict(self._call("retrieve customer",
+                                           self.client.v1.customers.retrieve, customer_id))
+            pm_id = _id((customer.get("invoice_settings") or {}).get("default_payment_method"))
+        if not pm_id:
+            return None
+        pm = self._call("retrieve payment method", self.client.v1.payment_methods.retrieve,
+                        pm_id)
+        return card_from_stripe(_as_dict(pm))
 
     def retrieve_invoice(self, invoice_id: str) -> InvoiceInfo:
         inv = self._call("retrieve invoice", self.client.v1.invoices.retrieve, invoice_id)

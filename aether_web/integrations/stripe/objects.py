@@ -177,6 +177,26 @@ def checkout_from_stripe(cs: dict[str, Any]) -> CheckoutInfo:
 
 
 @dataclass(frozen=True)
+class CardInfo:
+    """The card a customer pays with, as a person recognises it."""
+
+    brand: str
+    last4: str
+    exp_month: int | None
+    exp_year: int | None
+
+
+def card_from_stripe(pm: dict[str, Any]) -> CardInfo | None:
+    """A card payment method's brand, last four digits and expiry; None for anything else."""
+    card = pm.get("card") or {}
+    if not card.get("last4"):
+        return None
+    return CardInfo(brand=str(card.get("display_brand") or card.get("brand") or "card"),
+                    last4=str(card["last4"]), exp_month=card.get("exp_month"),
+                    exp_year=card.get("exp_year"))
+
+
+@dataclass(frozen=True)
 class InvoiceLineInfo:
     """One line of an invoice: a subscription item's price, or a one-off invoice item."""
 
