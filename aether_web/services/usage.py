@@ -208,13 +208,20 @@ def close_run(session: Session, *, run: UsageRecord, at: datetime, reason: str) 
 def _last_edge(session: Session, project_id: uuid.UUID, machine_id: str,
                now: datetime) -> Any:
     """This machine's latest `started` or `stopped` hook (kind, outcome) of the last
-    REORDER_WINDOW, if any. In the same second a start counts as the later event."""
+    REORDER_WINDOW, if any.
+
+    Database time has whole seconds, so a start and a stop often share one. Within a second the
+    order is causal: a stop that closed a run came after the start that opened it (were the
+    start later, its run would still be open), and a start comes after a stop that found no
+    run (a restart, or a stop that arrived before its start)."""
+    causal = sa.case((sa.and_(HookEvent.kind == "stopped", HookEvent.outcome == CLOSED), 0),
+                     (HookEvent.kind == "started", 1), else_=2)
     return session.exec(
         select(HookEvent.kind, HookEvent.outcome)
         .where(HookEvent.project_id == project_id, HookEvent.machine_id == machine_id,
                HookEvent.kind.in_(["started", "stopped"]),
                HookEvent.received_at >= now - REORDER_WINDOW)
-        .order_by(HookEvent.received_at.desc(), HookEvent.kind.asc())
+        .order_by(HookEvent.received_at.desc(), causal)
     ).first()
 
 

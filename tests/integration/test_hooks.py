@@ -565,3 +565,18 @@ def test_a_deleted_project_gets_no_run_from_a_heartbeat(engine, make_user, make_
     answer = _hook(engine, "heartbeat", project, T0 + _minutes(1))
     assert answer == {"recorded": False, "outcome": "project_deleted", "run_id": None}
     assert runs(engine) == []
+
+
+def test_a_start_and_its_stop_in_one_second_then_a_late_heartbeat_opens_nothing(
+        engine, make_user, make_project):
+    """Database time has whole seconds: a 0 s run's start and stop share one, and the stop is
+    the later of the two (it closed the run the start opened)."""
+    project = make_project(make_user())
+    assert _hook(engine, "started", project, T0)["outcome"] == "opened"
+    assert _hook(engine, "stopped", project, T0)["outcome"] == "closed"
+    assert _hook(engine, "heartbeat", project, T0)["outcome"] == "no_open_run"
+    assert len(runs(engine)) == 1
+    # A restart in that same second is later than the stop: its heartbeat moves the new run.
+    assert _hook(engine, "started", project, T0)["outcome"] == "opened"
+    assert _hook(engine, "heartbeat", project, T0)["outcome"] == "heartbeat"
+    assert len(runs(engine)) == 2
