@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session, select
 
-from aether_web.models import Profile, Project, UsageMonthly, UsageRecord
+from aether_web.models import PlanIntervalRow, Profile, Project, UsageRecord
 
 pytestmark = pytest.mark.e2e
 
@@ -51,11 +51,24 @@ def test_a_free_user_at_the_cap_sees_the_limit_dialog(page, server, signup):
     page.click("#create-project")
     card = _card(page, "capped")
     card.wait_for()
-    now = datetime.now(UTC)
+    # Fifty hours of this month's runs on Free (the cap counts runs held on Free, so the
+    # account's Free interval is moved back to the month's start first).
+    now = datetime.now(UTC).replace(microsecond=0)
+    month = datetime(now.year, now.month, 1, tzinfo=UTC)
     with Session(server.engine) as s:
         user = s.exec(select(Profile).where(Profile.email == email)).one()
-        s.add(UsageMonthly(user_id=user.id, month=date(now.year, now.month, 1),
-                           compute_seconds=50 * 3600))
+        project = s.exec(select(Project).where(Project.user_id == user.id)).one()
+        [interval] = s.exec(select(PlanIntervalRow)
+                            .where(PlanIntervalRow.user_id == user.id)).all()
+        interval.started_at = month
+        s.add(interval)
+        step, left = max(1, int((now - month).total_seconds()) - 5), 50 * 3600
+        while left > 0:
+            length = min(step, left)
+            s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="old",
+                              started_at=month, ended_at=month + timedelta(seconds=length),
+                              duration_seconds=length, end_reason="user_stopped"))
+            left -= length
         s.commit()
 
     card.locator(".vm-start").click()
@@ -63,5 +76,5 @@ def test_a_free_user_at_the_cap_sees_the_limit_dialog(page, server, signup):
     message.wait_for()
     assert "compute hours" in message.inner_text()
     assert page.locator("#limit-upgrade").is_visible()
-    assert _runs(server, email) == []
+    assert all(r.machine_id == "old" for r in _runs(server, email))  # nothing opened
     assert card.locator(".vm-state").inner_text() == "stopped"
