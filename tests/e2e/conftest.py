@@ -91,7 +91,7 @@ def page(browser, server):
     # Reflex logs (not errors) a failed rx.toast or rx.call_script as "_call_function ..."
     # or "_call_script ...": those are errors too.
     pg.on("console", lambda m: errors.append(m.text) if (
-        m.type == "error" and not m.text.startswith(IGNORED_CONSOLE)
+        (m.type == "error" and not m.text.startswith(IGNORED_CONSOLE))
         or m.text.startswith(("_call_function", "_call_script"))) else None)
     pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
     pg.console_errors = errors

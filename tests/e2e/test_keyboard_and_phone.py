@@ -53,6 +53,11 @@ class Walk:
         self.problems: dict[str, list[str]] = {}
 
     def check(self, name: str, *, overflow: bool = True) -> None:
+        # Colours measured mid-fade (a dialog's overlay, a toast) are not the page's colours:
+        # let running animations end first.
+        self.page.wait_for_function(
+            "() => document.getAnimations().every(a => a.playState !== 'running'"
+            " || a.effect?.getTiming().iterations === Infinity)")
         found = _axe(self.page)
         if overflow and self.width <= 400 and (extra := _overflow(self.page)) > 0:
             found.append(f"{extra}px wider than the {self.width}px window")
