@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from aether_web import routes
+from aether_web.components.billing_usage import data_table
 from aether_web.components.layout import app_page, skeleton_rows
 from aether_web.components.verify_banner import resend_button
 from aether_web.db import transaction
@@ -291,12 +292,12 @@ def password_section() -> rx.Component:
 
 
 def _session_row(row: dict) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(row["device"], rx.cond(row["current"] != "",
-                                             rx.badge("This browser", margin_left="0.5rem"))),
-        rx.table.cell(row["ip"]),
-        rx.table.cell(row["created"]),
-        rx.table.cell(row["last_seen"]),
+    return rx.el.tr(
+        rx.el.td(row["device"], rx.cond(row["current"] != "",
+                                        rx.badge("This browser", margin_left="0.5rem"))),
+        rx.el.td(row["ip"]),
+        rx.el.td(row["created"]),
+        rx.el.td(row["last_seen"]),
         class_name="session-row",
     )
 
@@ -304,18 +305,10 @@ def _session_row(row: dict) -> rx.Component:
 def sessions_section() -> rx.Component:
     return _section(
         "Signed-in sessions",
-        rx.box(
-            rx.table.root(
-                rx.table.header(rx.table.row(
-                    rx.table.column_header_cell("Device"),
-                    rx.table.column_header_cell("Address"),
-                    rx.table.column_header_cell("Signed in"),
-                    rx.table.column_header_cell("Last active"))),
-                rx.table.body(rx.foreach(SettingsState.sessions, _session_row)),
-                width="100%", size="1",
-            ),
-            overflow_x="auto", width="100%",
-        ),
+        # Stacked into labelled cards on a phone, as every table of the app.
+        data_table(["Device", "Address", "Signed in", "Last active"],
+                   rx.foreach(SettingsState.sessions, _session_row),
+                   table_id="sessions-table", label="Signed-in sessions"),
         rx.hstack(
             rx.button("Sign out everywhere else", on_click=SettingsState.sign_out_others,
                       variant="soft", id="sign-out-others"),

@@ -25,7 +25,8 @@ AXE = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / "axe-cor
 SHOTS = os.environ.get("AETHER_E2E_SCREENSHOTS", "")
 LONG_NAME = "a-very-long-project-name-that-is-exactly-sixty-four-characters-x"
 PUBLIC_PATHS = ["/", "/pricing", "/docs", *[f"/docs/{d.slug}" for d in load_docs()],
-                "/legal/terms", "/legal/privacy", "/login", "/signup", "/no-such-page"]
+                "/legal/terms", "/legal/privacy", "/login", "/signup", "/forgot-password",
+                "/no-such-page"]
 MODES = [(1366, "light"), (1366, "dark"), (360, "light"), (360, "dark")]
 
 
@@ -182,7 +183,8 @@ def test_every_page_by_keyboard_without_axe_violations_or_overflow(browser, serv
     assert page.locator(".project-card").count() == 3
 
     href = card.locator(".project-name").get_attribute("href")
-    for path, ready in (("/billing", "#usage-section"), (href, "#project-title")):
+    for path, ready in (("/billing", "#usage-section"), (href, "#project-title"),
+                        ("/settings", "#settings-email")):
         page.goto(path)
         page.locator(ready).wait_for()
         page.wait_for_load_state("networkidle")
