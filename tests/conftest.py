@@ -196,7 +196,7 @@ def client_for(engine):
     from starlette.testclient import TestClient
 
     from aether_web.api.app import api_transformer
-    from aether_web.api.context import SESSION_COOKIE
+    from aether_web.cookies import SESSION_COOKIE
     from aether_web.db import transaction
     from aether_web.services.accounts import create_session
 

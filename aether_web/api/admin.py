@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from aether_web.api.context import in_transaction, require_user
+from aether_web.jobs import status as job_status
 from aether_web.services import support
 
 
@@ -52,7 +53,7 @@ async def replay_webhook(request: Request) -> JSONResponse:
 
 
 async def jobs(request: Request) -> JSONResponse:
-    return JSONResponse({"jobs": await _as_admin(request, support.job_rows)})
+    return JSONResponse({"jobs": await _as_admin(request, job_status.job_rows)})
 
 
 async def drift(request: Request) -> JSONResponse:

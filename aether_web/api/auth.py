@@ -18,14 +18,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from aether_web.api.context import (
-    FORM_EMAIL_COOKIE,
-    SESSION_COOKIE,
     client_ip,
     in_transaction,
     require_user,
     session_token,
 )
 from aether_web.api.responses import from_error, json_body
+from aether_web.cookies import FORM_EMAIL_COOKIE, SESSION_COOKIE
 from aether_web.db import transaction
 from aether_web.errors import AetherError, InvalidInput, RateLimited, Unauthenticated
 from aether_web.models import Profile

@@ -10,14 +10,12 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from aether_web.cookies import SESSION_COOKIE
 from aether_web.db import read_transaction, transaction
 from aether_web.errors import Unauthenticated
 from aether_web.models import Profile
 from aether_web.services import accounts
 
-SESSION_COOKIE = "aether_session"
-# The email typed into a log-in or sign-up form that failed, so the form can keep it.
-FORM_EMAIL_COOKIE = "aether_form_email"
 T = TypeVar("T")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

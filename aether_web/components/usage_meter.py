@@ -29,7 +29,7 @@ def meter(bar, *, height: str, width: str = "100%", label=None) -> rx.Component:
 
 def usage_bar(bar, bar_id: str) -> rx.Component:
     """One resource: label, "used / limit" with the percentage, and a bar coloured by level
-    (green, amber from 80%, red at the limit). `bar` is a state dict from `usage_view`."""
+    (green, amber from 80%, red at the limit). `bar` is a state dict from `state.usage_view`."""
     return rx.vstack(
         rx.hstack(
             rx.text(bar["label"], weight="medium", id=f"{bar_id}-label"),

@@ -1,4 +1,4 @@
-"""What monitors read: each job's last run and last success."""
+"""What monitors and the support console read: each job's last run and last success."""
 
 from __future__ import annotations
 
@@ -39,4 +39,25 @@ def job_statuses(session: Session) -> dict[str, dict]:
             "last_success_at": ok.finished_at.isoformat() if ok and ok.finished_at else None,
             "overdue": overdue,
         }
+    return out
+
+
+def job_rows(session: Session) -> list[dict[str, str]]:
+    """The support console's rows (`/admin`, `GET /api/admin/jobs`), JSON-ready. Each scheduled
+    job: its last run and outcome, last success and whether it is overdue."""
+    jobs = all_jobs()
+    out = []
+    for name, status in job_statuses(session).items():
+        last = session.exec(
+            select(JobRun).where(JobRun.job_name == name).order_by(JobRun.started_at.desc())
+        ).first()
+        out.append({
+            "name": name,
+            "description": jobs[name].description if name in jobs else "",
+            "last_run_at": status.get("last_run_at") or "",
+            "last_status": status.get("last_status") or "never ran",
+            "last_detail": (last.detail if last else "")[:300],
+            "last_success_at": status.get("last_success_at") or "",
+            "overdue": "yes" if status.get("overdue") else "no",
+        })
     return out

@@ -10,6 +10,7 @@ from aether_web import routes
 from aether_web.components.layout import app_page
 from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
+from aether_web.jobs import status as job_status
 from aether_web.services import support
 from aether_web.state.auth import AuthState
 
@@ -45,7 +46,7 @@ class AdminState(AuthState):
 
     def _load_operations(self, session) -> None:
         self.failed_events = support.failed_webhook_events(session)
-        self.jobs = support.job_rows(session)
+        self.jobs = job_status.job_rows(session)
         self.drift = support.last_drift_report(session)
 
     @rx.event

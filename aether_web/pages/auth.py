@@ -11,10 +11,10 @@ from urllib.parse import unquote
 import reflex as rx
 
 from aether_web import routes
-from aether_web.api.context import FORM_EMAIL_COOKIE
 from aether_web.billing.plans import PLANS
 from aether_web.components.layout import public_page
 from aether_web.components.native_form import native_form
+from aether_web.cookies import FORM_EMAIL_COOKIE
 from aether_web.services.passwords import MIN_PASSWORD
 
 NOTICES = {

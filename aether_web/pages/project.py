@@ -15,7 +15,6 @@ from aether_web.billing.periods import month_of
 from aether_web.components.a11y import link_button
 from aether_web.components.billing_usage import data_table
 from aether_web.components.layout import app_page, skeleton_rows
-from aether_web.components.usage_view import duration_text, number
 from aether_web.db import db_now, transaction
 from aether_web.errors import AetherError, LimitReached, NotFound, Unauthenticated
 from aether_web.integrations.vm_provider import get_vm_provider
@@ -27,6 +26,7 @@ from aether_web.services.period_bill import period_bill
 from aether_web.services.project_usage import recent_runs
 from aether_web.state.auth import AuthState
 from aether_web.state.usage import UsageState
+from aether_web.state.usage_view import duration_text, number
 
 BYTES_PER_GB = 10**9
 END_REASONS = {

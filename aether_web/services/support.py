@@ -264,27 +264,3 @@ def replay_webhook_event(event_id: str) -> dict[str, Any]:
     delivery = replay_event(event_id, gateway=get_gateway())
     return {"event_id": event_id, "status": delivery.event_status,
             "ok": delivery.http_status == 200}
-
-
-def job_rows(session: Session) -> list[dict[str, str]]:
-    """Each scheduled job: its last run and outcome, last success and whether it is overdue."""
-    from aether_web.jobs.registry import all_jobs
-    from aether_web.jobs.status import job_statuses
-    from aether_web.models import JobRun
-
-    jobs = all_jobs()
-    out = []
-    for name, status in job_statuses(session).items():
-        last = session.exec(
-            select(JobRun).where(JobRun.job_name == name).order_by(JobRun.started_at.desc())
-        ).first()
-        out.append({
-            "name": name,
-            "description": jobs[name].description if name in jobs else "",
-            "last_run_at": status.get("last_run_at") or "",
-            "last_status": status.get("last_status") or "never ran",
-            "last_detail": (last.detail if last else "")[:300],
-            "last_success_at": status.get("last_success_at") or "",
-            "overdue": "yes" if status.get("overdue") else "no",
-        })
-    return out

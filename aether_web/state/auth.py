@@ -9,7 +9,7 @@ from urllib.parse import quote
 import reflex as rx
 from sqlmodel import Session
 
-from aether_web.api.context import SESSION_COOKIE
+from aether_web.cookies import SESSION_COOKIE
 from aether_web.db import transaction
 from aether_web.errors import Unauthenticated
 from aether_web.models import Profile

@@ -11,7 +11,6 @@ import reflex as rx
 
 from aether_web.billing.plans import SECONDS_PER_HOUR, get_plan
 from aether_web.billing.pricing import format_cents
-from aether_web.components.usage_view import duration_text, has_any_usage, history_rows, number
 from aether_web.db import db_now, transaction
 from aether_web.errors import Unauthenticated
 from aether_web.integrations.stripe import get_gateway
@@ -19,6 +18,7 @@ from aether_web.services.daily_usage import daily_compute
 from aether_web.services.period_bill import period_bill
 from aether_web.services.upcoming_invoice import UpcomingInvoice, upcoming_invoice
 from aether_web.state.usage import UsageState
+from aether_web.state.usage_view import duration_text, has_any_usage, history_rows, number
 
 
 class BillingUsageState(UsageState):

@@ -10,7 +10,6 @@ import asyncio
 
 import reflex as rx
 
-from aether_web.components.usage_view import usage_alert, usage_bars
 from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
@@ -18,6 +17,7 @@ from aether_web.services import billing as billing_service
 from aether_web.services import onboarding
 from aether_web.services.usage_summary import usage_summary
 from aether_web.state.auth import AuthState
+from aether_web.state.usage_view import usage_alert, usage_bars
 
 EMPTY_BAR = {"label": "", "used": "", "limit": "", "text": "", "percent": "0",
              "percent_text": "", "width": "0", "level": "ok", "color": "grass"}

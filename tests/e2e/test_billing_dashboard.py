@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from aether_web.components.usage_view import compute_used, hours_text, number
 from aether_web.models import PlanIntervalRow, Profile, Project, UsageMonthly, UsageRecord
+from aether_web.state.usage_view import compute_used, hours_text, number
 
 pytestmark = pytest.mark.e2e
 

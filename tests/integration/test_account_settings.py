@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from aether_web.api.context import SESSION_COOKIE
+from aether_web.cookies import SESSION_COOKIE
 from aether_web.db import transaction
 from aether_web.errors import InvalidInput, Unauthenticated
 from aether_web.models import AuthSession, Profile

@@ -1,4 +1,4 @@
-from aether_web.api.context import SESSION_COOKIE
+from aether_web.cookies import SESSION_COOKIE
 
 
 def _signup(api, email="new@example.com", password="long-password-1"):

@@ -85,7 +85,7 @@ def test_a_reconciled_month_shows_the_invoice_and_flags_a_difference(
     assert "our computation is $1.00" in console["overage"]
 
     # On /billing the row's details list the invoice and the difference.
-    from aether_web.components.usage_view import history_rows
+    from aether_web.state.usage_view import history_rows
 
     with Session(engine) as s:
         rows = {r["key"]: r for r in history_rows(usage_summary(s, user_id=user.id))}

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from aether_web.api.context import SESSION_COOKIE
+from aether_web.cookies import SESSION_COOKIE
 from aether_web.db import transaction
 from aether_web.errors import InvalidInput
 from aether_web.models import AccountToken, AuthSession, EmailOutbox

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aether_web.components.usage_view import compute_used, duration_text, hours_text, usage_bars
+from aether_web.state.usage_view import compute_used, duration_text, hours_text, usage_bars
 
 
 def test_duration_text():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aether_web.components.usage_view import (
+from aether_web.state.usage_view import (
     history_rows,
     month_label,
     number,
