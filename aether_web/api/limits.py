@@ -6,6 +6,12 @@ streams and refused as soon as it passes the limit. Either way the answer is 413
 shape and the app never holds more than the limit in memory. A body that trickles in slower
 than `BODY_CHUNK_TIMEOUT` per chunk, or takes longer than `BODY_TOTAL_TIMEOUT` in all, is
 answered 408. (Slow request headers are cut off by the server's protocol: `aether_web.serving`.)
+
+The request line and headers are bounded too, before any route runs: a URL (path and query
+string) longer than `MAX_URL_BYTES` is answered 414, request headers of more than
+`MAX_HEADER_BYTES` in all 431, both in the error shape. (The server's protocol has a far higher
+ceiling of its own for the whole request head, so that it never buffers an unbounded one:
+`aether_web.serving.MAX_HEAD_BYTES`.)
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ BODY_LIMITS: tuple[tuple[str, int], ...] = (
     ("/api/billing/webhook", 1024 * KIB),  # Stripe's events are well under 1 MiB
 )
 DEFAULT_BODY_LIMIT = 16 * KIB  # log-in forms, JSON calls of the pages and the admin API
+# Our links, the pages' query strings and Reflex's websocket URL are all far shorter; 8 KiB is
+# also what common proxies and CDNs accept.
+MAX_URL_BYTES = 8 * KIB
+# Every header's name and value (plus ": " and CRLF): cookies, tokens, signatures, with room.
+MAX_HEADER_BYTES = 32 * KIB
 BODY_CHUNK_TIMEOUT = 10.0
 BODY_TOTAL_TIMEOUT = 30.0
 
@@ -64,6 +75,30 @@ def _too_large(limit: int) -> _Refuse:
                    f"The request body is too large (at most {limit} bytes here).")
 
 
+def url_bytes(scope: Scope) -> int:
+    """The length of the request's URL as sent: its path, and `?` and query string if any."""
+    path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string", b"")
+    return len(path) + (len(query) + 1 if query else 0)
+
+
+def header_bytes(scope: Scope) -> int:
+    """The size of the request's headers as sent (name, `: `, value, CRLF each)."""
+    return sum(len(name) + len(value) + 4 for name, value in scope.get("headers", ()))
+
+
+def _head_refusal(scope: Scope) -> _Refuse | None:
+    """The answer to a request whose URL or headers are over the limits, else None."""
+    if url_bytes(scope) > MAX_URL_BYTES:
+        return _Refuse(414, "uri_too_long",
+                       f"The request URL is too long (at most {MAX_URL_BYTES} bytes).")
+    if header_bytes(scope) > MAX_HEADER_BYTES:
+        return _Refuse(431, "headers_too_large",
+                       f"The request headers are too large (at most {MAX_HEADER_BYTES} bytes "
+                       "in all).")
+    return None
+
+
 def _declared_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
@@ -75,11 +110,15 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 def limit_request_bodies(app: ASGIApp) -> ASGIApp:
-    """`app` behind the body size limits and body timeouts of this module."""
+    """`app` behind the URL, header and body limits and the body timeouts of this module."""
 
     async def limited(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
+            return
+        head_refusal = _head_refusal(scope)
+        if head_refusal is not None:
+            await _answer(send, head_refusal.status, head_refusal.code, head_refusal.message)
             return
         limit = body_limit_for(scope["path"])
         declared = _declared_length(scope)

@@ -138,3 +138,24 @@ def test_a_bad_content_length_is_400(value):
 
     status, body = _run([(b"content-length", value)], receive)
     assert status == 400 and "error" in json.loads(body)
+
+
+def test_url_and_header_limits_are_measured_as_sent():
+    scope = {"type": "http", "path": "/api/x y", "raw_path": b"/api/x%20y",
+             "query_string": b"a=1", "headers": [(b"host", b"h")]}
+    assert limits.url_bytes(scope) == len(b"/api/x%20y?a=1")
+    assert limits.header_bytes(scope) == len(b"host: h\r\n")
+    assert limits.url_bytes({**scope, "query_string": b""}) == len(b"/api/x%20y")
+
+
+def test_url_over_the_limit_is_414_and_at_the_limit_served(api):
+    base = "/api/health?x="
+    r = api.get(base + "a" * (limits.MAX_URL_BYTES - len(base)))
+    assert r.status_code == 200
+    r = api.get(base + "a" * (limits.MAX_URL_BYTES - len(base) + 1))
+    assert r.status_code == 414 and _error(r)["code"] == "uri_too_long"
+
+
+def test_headers_over_the_limit_are_431(api):
+    r = api.get("/api/health", headers={"x-big": "a" * limits.MAX_HEADER_BYTES})
+    assert r.status_code == 431 and _error(r)["code"] == "headers_too_large"
