@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from sqlmodel import Session, select
 
 from aether_web.models import PlanIntervalRow, Profile, Project, UsageRecord
+from tests.usage_support import add_month_runs
 
 pytestmark = pytest.mark.e2e
 
@@ -53,22 +52,14 @@ def test_a_free_user_at_the_cap_sees_the_limit_dialog(page, server, signup):
     card.wait_for()
     # Fifty hours of this month's runs on Free (the cap counts runs held on Free, so the
     # account's Free interval is moved back to the month's start first).
-    now = datetime.now(UTC).replace(microsecond=0)
-    month = datetime(now.year, now.month, 1, tzinfo=UTC)
     with Session(server.engine) as s:
         user = s.exec(select(Profile).where(Profile.email == email)).one()
         project = s.exec(select(Project).where(Project.user_id == user.id)).one()
+        month = add_month_runs(s, user_id=user.id, project_id=project.id, seconds=50 * 3600)
         [interval] = s.exec(select(PlanIntervalRow)
                             .where(PlanIntervalRow.user_id == user.id)).all()
         interval.started_at = month
         s.add(interval)
-        step, left = max(1, int((now - month).total_seconds()) - 5), 50 * 3600
-        while left > 0:
-            length = min(step, left)
-            s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="old",
-                              started_at=month, ended_at=month + timedelta(seconds=length),
-                              duration_seconds=length, end_reason="user_stopped"))
-            left -= length
         s.commit()
 
     card.locator(".vm-start").click()

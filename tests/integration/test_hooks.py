@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from aether_web import metrics
 from aether_web.api.hooks import sign, verify_signature
 from aether_web.models import HookEvent, Project, UsageMonthly, UsageRecord
+from tests.usage_support import add_month_runs
 
 SECRET = "test-hook-secret-0001"
 OLD_SECRET = "test-hook-secret-old"
@@ -273,18 +274,8 @@ def test_hooks_are_counted_for_metrics(api, make_user, make_project):
 
 
 def _set_month_usage(engine, user, project, seconds):
-    """Closed runs adding up to `seconds` this month, before now (the Free cap counts runs)."""
-    now = datetime.now(UTC).replace(microsecond=0)
-    month = datetime(now.year, now.month, 1, tzinfo=UTC)
-    step = max(1, int((now - month).total_seconds()) - 5)
     with Session(engine) as s:
-        left = seconds
-        while left > 0:
-            length = min(step, left)
-            s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="old",
-                              started_at=month, ended_at=month + timedelta(seconds=length),
-                              duration_seconds=length, end_reason="user_stopped"))
-            left -= length
+        add_month_runs(s, user_id=user.id, project_id=project.id, seconds=seconds)
         s.commit()
 
 
