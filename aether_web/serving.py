@@ -57,8 +57,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def _headers_too_slow(self) -> None:
         self._header_deadline = None
-        if not self.transport.is_closing():
-            self.transport.close()
+        self._close()
 
     def _head_too_large(self) -> None:
         self._disarm()
