@@ -21,12 +21,42 @@ def test_health_and_ready(api):
 def test_ready_reports_an_unreachable_database(monkeypatch, api):
     import aether_web.api.health as health
 
-    def broken():
+    def broken(_details):
         raise OSError("connection refused")
 
     monkeypatch.setattr(health, "_readiness", broken)
     r = api.get("/api/ready", headers=OPERATOR)
     assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
+
+
+def test_public_readiness_only_pings_the_database(monkeypatch, api):
+    """The public answer needs no job status: a probe never pays for the operators' details."""
+    import aether_web.api.health as health
+
+    def no_job_queries(_session):
+        raise AssertionError("job statuses read for a public readiness probe")
+
+    monkeypatch.setattr(health, "job_statuses", no_job_queries)
+    r = api.get("/api/ready")
+    assert r.status_code == 200 and r.json() == {"status": "ready"}
+
+
+def test_readiness_runs_on_its_own_threads_while_the_shared_pool_is_full(monkeypatch, api):
+    """A burst that takes every place in Starlette's shared thread pool doesn't queue the
+    readiness probe behind it."""
+    import anyio.to_thread
+
+    calls = []
+    real = anyio.to_thread.run_sync
+
+    async def spy(func, *args, limiter=None, **kwargs):
+        calls.append((limiter, anyio.to_thread.current_default_thread_limiter()))
+        return await real(func, *args, limiter=limiter, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", spy)
+    assert api.get("/api/ready").status_code == 200
+    assert calls, "the readiness check ran in no worker thread"
+    assert all(used is not None and used is not shared for used, shared in calls)
 
 
 class _Collector(BaseHTTPRequestHandler):
