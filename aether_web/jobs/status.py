@@ -2,43 +2,52 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from sqlmodel import Session, select
+from datetime import datetime
 
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from aether_web.db import db_now
 from aether_web.jobs.registry import all_jobs
 from aether_web.models import JobRun
 
 
+def _latest(session: Session) -> tuple[dict[str, sa.Row], dict[str, datetime]]:
+    """Per job name: its latest run (started_at, status, detail), and when it last succeeded.
+    Two queries in all, whatever the number of jobs (a readiness probe reads this)."""
+    runs = JobRun.__table__.c  # type: ignore[attr-defined]
+    ranked = sa.select(
+        runs.job_name, runs.started_at, runs.status, runs.detail,
+        sa.func.row_number().over(partition_by=runs.job_name,
+                                  order_by=(runs.started_at.desc(), runs.id.desc())).label("n"),
+    ).subquery()
+    last = {row.job_name: row for row in session.exec(  # type: ignore[call-overload]
+        sa.select(ranked.c.job_name, ranked.c.started_at, ranked.c.status, ranked.c.detail)
+        .where(ranked.c.n == 1))}
+    succeeded = dict(session.exec(  # type: ignore[call-overload]
+        sa.select(runs.job_name, sa.func.max(runs.finished_at))
+        .where(runs.status == "succeeded").group_by(runs.job_name)).all())
+    return last, {name: at for name, at in succeeded.items() if at is not None}
+
+
 def job_statuses(session: Session) -> dict[str, dict]:
     """Per job: last run (status, when), last success, and whether it is overdue."""
-    out: dict[str, dict] = {}
-    now = session.exec(sa.select(sa.func.now())).one()[0]
+    return {name: status for name, (status, _detail) in _statuses(session).items()}
+
+
+def _statuses(session: Session) -> dict[str, tuple[dict, str]]:
+    now = db_now(session)
+    last, succeeded = _latest(session)
+    out: dict[str, tuple[dict, str]] = {}
     for name, job in sorted(all_jobs().items()):
-        last = session.exec(
-            select(JobRun).where(JobRun.job_name == name).order_by(JobRun.started_at.desc())
-        ).first()
-        ok = session.exec(
-            select(JobRun)
-            .where(JobRun.job_name == name, JobRun.status == "succeeded")
-            .order_by(JobRun.finished_at.desc())
-        ).first()
-        overdue = False
-        if ok is not None and ok.finished_at is not None and now is not None:
-            if isinstance(now, str):
-                from datetime import UTC, datetime
-
-                now = datetime.fromisoformat(now).replace(tzinfo=UTC)
-            elif now.tzinfo is None:
-                from datetime import UTC
-
-                now = now.replace(tzinfo=UTC)
-            overdue = (now - ok.finished_at).total_seconds() > job.max_interval_seconds
-        out[name] = {
-            "last_run_at": last.started_at.isoformat() if last else None,
-            "last_status": last.status if last else None,
-            "last_success_at": ok.finished_at.isoformat() if ok and ok.finished_at else None,
+        run, ok_at = last.get(name), succeeded.get(name)
+        overdue = ok_at is not None and (now - ok_at).total_seconds() > job.max_interval_seconds
+        out[name] = ({
+            "last_run_at": run.started_at.isoformat() if run else None,
+            "last_status": run.status if run else None,
+            "last_success_at": ok_at.isoformat() if ok_at else None,
             "overdue": overdue,
-        }
+        }, run.detail if run else "")
     return out
 
 
@@ -46,18 +55,12 @@ def job_rows(session: Session) -> list[dict[str, str]]:
     """The support console's rows (`/admin`, `GET /api/admin/jobs`), JSON-ready. Each scheduled
     job: its last run and outcome, last success and whether it is overdue."""
     jobs = all_jobs()
-    out = []
-    for name, status in job_statuses(session).items():
-        last = session.exec(
-            select(JobRun).where(JobRun.job_name == name).order_by(JobRun.started_at.desc())
-        ).first()
-        out.append({
-            "name": name,
-            "description": jobs[name].description if name in jobs else "",
-            "last_run_at": status.get("last_run_at") or "",
-            "last_status": status.get("last_status") or "never ran",
-            "last_detail": (last.detail if last else "")[:300],
-            "last_success_at": status.get("last_success_at") or "",
-            "overdue": "yes" if status.get("overdue") else "no",
-        })
-    return out
+    return [{
+        "name": name,
+        "description": jobs[name].description,
+        "last_run_at": status["last_run_at"] or "",
+        "last_status": status["last_status"] or "never ran",
+        "last_detail": detail[:300],
+        "last_success_at": status["last_success_at"] or "",
+        "overdue": "yes" if status["overdue"] else "no",
+    } for name, (status, detail) in _statuses(session).items()]

@@ -74,6 +74,39 @@ def test_a_failure_is_recorded_and_shown(engine, failing_job, counting_job):
     assert statuses[counting_job.name]["overdue"] is False
 
 
+def test_the_latest_run_and_the_latest_success_are_each_jobs_own(engine, counting_job,
+                                                                 failing_job):
+    """A job that succeeded, then failed: its row shows the failure (and its detail) with the
+    earlier success; another job's runs never mix in."""
+    from datetime import timedelta
+
+    from aether_web.jobs.status import job_rows
+
+    base = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    with Session(engine) as s:
+        for i, (name, status, detail) in enumerate([
+                (counting_job.name, "succeeded", "first"),
+                (counting_job.name, "succeeded", "second"),
+                (failing_job.name, "succeeded", "other job's success"),
+                (counting_job.name, "failed", "third went wrong"),
+                (failing_job.name, "failed", "other job's failure")]):
+            at = base + timedelta(minutes=i)
+            s.add(JobRun(job_name=name, tick=at, started_at=at,
+                         finished_at=at + timedelta(seconds=5), status=status, detail=detail))
+        s.commit()
+        statuses = job_statuses(s)
+        rows = {row["name"]: row for row in job_rows(s)}
+    counting = statuses[counting_job.name]
+    assert counting["last_status"] == "failed"
+    assert counting["last_run_at"] == (base + timedelta(minutes=3)).isoformat()
+    assert counting["last_success_at"] == (base + timedelta(minutes=1, seconds=5)).isoformat()
+    assert counting["overdue"] is True  # last success long before the database's now
+    assert rows[counting_job.name]["last_detail"] == "third went wrong"
+    assert rows[failing_job.name]["last_detail"] == "other job's failure"
+    assert statuses[failing_job.name]["last_success_at"] == (
+        base + timedelta(minutes=2, seconds=5)).isoformat()
+
+
 def test_unknown_job_is_refused(engine):
     with pytest.raises(KeyError):
         run_job("no_such_job")
