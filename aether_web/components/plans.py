@@ -12,6 +12,7 @@ from aether_web.billing.plans import (
     STORAGE_OVERAGE_CENTS_PER_GB_MONTH,
     Plan,
 )
+from aether_web.components.table import data_table
 
 
 def dollars(cents: int | Decimal) -> str:
@@ -84,8 +85,6 @@ def comparison_rows() -> list[tuple[str, list[str]]]:
 
 def comparison_table() -> rx.Component:
     """`comparison_rows` as a table (its rows stack on a phone)."""
-    from aether_web.components.billing_usage import data_table
-
     rows = comparison_rows()
     return data_table(
         ["What you get", *[p.name for p in PLANS.values()]],

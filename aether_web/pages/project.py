@@ -13,8 +13,8 @@ from aether_web import routes
 from aether_web.billing.money import format_cents
 from aether_web.billing.periods import month_of
 from aether_web.components.a11y import link_button
-from aether_web.components.billing_usage import data_table
 from aether_web.components.layout import app_page, skeleton_rows
+from aether_web.components.table import data_table
 from aether_web.db import db_now, transaction
 from aether_web.errors import AetherError, LimitReached, NotFound, Unauthenticated
 from aether_web.integrations.vm_provider import get_vm_provider

@@ -6,8 +6,8 @@ from __future__ import annotations
 import reflex as rx
 
 from aether_web import routes
-from aether_web.components.billing_usage import data_table
 from aether_web.components.layout import app_page, skeleton_rows
+from aether_web.components.table import data_table
 from aether_web.components.verify_banner import resend_button
 from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
