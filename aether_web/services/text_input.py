@@ -20,7 +20,10 @@ _BLANK_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
 
 def hidden_character(text: str) -> str | None:
     """The first refused character of `text` as `U+XXXX`, or None when all are fine."""
-    for ch in text or "":
+    text = text or ""
+    if text.isascii() and text.isprintable():
+        return None  # printable ASCII has no refused character (every hook field is this)
+    for ch in text:
         if ch in _BLANK_LETTERS or unicodedata.category(ch) in _REFUSED_CATEGORIES:
             return f"U+{ord(ch):04X}"
     return None
