@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -13,25 +14,20 @@ from aether_web.services import billing, subscription_lifecycle
 
 
 async def checkout(request: Request) -> JSONResponse:
-    """`{"plan": "pro"|"team"}` -> `{"checkout_url": ...}`."""
+    """`{"plan": "pro"|"team"}` -> `{"checkout_url": ...}`. Stripe is called outside any
+    transaction (`billing.checkout_url`)."""
     body = await json_body(request)
-
-    def run(session):
-        user = require_user(session, request)
-        return billing.start_checkout(session, user_id=user.id, plan_key=body.get("plan"),
-                                      gateway=get_gateway())
-
-    return JSONResponse({"checkout_url": await in_transaction(run)})
+    user_id = await in_transaction(lambda session: require_user(session, request).id)
+    url = await run_in_threadpool(billing.checkout_url, user_id=user_id,
+                                  plan_key=body.get("plan"), gateway=get_gateway())
+    return JSONResponse({"checkout_url": url})
 
 
 async def portal(request: Request) -> JSONResponse:
     """-> `{"portal_url": ...}` (change plan, cancel, update the card)."""
-
-    def run(session):
-        user = require_user(session, request)
-        return billing.open_portal(session, user_id=user.id, gateway=get_gateway())
-
-    return JSONResponse({"portal_url": await in_transaction(run)})
+    user_id = await in_transaction(lambda session: require_user(session, request).id)
+    url = await run_in_threadpool(billing.portal_url, user_id=user_id, gateway=get_gateway())
+    return JSONResponse({"portal_url": url})
 
 
 async def invoices(request: Request) -> JSONResponse:

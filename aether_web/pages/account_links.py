@@ -14,7 +14,6 @@ from aether_web.components.layout import public_page
 from aether_web.components.native_form import native_form
 from aether_web.db import transaction
 from aether_web.errors import AetherError
-from aether_web.integrations.stripe import get_gateway
 from aether_web.services import accounts, billing, password_reset, verification
 from aether_web.services.passwords import MIN_PASSWORD
 from aether_web.state.auth import AuthState, session_token_from_cookie
@@ -95,9 +94,7 @@ class AccountLinkState(rx.State):
 
 
 def _checkout_url(user_id, plan_key: str) -> str:
-    with transaction() as session:
-        return billing.start_checkout(session, user_id=user_id, plan_key=plan_key,
-                                      gateway=get_gateway())
+    return billing.checkout_url(user_id=user_id, plan_key=plan_key)
 
 
 def _card(title: str, *children: rx.Component) -> rx.Component:

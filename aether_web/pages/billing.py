@@ -280,9 +280,7 @@ class BillingState(AuthState):
 
 
 def _checkout_url(user_id, plan_key: str) -> str:
-    with transaction() as session:
-        return billing_service.start_checkout(session, user_id=user_id, plan_key=plan_key,
-                                              gateway=get_gateway())
+    return billing_service.checkout_url(user_id=user_id, plan_key=plan_key)
 
 
 def _account_details(user_id):

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from aether_web.billing.periods import month_end
 from aether_web.billing.plans import PLANS, Plan, get_plan
-from aether_web.db import db_now
+from aether_web.db import db_now, read_transaction, transaction
 from aether_web.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from aether_web.integrations.stripe import (
     METERS,
@@ -56,30 +56,23 @@ def has_live_subscription(profile: Profile) -> bool:
     return bool(profile.stripe_subscription_id) and profile.subscription_status in LIVE_STATUSES
 
 
-def ensure_customer(session: Session, *, profile: Profile, gateway: StripeGateway) -> str:
-    """The user's one Stripe customer, created on first need (idempotently)."""
-    if profile.stripe_customer_id:
-        return profile.stripe_customer_id
-    lock_profile(session, user_id=profile.id)
-    session.refresh(profile)
-    if not profile.stripe_customer_id:
-        profile.stripe_customer_id = gateway.create_customer(user_id=str(profile.id),
-                                                             email=profile.email)
-        session.add(profile)
-        session.flush()
-    return profile.stripe_customer_id
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """What a Checkout needs, read from the account (`checkout_request`)."""
+    user_id: uuid.UUID
+    email: str
+    customer_id: str | None
+    plan: Plan
+    billing_cycle_anchor: int
 
 
-def start_checkout(
-    session: Session, *, user_id: uuid.UUID, plan_key: str, gateway: StripeGateway
-) -> str:
-    """A Stripe Checkout URL for subscribing to Pro or Team (flat price + metered overage).
+def checkout_request(session: Session, *, user_id: uuid.UUID, plan_key: str | None
+                     ) -> CheckoutRequest:
+    """Whether the user may start a Checkout for `plan_key`, and for which customer.
 
-    Raises Forbidden (`email_unverified`) until the user's email address is confirmed,
-    Conflict when the user already has a subscription (plan changes are the app's own
-    switch), ServiceUnavailable when the catalogue is not set up. The user's other open
-    Checkout sessions are expired first, so two tabs can't both be paid.
-    """
+    Raises InvalidInput for a plan other than Pro or Team, Forbidden (`email_unverified`)
+    until the user's email address is confirmed, Conflict when the user already has a
+    subscription (plan changes are the app's own switch)."""
     plan = paid_plan(plan_key)
     profile = _profile(session, user_id)
     if profile.email_verified_at is None:
@@ -87,6 +80,37 @@ def start_checkout(
     if has_live_subscription(profile):
         raise Conflict("You already have a subscription. Switch between Pro and Team on this "
                        "page.", code="already_subscribed")
+    return CheckoutRequest(user_id=profile.id, email=profile.email,
+                           customer_id=profile.stripe_customer_id, plan=plan,
+                           billing_cycle_anchor=next_month_anchor(db_now(session)))
+
+
+def record_checkout(session: Session, *, user_id: uuid.UUID, customer_id: str) -> None:
+    """After a Checkout was created: the user's Stripe customer is kept (the first one wins;
+    Stripe's idempotency key gives two racing first Checkouts the same one), and the plan
+    chosen before sign-up has had its Checkout."""
+    lock_profile(session, user_id=user_id)
+    profile = _profile(session, user_id)
+    session.refresh(profile)
+    if not profile.stripe_customer_id:
+        profile.stripe_customer_id = customer_id
+    elif profile.stripe_customer_id != customer_id:
+        log.warning("user %s: Checkout made for customer %s, the account keeps %s (the "
+                    "webhook links the user by the session's metadata)", user_id, customer_id,
+                    profile.stripe_customer_id)
+    profile.signup_plan = None
+    session.add(profile)
+
+
+def create_checkout(request: CheckoutRequest, *, gateway: StripeGateway) -> tuple[str, str]:
+    """Stripe's part of a Checkout (flat price + metered overage): the customer, created on
+    first need under an idempotency key, and the session. Returns (customer id, URL).
+
+    Raises ServiceUnavailable when the catalogue is not set up. The user's other open
+    Checkout sessions are expired once this one exists, so two tabs can't both be paid: of two
+    racing requests each expires the other's session if it sees it, and at least one of them
+    does, so at most one stays open."""
+    plan = request.plan
     keys = [plan.stripe_lookup_key, *METERS]
     prices = gateway.price_ids_by_lookup_key(keys)
     missing = [k for k in keys if k not in prices]
@@ -95,21 +119,34 @@ def start_checkout(
                   "setup`", ", ".join(missing))
         raise ServiceUnavailable("Upgrades are not available right now. Please try again later.",
                                  code="billing_not_configured")
-    customer_id = ensure_customer(session, profile=profile, gateway=gateway)
-    # One open Checkout at a time: a session left open in another tab could be paid too.
-    gateway.expire_open_checkouts(customer_id=customer_id)
+    customer_id = request.customer_id or gateway.create_customer(
+        user_id=str(request.user_id), email=request.email)
     base = get_settings().public_url.rstrip("/")
-    _session_id, url = gateway.create_checkout_session(
-        customer_id=customer_id, user_id=str(profile.id), plan_key=plan.key,
+    session_id, url = gateway.create_checkout_session(
+        customer_id=customer_id, user_id=str(request.user_id), plan_key=plan.key,
         price_ids=[prices[plan.stripe_lookup_key]],
         metered_price_ids=[prices[k] for k in METERS],
-        billing_cycle_anchor=next_month_anchor(db_now(session)),
+        billing_cycle_anchor=request.billing_cycle_anchor,
         success_url=f"{base}/billing?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
         cancel_url=f"{base}/billing?checkout=canceled",
     )
-    if profile.signup_plan:  # the plan chosen before sign-up has had its Checkout
-        profile.signup_plan = None
-        session.add(profile)
+    gateway.expire_open_checkouts(customer_id=customer_id, keep=session_id)
+    return customer_id, url
+
+
+def checkout_url(*, user_id: uuid.UUID, plan_key: str | None,
+                 gateway: StripeGateway | None = None) -> str:
+    """A Stripe Checkout URL for subscribing to Pro or Team.
+
+    Owns its transactions, so that no database lock waits on Stripe: the checks are read in a
+    read-only transaction, Stripe is called outside any, and the customer and the consumed
+    sign-up plan are written in a short transaction afterwards. Blocking: API routes and event
+    handlers run it on a worker thread."""
+    with read_transaction() as session:
+        request = checkout_request(session, user_id=user_id, plan_key=plan_key)
+    customer_id, url = create_checkout(request, gateway=gateway or get_gateway())
+    with transaction() as session:
+        record_checkout(session, user_id=user_id, customer_id=customer_id)
     return url
 
 
@@ -126,15 +163,19 @@ def sync_customer_email(*, customer_id: str, email: str,
     return True
 
 
-def open_portal(session: Session, *, user_id: uuid.UUID, gateway: StripeGateway) -> str:
-    """A Customer Portal URL (change plan, cancel, update the card, see invoices)."""
-    profile = _profile(session, user_id)
-    if not profile.stripe_customer_id:
+def portal_url(*, user_id: uuid.UUID, gateway: StripeGateway | None = None) -> str:
+    """A Customer Portal URL (the card, invoices, cancellation).
+
+    Owns its transaction: the customer is read in a read-only one and Stripe is called after
+    it ends. Blocking: API routes and event handlers run it on a worker thread."""
+    with read_transaction() as session:
+        customer_id = _profile(session, user_id).stripe_customer_id
+    if not customer_id:
         raise Conflict("You don't have a subscription yet. Choose a plan to upgrade.",
                        code="no_billing_account")
     base = get_settings().public_url.rstrip("/")
-    return gateway.create_portal_session(customer_id=profile.stripe_customer_id,
-                                         return_url=f"{base}/billing")
+    return (gateway or get_gateway()).create_portal_session(customer_id=customer_id,
+                                                           return_url=f"{base}/billing")
 
 
 def list_invoices(session: Session, *, user_id: uuid.UUID, limit: int = 24) -> list[InvoiceRecord]:

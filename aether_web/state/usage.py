@@ -12,7 +12,6 @@ import reflex as rx
 
 from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
-from aether_web.integrations.stripe import get_gateway
 from aether_web.services import billing as billing_service
 from aether_web.services import onboarding
 from aether_web.services.usage_summary import usage_summary
@@ -125,7 +124,6 @@ class UsageState(AuthState):
 
 
 def portal_url(user_id) -> str:
-    """The Customer Portal's address for the user (one transaction; Stripe is called in it).
-    Blocking: handlers run it with `asyncio.to_thread`."""
-    with transaction() as session:
-        return billing_service.open_portal(session, user_id=user_id, gateway=get_gateway())
+    """The Customer Portal's address for the user (`billing.portal_url`: Stripe is called
+    outside any transaction). Blocking: handlers run it with `asyncio.to_thread`."""
+    return billing_service.portal_url(user_id=user_id)

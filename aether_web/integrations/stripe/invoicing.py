@@ -150,12 +150,15 @@ class InvoicingCalls:
             options={"idempotency_key": idempotency_key})
         return subscription_from_stripe(_as_dict(sub))
 
-    def expire_open_checkouts(self, *, customer_id: str) -> int:
-        """Expire the customer's open Checkout sessions (another tab can't be paid too)."""
+    def expire_open_checkouts(self, *, customer_id: str, keep: str | None = None) -> int:
+        """Expire the customer's open Checkout sessions but `keep` (another tab's session
+        can't be paid too)."""
         page = self._call("list checkout sessions", self.client.v1.checkout.sessions.list,
                           params={"customer": customer_id, "status": "open", "limit": 100})
         expired = 0
         for cs in list(page.auto_paging_iter()):
+            if cs.id == keep:
+                continue
             try:
                 self._call("expire checkout session",
                            self.client.v1.checkout.sessions.expire, cs.id)
