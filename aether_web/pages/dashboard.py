@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-import uuid
-
 import reflex as rx
 
 from aether_web import routes
 from aether_web.components.a11y import link_button
+from aether_web.components.app_banners import app_banners
 from aether_web.components.layout import app_page, skeleton_rows
+from aether_web.components.project_dialogs import delete_dialog, rename_dialog
+from aether_web.components.vm_controls import vm_controls
 from aether_web.db import transaction
 from aether_web.errors import AetherError, LimitReached, Unauthenticated
-from aether_web.models import Project
 from aether_web.services import projects as project_service
 from aether_web.services.projects import MAX_NAME_LENGTH
+from aether_web.services.vms import stop_for_deletion
 from aether_web.state.auth import AuthState
+from aether_web.state.project_view import project_view
 from aether_web.state.usage import UsageState
+from aether_web.state.vm_controls import VMControlsState
 
 
-def project_view(project: Project) -> dict[str, str]:
-    """What a project card shows; everything as text for the browser."""
-    return {
-        "id": str(project.id),
-        "name": project.name,
-        "vm_state": project.vm_state,
-        "created": project.created_at.strftime("%b %d, %Y") if project.created_at else "",
-        "machine_type": project.machine_type,
-    }
-
-
-class DashboardState(AuthState):
-    """The dashboard's projects and dialogs."""
+class DashboardState(VMControlsState, AuthState):
+    """The dashboard's projects, their VM controls and the dialogs."""
 
     projects: list[dict[str, str]] = []
     loaded: bool = False
@@ -51,6 +43,12 @@ class DashboardState(AuthState):
         self.projects = [project_view(p) for p in project_service.list_projects(
             session, user_id=user.id)]
         self.loaded = True
+
+    def _show_limit(self, exc: LimitReached) -> str:
+        if exc.code == "verify_email":  # not a plan limit: upgrading would not help
+            return exc.message
+        self.limit_message, self.limit_open = exc.message, True
+        return ""
 
     @rx.event
     async def load(self):
@@ -118,10 +116,6 @@ class DashboardState(AuthState):
         self.rename_name = str(value)[:64]
 
     @rx.event
-    def cancel_rename(self) -> None:
-        self.rename_id = ""
-
-    @rx.event
     def rename_project(self, form_data: dict):
         name = str(form_data.get("name", self.rename_name))
         try:
@@ -143,10 +137,6 @@ class DashboardState(AuthState):
         self.delete_id, self.delete_name = project_id, name
 
     @rx.event
-    def cancel_delete(self) -> None:
-        self.delete_id = ""
-
-    @rx.event
     def delete_project(self):
         # Optimistic: the card goes at once; stopping its VM can take a moment.
         project_id, name = self.delete_id, self.delete_name
@@ -156,7 +146,8 @@ class DashboardState(AuthState):
         try:
             with transaction() as session:
                 user_id = self._user_id(session)
-                _stop_before_delete(session, user_id, project_id)
+                # A deleted project must not keep a VM running or a run open.
+                stop_for_deletion(session, user_id=user_id, project_id=project_id)
                 project_service.delete_project(session, user_id=user_id, project_id=project_id)
         except Unauthenticated:
             yield self._login_redirect()
@@ -166,13 +157,6 @@ class DashboardState(AuthState):
                    DashboardState.load]
             return
         yield [rx.toast.success(f'Project "{name}" deleted.'), UsageState.refresh]
-
-
-def _stop_before_delete(session, user_id: uuid.UUID, project_id: str) -> None:
-    """A deleted project must not keep a VM running or a run open."""
-    from aether_web.services.vms import stop_for_deletion
-
-    stop_for_deletion(session, user_id=user_id, project_id=project_id)
 
 
 def create_form() -> rx.Component:
@@ -219,7 +203,7 @@ def project_card(project: dict) -> rx.Component:
                 flex="1 1 12rem",
             ),
             rx.hstack(
-                *_vm_controls(project),
+                vm_controls(project, DashboardState),
                 rx.icon_button(rx.icon("pencil", size=16), variant="ghost",
                                aria_label="Rename " + project["name"],
                                on_click=DashboardState.open_rename(project["id"],
@@ -240,13 +224,6 @@ def project_card(project: dict) -> rx.Component:
         width="100%",
         class_name="project-card",
     )
-
-
-def _vm_controls(project: dict) -> list[rx.Component]:
-    # Imported here: the VM controls' state builds on DashboardState, defined above.
-    from aether_web.components.vm_controls import vm_controls
-
-    return [vm_controls(project)]
 
 
 def empty_state() -> rx.Component:
@@ -285,68 +262,11 @@ def limit_dialog() -> rx.Component:
     )
 
 
-def rename_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Rename project"),
-            rx.el.form(
-                rx.vstack(
-                    rx.el.label("New name", html_for="rename-input"),
-                    rx.input(id="rename-input", name="name", value=DashboardState.rename_name,
-                             on_change=DashboardState.set_rename_name, max_length=64),
-                    rx.cond(DashboardState.rename_error != "",
-                            rx.text(DashboardState.rename_error, color_scheme="red", size="2",
-                                    role="alert")),
-                    rx.hstack(
-                        rx.button("Cancel", type="button", variant="soft", color_scheme="gray",
-                                  on_click=DashboardState.cancel_rename),
-                        rx.button("Save", type="submit", id="rename-save"),
-                        justify="end",
-                        width="100%",
-                    ),
-                    spacing="3",
-                ),
-                on_submit=DashboardState.rename_project,
-            ),
-        ),
-        open=DashboardState.rename_id != "",
-        on_open_change=DashboardState.rename_open_change,
-    )
-
-
-def delete_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Delete project?"),
-            rx.alert_dialog.description(
-                "This stops its VM and removes \"" + DashboardState.delete_name
-                + "\" from your dashboard. Usage it already had stays on your bill."),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray",
-                                                 on_click=DashboardState.cancel_delete)),
-                rx.alert_dialog.action(rx.button("Delete", color_scheme="red", high_contrast=True, id="confirm-delete",
-                                                 on_click=DashboardState.delete_project)),
-                justify="end",
-                spacing="3",
-                margin_top="1rem",
-            ),
-        ),
-        open=DashboardState.delete_id != "",
-        on_open_change=DashboardState.delete_open_change,
-    )
-
-
-def _dashboard_extras() -> list[rx.Component]:
-    from aether_web.components.app_banners import app_banners
-
-    return [app_banners()]
-
-
 @rx.page(route=routes.DASHBOARD, title="Projects · aether", on_load=DashboardState.load)
 def dashboard() -> rx.Component:
     return app_page(
         rx.vstack(
-            *_dashboard_extras(),
+            app_banners(),
             rx.heading("Projects", size="7", as_="h1"),
             create_form(),
             rx.cond(DashboardState.form_error != "",
@@ -366,6 +286,12 @@ def dashboard() -> rx.Component:
             width="100%",
         ),
         limit_dialog(),
-        rename_dialog(),
-        delete_dialog(),
+        rename_dialog(name=DashboardState.rename_name, error=DashboardState.rename_error,
+                      on_change=DashboardState.set_rename_name,
+                      on_submit=DashboardState.rename_project,
+                      open_=DashboardState.rename_id != "",
+                      on_open_change=DashboardState.rename_open_change),
+        delete_dialog(name=DashboardState.delete_name, on_confirm=DashboardState.delete_project,
+                      open_=DashboardState.delete_id != "",
+                      on_open_change=DashboardState.delete_open_change),
     )

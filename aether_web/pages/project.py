@@ -4,7 +4,6 @@ sees "not found". Everything shown comes with the page's first answer."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import reflex as rx
@@ -14,39 +13,26 @@ from aether_web.billing.money import format_cents
 from aether_web.billing.periods import month_of
 from aether_web.components.a11y import link_button
 from aether_web.components.layout import app_page, skeleton_rows
+from aether_web.components.project_dialogs import delete_dialog, rename_dialog
 from aether_web.components.table import data_table
+from aether_web.components.vm_controls import vm_state_badge
 from aether_web.db import db_now, transaction
 from aether_web.errors import AetherError, LimitReached, NotFound, Unauthenticated
 from aether_web.integrations.vm_provider import get_vm_provider
-from aether_web.observability import log
-from aether_web.pages.dashboard import project_view
 from aether_web.services import projects as project_service
 from aether_web.services import vms
 from aether_web.services.period_bill import period_bill
 from aether_web.services.project_usage import recent_runs
 from aether_web.state.auth import AuthState
+from aether_web.state.project_view import project_view, run_row
 from aether_web.state.usage import UsageState
 from aether_web.state.usage_view import duration_text, number
+from aether_web.state.vm_controls import VMControlsState
 
 BYTES_PER_GB = 10**9
-END_REASONS = {
-    None: "", "user_stopped": "Stopped", "stopped": "Stopped", "heartbeat_lost": "Went silent",
-    "compute_limit_reached": "Plan's hours used up", "project_deleted": "Project deleted",
-    "replaced": "Restarted", "reconciled_not_running": "Found stopped",
-}
 
 
-def run_row(run) -> dict[str, str]:
-    """A run as the table shows it (all text)."""
-    return {
-        "started": run.started_at.strftime("%b %-d, %H:%M UTC"),
-        "ended": run.ended_at.strftime("%b %-d, %H:%M UTC") if run.ended_at else "Running",
-        "duration": duration_text(run.seconds),
-        "how": END_REASONS.get(run.end_reason, (run.end_reason or "").replace("_", " ")),
-    }
-
-
-class ProjectState(AuthState):
+class ProjectState(VMControlsState, AuthState):
     """The project, its month and its runs; the pending VM action and the dialogs."""
 
     project: dict[str, str] = {}
@@ -58,7 +44,6 @@ class ProjectState(AuthState):
     overage_share: str = "$0.00"
     runs: list[dict[str, str]] = []
     workspace_url: str = ""
-    pending: str = ""  # "" | start | stop
     limit_message: str = ""
     rename_open: bool = False
     rename_name: str = ""
@@ -107,56 +92,12 @@ class ProjectState(AuthState):
             self.project, self.status = {}, "missing"
         return None
 
-    async def _vm(self, action: str):
-        if self.pending:
-            return
-        self.pending, self.limit_message = action, ""
-        yield
-        project_id = self.project.get("id", "")
+    def _clear_limit(self) -> None:
+        self.limit_message = ""
 
-        def work() -> None:
-            with transaction() as session:
-                user_id = self._user_id(session)
-                if action == "start":
-                    vms.start_project(session, user_id=user_id, project_id=project_id)
-                else:
-                    vms.stop_project(session, user_id=user_id, project_id=project_id)
-
-        failure = ""
-        try:
-            await asyncio.to_thread(work)
-        except Unauthenticated:
-            self.pending = ""
-            yield self._login_redirect()
-            return
-        except LimitReached as exc:
-            self.limit_message = exc.message
-        except AetherError as exc:
-            failure = exc.message
-        except Exception:
-            log.exception("could not %s the VM of project %s", action, project_id)
-            failure = "Something went wrong on our side. Please try again."
-        try:
-            await asyncio.to_thread(self._reload_in_transaction)
-        finally:
-            self.pending = ""
-        yield [*([rx.toast.error(failure)] if failure else []), UsageState.refresh]
-
-    def _reload_in_transaction(self) -> None:
-        with transaction() as session:
-            self._reload(session)
-
-    @rx.event
-    async def start_vm(self):
-        """Start this project's VM (the user comes from the session)."""
-        async for update in self._vm("start"):
-            yield update
-
-    @rx.event
-    async def stop_vm(self):
-        """Stop this project's VM."""
-        async for update in self._vm("stop"):
-            yield update
+    def _show_limit(self, exc: LimitReached) -> str:
+        self.limit_message = exc.message
+        return ""
 
     @rx.event
     def open_rename(self) -> None:
@@ -213,24 +154,19 @@ class ProjectState(AuthState):
         return [rx.toast.success(f'Project "{name}" deleted.'), rx.redirect(routes.DASHBOARD)]
 
 
-def _state_badge() -> rx.Component:
-    state = ProjectState.project["vm_state"]
-    return rx.badge(state, color_scheme=rx.match(state, ("running", "grass"),
-                                                 ("starting", "amber"), ("stopping", "amber"),
-                                                 "gray"),
-                    variant="soft", size="2", id="project-vm-state")
-
-
 def _vm_actions() -> rx.Component:
-    pending = ProjectState.pending != ""
+    pending = ProjectState.vm_pending_id != ""
+    action = ProjectState.vm_pending_action
+    project_id = ProjectState.project["id"]
     return rx.hstack(
         rx.cond(
             ProjectState.project["vm_state"] == "stopped",
-            rx.button(rx.icon("play", size=16), "Start", loading=ProjectState.pending == "start",
-                      disabled=pending, on_click=ProjectState.start_vm, id="project-start"),
+            rx.button(rx.icon("play", size=16), "Start", loading=action == "start",
+                      disabled=pending, on_click=ProjectState.start_vm(project_id),
+                      id="project-start"),
             rx.button(rx.icon("square", size=16), "Stop", variant="soft", color_scheme="red",
-                      loading=ProjectState.pending == "stop", disabled=pending,
-                      on_click=ProjectState.stop_vm, id="project-stop"),
+                      loading=action == "stop", disabled=pending,
+                      on_click=ProjectState.stop_vm(project_id), id="project-stop"),
         ),
         rx.cond(ProjectState.workspace_url != "",
                 rx.button(rx.el.a(rx.icon("external-link", size=16), "Open workspace",
@@ -241,7 +177,7 @@ def _vm_actions() -> rx.Component:
                   on_click=ProjectState.open_rename, id="project-rename"),
         rx.button(rx.icon("trash-2", size=16), "Delete", variant="soft", color_scheme="red",
                   on_click=ProjectState.ask_delete, id="project-delete"),
-        rx.cond(pending, rx.text(rx.cond(ProjectState.pending == "start", "Starting the VM…",
+        rx.cond(pending, rx.text(rx.cond(action == "start", "Starting the VM…",
                                          "Stopping the VM…"),
                                  size="2", color_scheme="gray", role="status",
                                  id="project-progress")),
@@ -317,55 +253,6 @@ def _runs() -> rx.Component:
     )
 
 
-def _rename_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Rename project"),
-            rx.el.form(
-                rx.vstack(
-                    rx.el.label("New name", html_for="project-rename-input"),
-                    rx.input(id="project-rename-input", name="name",
-                             value=ProjectState.rename_name,
-                             on_change=ProjectState.set_rename_name, max_length=64),
-                    rx.cond(ProjectState.rename_error != "",
-                            rx.text(ProjectState.rename_error, color_scheme="red", size="2",
-                                    role="alert")),
-                    rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", type="button", variant="soft",
-                                                  color_scheme="gray")),
-                        rx.button("Save", type="submit", id="project-rename-save"),
-                        justify="end", width="100%",
-                    ),
-                    spacing="3",
-                ),
-                on_submit=ProjectState.rename,
-            ),
-        ),
-        open=ProjectState.rename_open,
-        on_open_change=ProjectState.rename_open_change,
-    )
-
-
-def _delete_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Delete project?"),
-            rx.alert_dialog.description(
-                "This stops its VM and removes \"" + ProjectState.project["name"]
-                + "\" from your dashboard. Usage it already had stays on your bill."),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button("Delete", color_scheme="red", high_contrast=True,
-                                                 on_click=ProjectState.delete,
-                                                 id="project-confirm-delete")),
-                justify="end", spacing="3", margin_top="1rem",
-            ),
-        ),
-        open=ProjectState.delete_open,
-        on_open_change=ProjectState.delete_open_change,
-    )
-
-
 @rx.page(route=routes.PROJECT, title="Project · aether", on_load=ProjectState.load)
 def project_page() -> rx.Component:
     return app_page(
@@ -377,7 +264,8 @@ def project_page() -> rx.Component:
                     rx.heading(ProjectState.project["name"], size="7", as_="h1",
                                id="project-title", class_name="ellipsis",
                                title=ProjectState.project["name"]),
-                    _state_badge(),
+                    vm_state_badge(ProjectState.project["vm_state"], size="2",
+                                   id="project-vm-state"),
                     align="center", spacing="3", width="100%", min_width="0",
                 ),
                 rx.text("Machine " + ProjectState.project["machine_type"] + " · created "
@@ -396,6 +284,11 @@ def project_page() -> rx.Component:
             )),
             skeleton_rows(3),
         ),
-        _rename_dialog(),
-        _delete_dialog(),
+        rename_dialog(name=ProjectState.rename_name, error=ProjectState.rename_error,
+                      on_change=ProjectState.set_rename_name, on_submit=ProjectState.rename,
+                      open_=ProjectState.rename_open,
+                      on_open_change=ProjectState.rename_open_change, id_prefix="project-"),
+        delete_dialog(name=ProjectState.project["name"], on_confirm=ProjectState.delete,
+                      open_=ProjectState.delete_open,
+                      on_open_change=ProjectState.delete_open_change, id_prefix="project-"),
     )
