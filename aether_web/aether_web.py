@@ -25,7 +25,7 @@ settings = get_settings()
 configure_logging()
 init_sentry()
 
-# Every page module registers itself with @rx.page on import.
+# Every page module (or page package, in its __init__) registers itself with @rx.page on import.
 for _module in pkgutil.iter_modules(aether_web.pages.__path__):
     importlib.import_module(f"aether_web.pages.{_module.name}")
 

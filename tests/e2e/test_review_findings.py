@@ -12,7 +12,7 @@ import socketio
 from tests.e2e.conftest import PASSWORD
 
 SETTINGS = ("reflex___state____state.aether_web___state___auth____auth_state"
-            ".aether_web___pages___settings____settings_state")
+            ".aether_web___pages___settings___state____settings_state")
 WRONG = "Your current password is not right."
 
 
