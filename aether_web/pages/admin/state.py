@@ -67,6 +67,12 @@ class AdminState(AuthState):
         self.invoices, self.user_drift = [], []
         self.invoice_checks, self.overage_items = [], []
 
+    def _refused(self) -> bool:
+        """After an error: whether it was the admin check (then the console forgets all)."""
+        if not self.allowed:
+            self._forget()
+        return not self.allowed
+
     @rx.event
     def set_query(self, value: str) -> None:
         # A crafted event can send anything: keep at most a search's worth of text.
@@ -83,8 +89,7 @@ class AdminState(AuthState):
         except Unauthenticated:
             return self._login_redirect()
         except AetherError as exc:
-            if not self.allowed:
-                self._forget()
+            if self._refused():
                 return None
             self.results, self.search_error = [], exc.message
             return None
@@ -101,10 +106,7 @@ class AdminState(AuthState):
         except Unauthenticated:
             return self._login_redirect()
         except AetherError as exc:
-            if not self.allowed:
-                self._forget()
-                return None
-            return rx.toast.error(exc.message)
+            return None if self._refused() else rx.toast.error(exc.message)
         self.selected = view["user"]
         self.usage_runs = view["usage_runs"]
         self.monthly_totals = view["monthly_totals"]
