@@ -60,14 +60,15 @@ async def switch_plan(request: Request) -> JSONResponse:
     key = (request.headers.get("idempotency-key") or "").strip()
     request_key = key if key.isascii() and key.isprintable() and 0 < len(key) <= 100 else None
 
-    def run(session):
-        user = require_user(session, request)
-        return subscription_lifecycle.switch_plan(session, user_id=user.id,
-                                                  plan_key=body.get("plan"),
-                                                  gateway=get_gateway(),
-                                                  request_key=request_key)
+    def user_id(session):
+        return require_user(session, request).id
 
-    return JSONResponse({"outcome": await in_transaction(run)})
+    # switch_plan owns its transactions (Stripe is called outside any): only the user is
+    # read in the request's.
+    outcome = await run_in_threadpool(
+        subscription_lifecycle.switch_plan, user_id=await in_transaction(user_id),
+        plan_key=body.get("plan"), gateway=get_gateway(), request_key=request_key)
+    return JSONResponse({"outcome": outcome})
 
 
 routes = [

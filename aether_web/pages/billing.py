@@ -233,31 +233,41 @@ class BillingState(AuthState):
             return None
         return rx.redirect(url)  # another host: the browser leaves the app in this tab
 
-    @rx.event
-    def switch_plan(self, plan_key: str):
+    @rx.event(background=True)
+    async def switch_plan(self, plan_key: str):
         """Pro <-> Team on the current subscription (the Portal can't switch a subscription
-        with metered prices); Stripe prorates the flat fee."""
-        self.error = ""
-        self.checkout_plan = plan_key
-        yield
+        with metered prices); Stripe prorates the flat fee. Stripe is called on a worker
+        thread, outside the state lock and any transaction."""
+        async with self:
+            self.error = ""
+            self.checkout_plan = plan_key
+            try:
+                with transaction() as session:
+                    user_id = self._user_id(session)
+            except Unauthenticated:
+                self.checkout_plan = ""
+                return self._login_redirect()
         try:
-            with transaction() as session:
-                subscription_lifecycle.switch_plan(session, user_id=self._user_id(session),
-                                                   plan_key=plan_key, gateway=get_gateway())
-                self._reload(session)
-        except Unauthenticated:
-            self.checkout_plan = ""
-            yield self._login_redirect()
-            return
+            await asyncio.to_thread(subscription_lifecycle.switch_plan, user_id=user_id,
+                                    plan_key=plan_key)
         except AetherError as exc:
-            self.error = exc.message
+            async with self:
+                self.error = exc.message
         else:
-            self.notice_kind = "success"
-            self.notice = (f"You're on {self.plan_name} now. The flat fee is prorated on your "
-                           "next invoice.")
-        self.checkout_plan = ""
-        self.chooser_open = False
-        yield BillingUsageState.load_usage_page
+            async with self:
+                try:
+                    with transaction() as session:
+                        self._reload(session)
+                except Unauthenticated:  # signed out meanwhile
+                    self.checkout_plan = ""
+                    return self._login_redirect()
+                self.notice_kind = "success"
+                self.notice = (f"You're on {self.plan_name} now. The flat fee is prorated on "
+                               "your next invoice.")
+        async with self:
+            self.checkout_plan = ""
+            self.chooser_open = False
+        return BillingUsageState.load_usage_page
 
     @rx.event(background=True)
     async def manage(self):

@@ -15,13 +15,15 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from aether_web.billing.periods import month_of
-from aether_web.db import db_now
+from aether_web.billing.plans import Plan
+from aether_web.db import db_now, read_transaction, transaction
 from aether_web.errors import Conflict, NotFound, ServiceUnavailable
 from aether_web.integrations.stripe import (
     StripeGateway,
     StripeGatewayError,
     StripeUnavailable,
     SubscriptionInfo,
+    get_gateway,
 )
 from aether_web.models import Profile
 from aether_web.observability import log
@@ -80,29 +82,47 @@ def cancel_now(session: Session, *, user_id: uuid.UUID, gateway: StripeGateway) 
                               event_created=int(now.timestamp()))
 
 
-def switch_plan(session: Session, *, user_id: uuid.UUID, plan_key: str,
-                gateway: StripeGateway, request_key: str | None = None) -> str:
+def switch_plan(*, user_id: uuid.UUID, plan_key: str | None,
+                gateway: StripeGateway | None = None, request_key: str | None = None) -> str:
     """Pro <-> Team on the same subscription; Stripe prorates the flat fee and the included
     amounts follow the plan intervals. Refused (`past_due`) while the last invoice is unpaid.
+
+    Owns its transactions, so that no database lock waits on Stripe: the checks are read in a
+    read-only transaction, Stripe is called outside any, and the plan Stripe's subscription
+    sells afterwards is recorded in a short transaction (`apply_subscription`, which keeps
+    the newest of this answer and any webhook that raced it). Blocking: API routes and event
+    handlers run it on a worker thread.
 
     The idempotency key is unique per switch request (`request_key`, the client's
     Idempotency-Key when it sent one, else a new random one), so the gateway's retries of one
     request are deduplicated by Stripe while Pro -> Team -> Pro -> Team sends a new key each
     time. A subscription that already sells `plan_key` in Stripe is not updated again (a
-    request repeated after Stripe applied it). The plan recorded is the one Stripe's
-    subscription sells afterwards."""
+    request repeated after Stripe applied it)."""
     from aether_web.services.billing import paid_plan
 
     plan = paid_plan(plan_key)
-    profile = _live_profile(session, user_id)
-    if profile.plan == plan.key:
-        raise Conflict(f"You are on {plan.name} already.", code="same_plan")
-    if profile.subscription_status == "past_due" or profile.past_due_since is not None:
-        raise Conflict("Your last payment failed: pay the open invoice or update your card "
-                       "in the billing portal before changing plans.", code="past_due")
-    request_key = request_key or uuid.uuid4().hex
+    with read_transaction() as session:
+        profile = _live_profile(session, user_id)
+        if profile.plan == plan.key:
+            raise Conflict(f"You are on {plan.name} already.", code="same_plan")
+        if profile.subscription_status == "past_due" or profile.past_due_since is not None:
+            raise Conflict("Your last payment failed: pay the open invoice or update your "
+                           "card in the billing portal before changing plans.",
+                           code="past_due")
+        subscription_id = profile.stripe_subscription_id or ""
+    sub = _switched_subscription(gateway or get_gateway(), subscription_id=subscription_id,
+                                 plan=plan, request_key=request_key or uuid.uuid4().hex)
+    with transaction() as session:
+        profile = _live_profile(session, user_id)
+        return apply_subscription(session, profile=profile, sub=sub,
+                                  event_created=int(db_now(session).timestamp()))
+
+
+def _switched_subscription(gateway: StripeGateway, *, subscription_id: str, plan: Plan,
+                           request_key: str) -> SubscriptionInfo:
+    """Stripe's subscription once it sells `plan` (called outside any transaction)."""
     try:
-        current = gateway.retrieve_subscription(profile.stripe_subscription_id or "")
+        current = gateway.retrieve_subscription(subscription_id)
         price = gateway.price_ids_by_lookup_key([plan.stripe_lookup_key]).get(
             plan.stripe_lookup_key)
         if price is None or current.licensed_item_id is None:
@@ -118,8 +138,7 @@ def switch_plan(session: Session, *, user_id: uuid.UUID, plan_key: str,
     except StripeUnavailable as exc:
         raise ServiceUnavailable("Stripe is not answering; your plan is unchanged. Please "
                                  "try again in a minute.", code="stripe_unavailable") from exc
-    return apply_subscription(session, profile=profile, sub=sub,
-                              event_created=int(db_now(session).timestamp()))
+    return sub
 
 
 def refuse_second_subscription(session: Session, *, profile: Profile, sub: SubscriptionInfo,
