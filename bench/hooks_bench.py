@@ -22,8 +22,8 @@ Pro user with one project per client, each with a running VM (an open run). Then
    `--clients` keep-alive connections, one thread and one project per connection. The requests
    are generated and signed just before the run, each with a unique event_id; every answer must
    be 200 with outcome "heartbeat". Latency percentiles come from wrk's own histogram.
-2. pgbench, with the server idle, runs the statement that hook runs (usage.HEARTBEAT_SQL, the
-   very text the server prepares, with pgbench variables for its parameters; printed below)
+2. pgbench, with the server idle, runs the statement that hook runs (heartbeat.HEARTBEAT_SQL,
+   the very text the server prepares, with pgbench variables for its parameters; printed below)
    with the same number of clients, one project per client, `-M prepared`, one statement per
    transaction, as the hook's autocommit connection does.
 The two never run at the same time. PostgreSQL's own statistics (pg_stat_database) then show
@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aether_web.api.hooks import sign  # noqa: E402
-from aether_web.services import usage  # noqa: E402
+from aether_web.services import heartbeat  # noqa: E402
 from tools.local_stack import LocalStack  # noqa: E402
 
 SECRET = "bench-hook-secret-0123456789"
@@ -84,10 +84,10 @@ PGBENCH_VARIABLES = {
 
 
 def pgbench_script() -> str:
-    """The statement the heartbeat hook runs (usage.HEARTBEAT_SQL, the same text the server
+    """The statement the heartbeat hook runs (heartbeat.HEARTBEAT_SQL, the same text the server
     sends), with pgbench variables for its parameters: client n heartbeats project n under a
     random event_id, at the database's clock."""
-    statement = usage.HEARTBEAT_SQL
+    statement = heartbeat.HEARTBEAT_SQL
     for name, expression in PGBENCH_VARIABLES.items():
         statement = re.sub(re.escape(name) + r"\b", lambda _m, e=expression: e, statement)
     if re.search(r"(?<!:):[a-z_]+\b(?!:)", statement.replace(":n", "").replace(":r", "")):
@@ -353,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("pgbench ran (-M prepared, -c/-j clients, client n = project n, random event_id):")
     print("    " + pgbench_script().replace("\n", "\n    ").rstrip())
-    print("the heartbeat hook sends the same statement (usage.HEARTBEAT_SQL) with its values "
-          "as parameters, prepared, on an autocommit connection.")
+    print("the heartbeat hook sends the same statement (heartbeat.HEARTBEAT_SQL) with its "
+          "values as parameters, prepared, on an autocommit connection.")
     requests = sum(h["requests"] for h in hooks)
     per_request = hook_transactions / requests
     print(f"PostgreSQL transactions per hook request: {per_request:.3f} ({hook_transactions} "

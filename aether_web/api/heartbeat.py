@@ -2,11 +2,12 @@
 
 Every running VM sends a heartbeat every minute, so this is the request the orchestrator sends
 most. On PostgreSQL it is answered in front of the rest of the app: the body is checked exactly
-as every hook's is (`hooks.answer_hook`), then `usage.HEARTBEAT_SQL` runs as one statement on
-an asyncpg connection, on the event loop, with no worker thread and no ORM session.
-Whatever that statement does not settle (no run of this machine open, a simultaneous repeat,
-a connection the database dropped) goes to the regular handler, `usage.record_heartbeat`, in
-its own transaction, which answers it the same way it answers on SQLite.
+as every hook's is (`hooks.answer_hook`), then `services.heartbeat.HEARTBEAT_SQL` runs as one
+statement on an asyncpg connection, on the event loop, with no worker thread and no ORM
+session. Whatever that statement does not settle (no run of this machine open, a simultaneous
+repeat, a connection the database dropped) goes to the regular handler,
+`services.heartbeat.record_heartbeat`, in its own transaction, which answers it the same way
+it answers on SQLite.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from aether_web.api.metrics import HTTP_REQUESTS, status_class
 from aether_web.api.responses import database_unavailable, error_response, unavailable_response
 from aether_web.db import database_url
 from aether_web.observability import log
-from aether_web.services import usage
+from aether_web.services.heartbeat import HEARTBEAT_SQL, heartbeat_answer
+from aether_web.services.hook_events import HookAnswer, parse_project_id
 
 PATH = "/api/hooks/vm/heartbeat"
 # How these connections show in pg_stat_activity.
@@ -37,7 +39,7 @@ APPLICATION_NAME = "aether-heartbeat"
 # Connections per worker process; a request waits for one when all are busy.
 POOL_SIZE = 10
 # HEARTBEAT_SQL with asyncpg's numbered placeholders, and the names in their order.
-_COMPILED = sa.text(usage.HEARTBEAT_SQL).compile(dialect=postgresql.asyncpg.dialect())
+_COMPILED = sa.text(HEARTBEAT_SQL).compile(dialect=postgresql.asyncpg.dialect())
 STATEMENT, PARAMETERS = str(_COMPILED), tuple(_COMPILED.positiontup or ())
 # Seconds to wait for a new connection before leaving the request to the regular handler.
 CONNECT_TIMEOUT = 5
@@ -131,12 +133,12 @@ async def close_pool() -> None:
         await found.close()
 
 
-async def fast_heartbeat(data: dict) -> usage.HookAnswer | None:
+async def fast_heartbeat(data: dict) -> HookAnswer | None:
     """The heartbeat in one statement, or None to leave it to the regular handler."""
     fields = hooks.heartbeat_fields(data)
-    row = await pool().run({**fields, "project_id": usage.parse_project_id(fields["project_id"]),
+    row = await pool().run({**fields, "project_id": parse_project_id(fields["project_id"]),
                             "at": None})
-    return None if row is None else usage.heartbeat_answer(tuple(row))
+    return None if row is None else heartbeat_answer(tuple(row))
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -22,7 +22,14 @@ from aether_web import metrics
 from aether_web.api.context import in_transaction
 from aether_web.api.responses import error_response, from_error, parse_json_object
 from aether_web.errors import AetherError, InvalidInput
-from aether_web.services import text_input, usage
+from aether_web.services import (
+    heartbeat,
+    hook_events,
+    run_hooks,
+    storage_accrual,
+    text_input,
+    usage_limits,
+)
 from aether_web.settings import get_settings
 
 SIGNATURE_HEADER = "Aether-Signature"
@@ -104,7 +111,7 @@ def _optional_str(data: dict, name: str, *, max_len: int = 64) -> str:
 
 
 def _started(s, d):
-    return usage.record_started(
+    return run_hooks.record_started(
         s, event_id=_field(d, "event_id", str), project_id=_field(d, "project_id", str),
         machine_id=_field(d, "machine_id", str, max_len=64),
         machine_type=_optional_str(d, "machine_type"))
@@ -117,34 +124,34 @@ def heartbeat_fields(d: dict) -> dict[str, str]:
 
 
 def _heartbeat(s, d):
-    return usage.record_heartbeat(s, **heartbeat_fields(d))
+    return heartbeat.record_heartbeat(s, **heartbeat_fields(d))
 
 
 def _stopped(s, d):
-    return usage.record_stopped(
+    return run_hooks.record_stopped(
         s, event_id=_field(d, "event_id", str), project_id=_field(d, "project_id", str),
         machine_id=_field(d, "machine_id", str, max_len=64),
         reason=_optional_str(d, "reason") or "stopped")
 
 
 def _storage(s, d):
-    return usage.record_storage(
+    return storage_accrual.record_storage(
         s, event_id=_field(d, "event_id", str), project_id=_field(d, "project_id", str),
         bytes_used=_field(d, "bytes_used", int))
 
 
 def _authorize(s, d):
-    return usage.HookAnswer(200, usage.authorize_start(s, project_id=_field(d, "project_id",
-                                                                             str)))
+    return hook_events.HookAnswer(200, usage_limits.authorize_start(
+        s, project_id=_field(d, "project_id", str)))
 
 
 def _storage_check(s, d):
-    return usage.HookAnswer(200, usage.check_storage(
+    return hook_events.HookAnswer(200, usage_limits.check_storage(
         s, project_id=_field(d, "project_id", str),
         additional_bytes=_field(d, "additional_bytes", int)))
 
 
-async def _apply(handler: Callable, data: dict) -> usage.HookAnswer:
+async def _apply(handler: Callable, data: dict) -> hook_events.HookAnswer:
     """Run `handler(session, data)` in its own transaction, retrying the failures a retry
     answers correctly."""
     try:
@@ -160,7 +167,7 @@ async def _apply(handler: Callable, data: dict) -> usage.HookAnswer:
         return await in_transaction(handler, data)
 
 
-FastPath = Callable[[dict], Awaitable["usage.HookAnswer | None"]]
+FastPath = Callable[[dict], Awaitable["hook_events.HookAnswer | None"]]
 
 
 async def answer_hook(kind: str, handler: Callable, body: bytes, signature: str | None, *,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from aether_web.jobs.registry import Job, register
-from aether_web.services import usage, usage_rebuild, vms
+from aether_web.services import hook_events, runs, storage_accrual, usage_rebuild, vms
 
 
 def close_orphaned_runs(session: Session) -> str:
-    closed = usage.close_orphaned_runs(session)
+    closed = runs.close_orphaned_runs(session)
     return f"closed {len(closed)} runs whose heartbeats stopped"
 
 
@@ -19,7 +19,7 @@ def reconcile_vms(session: Session) -> str:
 
 
 def accrue_storage(session: Session) -> str:
-    return f"accrued {usage.accrue_storage(session)} GB-hours"
+    return f"accrued {storage_accrual.accrue_storage(session)} GB-hours"
 
 
 def rebuild_usage_monthly(session: Session) -> str:
@@ -35,7 +35,7 @@ def simulated_vm_heartbeats(session: Session) -> str:
 
 
 def purge_hook_events(session: Session) -> str:
-    return f"forgot {usage.purge_hook_events(session)} hook answers older than 30 days"
+    return f"forgot {hook_events.purge_hook_events(session)} hook answers older than 30 days"
 
 
 for _job in (

@@ -24,7 +24,7 @@ from aether_web.billing.plan_history import HISTORY_START, PlanInterval, whole_s
 from aether_web.billing.plans import PLANS
 from aether_web.models import PlanIntervalRow, Profile, Project, StorageSample, UsageRecord
 from aether_web.models.types import UTCDateTime
-from aether_web.services.usage import HEARTBEAT_TIMEOUT
+from aether_web.services.runs import HEARTBEAT_TIMEOUT
 
 PAID_PLAN_KEYS = tuple(k for k, p in PLANS.items() if p.overage)
 FAR = 253402300799  # 9999-12-31T23:59:59Z as epoch seconds: "no end"

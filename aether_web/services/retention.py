@@ -1,6 +1,6 @@
 """How long operational rows are kept: job runs and processed Stripe events.
 
-(Hook answers have their own rule beside the hooks: `services.usage.purge_hook_events`.)
+(Hook answers have their own rule beside the hooks: `services.hook_events.purge_hook_events`.)
 Deletions go in batches, each bounded, so one purge never holds a huge transaction's locks.
 """
 

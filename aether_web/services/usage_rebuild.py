@@ -4,7 +4,7 @@
 The runs are never loaded into Python: one GROUP BY over the runs of the months splits each
 run at the month edges (a run counts, in each month, the whole seconds of the month it covers)
 and sums per user, so memory stays bounded whatever the number of runs. A run still open
-counts up to its last sign of life (`usage.last_sign_of_life_sql`), never to when the job ran.
+counts up to its last sign of life (`runs.last_sign_of_life_sql`), never to when the job ran.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from aether_web.db import db_now
 from aether_web.models import DriftReport, UsageMonthly, UsageRecord
 from aether_web.models.types import UTCDateTime
 from aether_web.observability import log
-from aether_web.services.usage import last_sign_of_life_sql
+from aether_web.services.runs import last_sign_of_life_sql
 
 # How many of the largest differences a drift summary names.
 WORST_CASES = 10

@@ -29,7 +29,7 @@ from aether_web.models import InvoiceRecord, OverageReport, Profile, StorageSamp
 from aether_web.services.invoicing.invoiced import InvoicedMonth, invoiced_months
 from aether_web.services.period_bill import period_bill
 from aether_web.services.projects import count_projects
-from aether_web.services.usage import storage_status
+from aether_web.services.usage_limits import storage_status
 
 HISTORY_MONTHS = 12
 BILLED_STATUSES = ("invoiced", "item_billed")

@@ -22,9 +22,18 @@ from aether_web.integrations.vm_provider import (
 )
 from aether_web.models import Profile, Project, UsageRecord
 from aether_web.observability import log
-from aether_web.services import usage
 from aether_web.services.accounts import lock_profile
+from aether_web.services.heartbeat import HEARTBEAT, record_heartbeat
 from aether_web.services.projects import get_project
+from aether_web.services.run_hooks import record_started, record_stopped
+from aether_web.services.runs import (
+    close_run,
+    is_silent,
+    last_sign_of_life,
+    open_run_of,
+    open_runs_of,
+)
+from aether_web.services.usage_limits import authorize_start, free_users_over_cap
 
 PROVIDER_DOWN = "We couldn't reach the VM service. Please try again in a minute."
 
@@ -46,11 +55,11 @@ def start_project(
     provider = provider or get_vm_provider()
     project = get_project(session, user_id=user_id, project_id=project_id)
     lock_profile(session, user_id=user_id)
-    usage.authorize_start(session, project_id=project.id, now=now)
-    if usage.open_run_of(session, project_id=project.id) is not None:
+    authorize_start(session, project_id=project.id, now=now)
+    if open_run_of(session, project_id=project.id) is not None:
         return project
     profile = session.get(Profile, user_id)
-    running = [r for r in usage.open_runs_of(session, user_id=user_id)
+    running = [r for r in open_runs_of(session, user_id=user_id)
                if r.project_id != project.id]
     if profile is not None and not can_run_another_vm(
             email_verified=profile.email_verified_at is not None, running_vms=len(running)):
@@ -64,16 +73,16 @@ def start_project(
     except VMProviderError as exc:
         log.warning("could not start VM of project %s: %s", project.id, exc)
         raise ServiceUnavailable(PROVIDER_DOWN, code="vm_provider_unavailable") from exc
-    usage.record_started(session, event_id=_event_id(provider, "start"), project_id=project.id,
-                         machine_id=machine_id, machine_type=project.machine_type, now=now,
-                         trust_running=True)
+    record_started(session, event_id=_event_id(provider, "start"), project_id=project.id,
+                   machine_id=machine_id, machine_type=project.machine_type, now=now,
+                   trust_running=True)
     session.refresh(project)
     return project
 
 
 def _stop(session: Session, project: Project, provider: VMProvider, *, reason: str,
           now: datetime | None) -> Project:
-    run = usage.open_run_of(session, project_id=project.id)
+    run = open_run_of(session, project_id=project.id)
     machine_id = (run.machine_id if run is not None else "") or project.machine_id or ""
     if machine_id and (run is not None or project.vm_state != "stopped"):
         try:
@@ -82,9 +91,9 @@ def _stop(session: Session, project: Project, provider: VMProvider, *, reason: s
             log.warning("could not stop VM of project %s: %s", project.id, exc)
             raise ServiceUnavailable(PROVIDER_DOWN, code="vm_provider_unavailable") from exc
     if run is not None:
-        usage.record_stopped(session, event_id=_event_id(provider, "stop"),
-                             project_id=project.id, machine_id=run.machine_id, reason=reason,
-                             now=now)
+        record_stopped(session, event_id=_event_id(provider, "stop"),
+                       project_id=project.id, machine_id=run.machine_id, reason=reason,
+                       now=now)
         session.refresh(project)
     if project.vm_state != "stopped":
         project.vm_state = "stopped"
@@ -119,18 +128,18 @@ def enforce_free_caps(
     provider = provider or get_vm_provider()
     now = (now or db_now(session)).replace(microsecond=0)
     stopped = []
-    for user_id in usage.free_users_over_cap(session, now=now):
+    for user_id in free_users_over_cap(session, now=now):
         lock_profile(session, user_id=user_id)
-        for run in usage.open_runs_of(session, user_id=user_id):
+        for run in open_runs_of(session, user_id=user_id):
             try:
                 if run.machine_id:
                     provider.stop(machine_id=run.machine_id)
             except VMProviderError as exc:
                 log.warning("could not stop VM %s at the free cap: %s", run.machine_id, exc)
                 continue
-            usage.record_stopped(session, event_id=f"cap-{run.id}", project_id=run.project_id,
-                                 machine_id=run.machine_id, reason="compute_limit_reached",
-                                 now=now)
+            record_stopped(session, event_id=f"cap-{run.id}", project_id=run.project_id,
+                           machine_id=run.machine_id, reason="compute_limit_reached",
+                           now=now)
             stopped.append(run.project_id)
     return stopped
 
@@ -163,15 +172,15 @@ def reconcile_with_provider(
         if run.ended_at is not None:
             continue
         machine = by_id.get(run.machine_id)
-        last = usage.last_sign_of_life(run)
+        last = last_sign_of_life(run)
         if machine is None or not machine.is_running:
-            usage.close_run(session, run=run, at=last, reason="reconciled_not_running")
+            close_run(session, run=run, at=last, reason="reconciled_not_running")
             project.vm_state = "stopped"
             session.add(project)
             counts["closed"] += 1
-        elif usage.is_silent(last, now):
+        elif is_silent(last, now):
             # It ended where it went silent; the machine, running now, gets a new run below.
-            usage.close_run(session, run=run, at=last, reason="heartbeat_lost")
+            close_run(session, run=run, at=last, reason="heartbeat_lost")
             counts["closed"] += 1
         else:
             run.last_heartbeat_at = max(last, now)
@@ -195,11 +204,11 @@ def reconcile_with_provider(
             except VMProviderError as exc:
                 log.warning("could not stop machine %s of a deleted project: %s", machine.id, exc)
             continue
-        if usage.open_run_of(session, project_id=pid) is None:
-            usage.record_started(session, event_id=_event_id(provider, "reconcile"),
-                                 project_id=pid, machine_id=machine.id,
-                                 machine_type=machine.machine_type or project.machine_type,
-                                 now=now, trust_running=True)
+        if open_run_of(session, project_id=pid) is None:
+            record_started(session, event_id=_event_id(provider, "reconcile"),
+                           project_id=pid, machine_id=machine.id,
+                           machine_type=machine.machine_type or project.machine_type,
+                           now=now, trust_running=True)
             counts["opened"] += 1
     session.flush()
     return counts
@@ -219,10 +228,10 @@ def simulated_heartbeats(session: Session, *, now: datetime | None = None) -> in
     ).all()
     beats = 0
     for run in runs:
-        if usage.is_silent(usage.last_sign_of_life(run), now):
+        if is_silent(last_sign_of_life(run), now):
             continue
-        answer = usage.record_heartbeat(session, event_id=f"sim-hb-{uuid.uuid4().hex}",
-                                        project_id=run.project_id, machine_id=run.machine_id,
-                                        now=now)
-        beats += answer.body["outcome"] == usage.HEARTBEAT
+        answer = record_heartbeat(session, event_id=f"sim-hb-{uuid.uuid4().hex}",
+                                  project_id=run.project_id, machine_id=run.machine_id,
+                                  now=now)
+        beats += answer.body["outcome"] == HEARTBEAT
     return beats

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from aether_web.api.hooks import sign
 from aether_web.db import transaction
 from aether_web.models import HookEvent, UsageRecord
-from aether_web.services import usage
+from aether_web.services.run_hooks import record_started
 
 SECRET = "test-hook-secret-0001"
 HEARTBEAT = "/api/hooks/vm/heartbeat"
@@ -33,8 +33,8 @@ def open_run(engine, make_user, make_project, machine="m1"):
     user = make_user(plan="pro")
     project = make_project(user)
     with transaction(engine) as s:
-        usage.record_started(s, event_id=uuid.uuid4().hex, project_id=project.id,
-                             machine_id=machine, machine_type="shared-cpu-1x")
+        record_started(s, event_id=uuid.uuid4().hex, project_id=project.id,
+                       machine_id=machine, machine_type="shared-cpu-1x")
     return project
 
 
@@ -71,7 +71,7 @@ def test_common_heartbeat_never_uses_the_regular_handler(api, engine, make_user,
     def regular(*_args, **_kwargs):
         raise AssertionError("the regular handler ran")
 
-    monkeypatch.setattr(usage, "record_heartbeat", regular)
+    monkeypatch.setattr("aether_web.services.heartbeat.record_heartbeat", regular)
     body = beat(project)
     r = post(api, body)
     assert r.status_code == 200, r.text

@@ -394,10 +394,11 @@ T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 def _hook(engine, kind, project, at, machine="m1", event_id=None):
     from aether_web.db import transaction
-    from aether_web.services import usage
+    from aether_web.services.heartbeat import record_heartbeat
+    from aether_web.services.run_hooks import record_started, record_stopped
 
-    fn = {"started": usage.record_started, "heartbeat": usage.record_heartbeat,
-          "stopped": usage.record_stopped}[kind]
+    fn = {"started": record_started, "heartbeat": record_heartbeat,
+          "stopped": record_stopped}[kind]
     with transaction(engine) as s:
         return fn(s, event_id=event_id or uuid.uuid4().hex, project_id=project.id,
                   machine_id=machine, now=at).body
@@ -405,10 +406,10 @@ def _hook(engine, kind, project, at, machine="m1", event_id=None):
 
 def _orphan_job(engine, at):
     from aether_web.db import transaction
-    from aether_web.services import usage
+    from aether_web.services.runs import close_orphaned_runs
 
     with transaction(engine) as s:
-        return [(r.id, r.ended_at) for r in usage.close_orphaned_runs(s, now=at)]
+        return [(r.id, r.ended_at) for r in close_orphaned_runs(s, now=at)]
 
 
 def _month_seconds(engine, user):

@@ -13,7 +13,8 @@ from aether_web.errors import ServiceUnavailable
 from aether_web.integrations.fly import FlyGateway
 from aether_web.integrations.vm_provider import FlyProvider
 from aether_web.models import Project, UsageRecord
-from aether_web.services import usage, vms
+from aether_web.services import vms
+from aether_web.services.heartbeat import record_heartbeat
 from tools.fly_emulator.testing import RunningEmulator, run_in_thread
 
 T0 = datetime(2024, 5, 10, 12, 0, tzinfo=UTC)
@@ -47,9 +48,9 @@ def test_start_and_stop_a_fly_machine(engine, emulator, fly, make_user, make_pro
     assert emulator.store.state_of(started.machine_id) == "started"
     for minute in (10, 20, 30, 40):  # the machine's heartbeats (silence ends a run: rule 13)
         with transaction(engine) as s:
-            usage.record_heartbeat(s, event_id=f"hb-{minute}", project_id=project.id,
-                                   machine_id=started.machine_id,
-                                   now=T0 + timedelta(minutes=minute))
+            record_heartbeat(s, event_id=f"hb-{minute}", project_id=project.id,
+                             machine_id=started.machine_id,
+                             now=T0 + timedelta(minutes=minute))
     with transaction(engine) as s:
         vms.stop_project(s, user_id=user.id, project_id=project.id, provider=fly,
                          now=T0 + timedelta(minutes=42))

@@ -14,7 +14,10 @@ from sqlmodel import Session, select
 from aether_web.billing.periods import split_seconds_by_month
 from aether_web.db import transaction
 from aether_web.models import Profile, Project, UsageMonthly, UsageRecord
-from aether_web.services import usage, usage_rebuild
+from aether_web.services import usage_rebuild
+from aether_web.services.heartbeat import record_heartbeat
+from aether_web.services.run_hooks import REORDER_WINDOW, record_started, record_stopped
+from aether_web.services.runs import HEARTBEAT_TIMEOUT, close_orphaned_runs, last_sign_of_life
 from tests.conftest import _truncate
 
 KINDS = ("started", "heartbeat", "stopped", "repeat", "orphan_job", "rebuild_job")
@@ -41,14 +44,14 @@ def _snapshot(engine) -> list[tuple]:
 def _apply(engine, kind, project, machine, now, event_id):
     with transaction(engine) as s:
         if kind == "started":
-            return usage.record_started(s, event_id=event_id, project_id=project,
-                                        machine_id=machine, machine_type="shared-cpu-1x",
-                                        now=now)
+            return record_started(s, event_id=event_id, project_id=project,
+                                  machine_id=machine, machine_type="shared-cpu-1x",
+                                  now=now)
         if kind == "heartbeat":
-            return usage.record_heartbeat(s, event_id=event_id, project_id=project,
-                                          machine_id=machine, now=now)
-        return usage.record_stopped(s, event_id=event_id, project_id=project,
-                                    machine_id=machine, reason="user", now=now)
+            return record_heartbeat(s, event_id=event_id, project_id=project,
+                                    machine_id=machine, now=now)
+        return record_stopped(s, event_id=event_id, project_id=project,
+                              machine_id=machine, reason="user", now=now)
 
 
 def _check_answer(kind, body, machine, now, earlier):
@@ -60,10 +63,10 @@ def _check_answer(kind, body, machine, now, earlier):
         assert body["outcome"] in ("heartbeat", "opened_from_heartbeat", "machine_mismatch",
                                    "no_open_run"), body
         if body["outcome"] == "no_open_run":  # a late heartbeat of a machine just stopped
-            assert mine and mine[-1][0] == "stopped" and now - mine[-1][1] <= usage.REORDER_WINDOW
+            assert mine and mine[-1][0] == "stopped" and now - mine[-1][1] <= REORDER_WINDOW
     if kind == "started" and body["outcome"] == "stopped_before_started":
         last_kind, last_at = mine[-1]
-        assert last_kind == "stopped" and now - last_at <= usage.REORDER_WINDOW
+        assert last_kind == "stopped" and now - last_at <= REORDER_WINDOW
 
 
 @settings(max_examples=60, deadline=None,
@@ -87,7 +90,7 @@ def test_random_hook_sequences_keep_the_ledger_exact(engine, start, steps):
         now = now + timedelta(seconds=gap)
         if kind == "orphan_job":
             with transaction(engine) as s:
-                usage.close_orphaned_runs(s, now=now)
+                close_orphaned_runs(s, now=now)
             orphan_runs.append(now)
             continue
         if kind == "rebuild_job":
@@ -139,7 +142,7 @@ def test_random_hook_sequences_keep_the_ledger_exact(engine, start, steps):
                 # Closed at its last sign of life, by a job or hook that came more than the
                 # timeout later (rule 13).
                 assert run.ended_at in signs
-                assert any(j - run.ended_at > usage.HEARTBEAT_TIMEOUT for j in looked)
+                assert any(j - run.ended_at > HEARTBEAT_TIMEOUT for j in looked)
             elif run.end_reason == "replaced":
                 assert run.ended_at in signs
             else:
@@ -148,7 +151,7 @@ def test_random_hook_sequences_keep_the_ledger_exact(engine, start, steps):
             # than the heartbeat timeout.
             inside = sorted({run.started_at, run.ended_at}
                             | {t for t in signs if run.started_at <= t <= run.ended_at})
-            assert all(b - a <= usage.HEARTBEAT_TIMEOUT for a, b in itertools.pairwise(inside))
+            assert all(b - a <= HEARTBEAT_TIMEOUT for a, b in itertools.pairwise(inside))
             for month, seconds in split_seconds_by_month(run.started_at, run.ended_at).items():
                 key = (run.user_id, month)
                 expected[key] = expected.get(key, 0) + seconds
@@ -166,7 +169,7 @@ def test_random_hook_sequences_keep_the_ledger_exact(engine, start, steps):
             with_open = dict(expected)
             for run in runs:
                 if run.ended_at is None:
-                    alive = min(usage.last_sign_of_life(run), now)
+                    alive = min(last_sign_of_life(run), now)
                     for m, seconds in split_seconds_by_month(run.started_at, alive).items():
                         with_open[(run.user_id, m)] = with_open.get((run.user_id, m), 0) + seconds
             assert usage_rebuild.compute_seconds_by_user(s, month=month, now=now) == {

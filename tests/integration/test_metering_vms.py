@@ -17,7 +17,12 @@ from aether_web.integrations.vm_provider import (
     set_vm_provider,
 )
 from aether_web.models import DriftReport, Project, UsageMonthly, UsageRecord
-from aether_web.services import usage, usage_rebuild, vms
+from aether_web.services import usage_rebuild, vms
+from aether_web.services.heartbeat import record_heartbeat
+from aether_web.services.run_hooks import record_started, record_stopped
+from aether_web.services.runs import HEARTBEAT_TIMEOUT, close_orphaned_runs
+from aether_web.services.storage_accrual import accrue_storage, record_storage
+from aether_web.services.usage_limits import authorize_start, compute_seconds_used
 
 T0 = datetime(2024, 1, 31, 22, 0, tzinfo=UTC)
 
@@ -62,8 +67,8 @@ def keep_alive(engine, project_id, machine_id, start, end, every=timedelta(minut
     at = start + every
     while at <= end:
         with transaction(engine) as s:
-            usage.record_heartbeat(s, event_id=uuid.uuid4().hex, project_id=project_id,
-                                   machine_id=machine_id, now=at)
+            record_heartbeat(s, event_id=uuid.uuid4().hex, project_id=project_id,
+                             machine_id=machine_id, now=at)
         at += every
 
 
@@ -140,7 +145,7 @@ def test_a_running_free_vm_is_stopped_when_the_cap_is_reached(engine, spy, make_
     # The paid user's VM keeps running.
     assert runs(engine, other.id)[0].ended_at is None
     with transaction(engine) as s:
-        assert usage.compute_seconds_used(s, user_id=user.id, now=T0 + timedelta(hours=1)) \
+        assert compute_seconds_used(s, user_id=user.id, now=T0 + timedelta(hours=1)) \
             == 180000
 
 
@@ -193,7 +198,7 @@ def test_simulated_heartbeats_keep_a_live_vm_running_but_not_a_dead_one(
     with transaction(engine) as s:
         assert vms.simulated_heartbeats(s, now=T0 + timedelta(minutes=1)) == 1
     with transaction(engine) as s:
-        closed = usage.close_orphaned_runs(s, now=T0 + timedelta(minutes=10))
+        closed = close_orphaned_runs(s, now=T0 + timedelta(minutes=10))
     assert [r.project_id for r in closed] == [dead.id]
     dead_run = runs(engine, dead.id)[0]
     # Closed at its last heartbeat (its start), not when the job ran.
@@ -207,26 +212,26 @@ def test_a_crashed_run_is_closed_at_its_last_heartbeat_within_the_hour(
     user = make_user()
     project = make_project(user)
     with transaction(engine) as s:
-        usage.record_started(s, event_id="a", project_id=project.id, machine_id="m", now=T0)
-        usage.record_heartbeat(s, event_id="b", project_id=project.id, machine_id="m",
-                               now=T0 + timedelta(minutes=7))
+        record_started(s, event_id="a", project_id=project.id, machine_id="m", now=T0)
+        record_heartbeat(s, event_id="b", project_id=project.id, machine_id="m",
+                         now=T0 + timedelta(minutes=7))
     with transaction(engine) as s:
-        assert usage.close_orphaned_runs(s, now=T0 + timedelta(minutes=20)) == []
+        assert close_orphaned_runs(s, now=T0 + timedelta(minutes=20)) == []
     with transaction(engine) as s:
-        [closed] = usage.close_orphaned_runs(s, now=T0 + timedelta(minutes=23))
+        [closed] = close_orphaned_runs(s, now=T0 + timedelta(minutes=23))
     assert closed.ended_at == T0 + timedelta(minutes=7)
-    assert usage.HEARTBEAT_TIMEOUT + timedelta(minutes=5) < timedelta(hours=1)
+    assert HEARTBEAT_TIMEOUT + timedelta(minutes=5) < timedelta(hours=1)
 
 
 def test_rebuild_reports_and_corrects_drift(engine, make_user, make_project):
     user = make_user()
     project = make_project(user)
     with transaction(engine) as s:
-        usage.record_started(s, event_id="a", project_id=project.id, machine_id="m", now=T0)
-        usage.record_heartbeat(s, event_id="h", project_id=project.id, machine_id="m",
-                               now=T0 + timedelta(minutes=15))
-        usage.record_stopped(s, event_id="b", project_id=project.id, machine_id="m",
-                             now=T0 + timedelta(minutes=30))
+        record_started(s, event_id="a", project_id=project.id, machine_id="m", now=T0)
+        record_heartbeat(s, event_id="h", project_id=project.id, machine_id="m",
+                         now=T0 + timedelta(minutes=15))
+        record_stopped(s, event_id="b", project_id=project.id, machine_id="m",
+                       now=T0 + timedelta(minutes=30))
     with transaction(engine) as s:
         assert usage_rebuild.rebuild_monthly(s, now=T0).count == 0
         row = s.exec(select(UsageMonthly)).one()
@@ -247,16 +252,16 @@ def test_storage_accrues_gb_hours_per_month_at_the_size_of_the_time(
     user = make_user()
     project = make_project(user)
     with transaction(engine) as s:
-        usage.record_storage(s, event_id="s1", project_id=project.id, bytes_used=2 * 10**9,
-                             now=T0)
+        record_storage(s, event_id="s1", project_id=project.id, bytes_used=2 * 10**9,
+                       now=T0)
     with transaction(engine) as s:  # 2 GB for 3 h: 2 h in January, 1 h in February
-        usage.accrue_storage(s, now=T0 + timedelta(hours=3))
+        accrue_storage(s, now=T0 + timedelta(hours=3))
     with transaction(engine) as s:  # then 1 GB for 1 h
-        usage.record_storage(s, event_id="s2", project_id=project.id, bytes_used=10**9,
-                             now=T0 + timedelta(hours=3))
-        usage.accrue_storage(s, now=T0 + timedelta(hours=4))
+        record_storage(s, event_id="s2", project_id=project.id, bytes_used=10**9,
+                       now=T0 + timedelta(hours=3))
+        accrue_storage(s, now=T0 + timedelta(hours=4))
     with transaction(engine) as s:  # a repeat of the hourly job adds nothing
-        assert usage.accrue_storage(s, now=T0 + timedelta(hours=4)) == 0
+        assert accrue_storage(s, now=T0 + timedelta(hours=4)) == 0
     with Session(engine) as s:
         months = {m.month: m.storage_gb_hours for m in s.exec(select(UsageMonthly)).all()}
     assert months == {date(2024, 1, 1): Decimal("4.0000"), date(2024, 2, 1): Decimal("3.0000")}
@@ -266,12 +271,12 @@ def test_a_deleted_project_accrues_no_storage_after_deletion(engine, make_user, 
     user = make_user()
     project = make_project(user)
     with transaction(engine) as s:
-        usage.record_storage(s, event_id="s1", project_id=project.id, bytes_used=10**9,
-                             now=T0)
+        record_storage(s, event_id="s1", project_id=project.id, bytes_used=10**9,
+                       now=T0)
         p = s.get(Project, project.id)
         p.deleted_at = T0 + timedelta(hours=1)
     with transaction(engine) as s:
-        usage.accrue_storage(s, now=T0 + timedelta(hours=5))
+        accrue_storage(s, now=T0 + timedelta(hours=5))
     with Session(engine) as s:
         assert s.exec(select(UsageMonthly)).one().storage_gb_hours == Decimal("1.0000")
 
@@ -307,7 +312,7 @@ def _switch(engine, user, plan, at):
 
 def _authorize(engine, project, now):
     with transaction(engine) as s:
-        return usage.authorize_start(s, project_id=project.id, now=now)
+        return authorize_start(s, project_id=project.id, now=now)
 
 
 def test_hours_on_pro_do_not_count_against_the_free_cap(engine, spy, make_user, make_project):
@@ -333,7 +338,7 @@ def test_hours_on_pro_do_not_count_against_the_free_cap(engine, spy, make_user, 
         _authorize(engine, project, now + timedelta(minutes=2))
     assert refused.value.code == "compute_limit_reached"
     with Session(engine) as s:
-        assert usage.compute_seconds_used(s, user_id=user.id, now=now + timedelta(minutes=2)) \
+        assert compute_seconds_used(s, user_id=user.id, now=now + timedelta(minutes=2)) \
             == 50 * 3600
 
 

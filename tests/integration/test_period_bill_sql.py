@@ -23,7 +23,7 @@ from aether_web.billing.plans import BYTES_PER_GB
 from aether_web.models import PlanIntervalRow, Profile, StorageSample, UsageRecord
 from aether_web.services.period_bill import period_bill, period_bills
 from aether_web.services.plan_history import change_plan, plan_intervals
-from aether_web.services.usage import HEARTBEAT_TIMEOUT
+from aether_web.services.runs import HEARTBEAT_TIMEOUT
 
 
 def at(*args) -> datetime:

@@ -23,7 +23,7 @@ from aether_web.models import OverageReport, Profile
 from aether_web.services import overage
 from aether_web.services.invoicing.reporting import ensure_overage_accepted
 from aether_web.services.period_bill import period_bill
-from aether_web.services.usage import accrue_storage
+from aether_web.services.storage_accrual import accrue_storage
 
 KIND_BY_METER = {COMPUTE_METER: "compute", STORAGE_METER: "storage"}
 # Report statuses: accepted by Stripe (the sender's "sent" and "accepted" alike), on an
