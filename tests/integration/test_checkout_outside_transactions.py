@@ -1,5 +1,6 @@
-"""Checkout calls Stripe outside any database transaction, and of two racing Checkouts at
-most one stays open (`services/billing.checkout_url`)."""
+"""Checkout and the in-app plan switch call Stripe outside any database transaction, and of
+two racing Checkouts at most one stays open (`services/billing.checkout_url`,
+`services/subscription_lifecycle.switch_plan`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlmodel import Session
 
 from aether_web.db import transaction
 from aether_web.models import Profile
-from aether_web.services import billing
+from aether_web.services import billing, subscription_lifecycle
 from aether_web.services.accounts import lock_profile
 from tests.integration.stripe_support import Bed, bed, billing_bed
 
@@ -78,3 +79,35 @@ def test_of_two_racing_checkouts_at_most_one_stays_open(bed: Bed, make_user, eng
     # Both tabs got the same customer (one idempotent creation), and only the session whose
     # expiry ran last is still payable.
     assert _open_sessions(bed, customer_id) == [first.rstrip("/").rsplit("/", 1)[1]]
+
+
+class _SwitchProbe(_Probe):
+    """The real gateway, with a hook run as Stripe is asked to switch the subscription."""
+
+    def switch_subscription_price(self, **kwargs):
+        self._during_create()
+        return self._real.switch_subscription_price(**kwargs)
+
+
+def test_a_plan_switch_holds_no_database_lock_while_stripe_answers(
+        bed: Bed, make_user, client_for, engine) -> None:
+    user = make_user()
+    bed.checkout(client_for(user), "pro")
+    bed.wait_for_plan(user.id, "pro")
+    bed.settle()
+    wrote = threading.Event()
+
+    def another_request_writes() -> None:
+        def write() -> None:
+            with transaction() as session:
+                lock_profile(session, user_id=user.id)
+            wrote.set()
+        threading.Thread(target=write, daemon=True).start()
+        assert wrote.wait(5), "a write to the account waited for Stripe's answer"
+
+    outcome = subscription_lifecycle.switch_plan(
+        user_id=user.id, plan_key="team",
+        gateway=_SwitchProbe(bed.gateway, another_request_writes))
+    assert wrote.is_set()
+    assert outcome
+    assert bed.profile(user.id).plan == "team"  # recorded in the short write afterwards
