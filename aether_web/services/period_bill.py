@@ -24,7 +24,7 @@ from aether_web.billing.plan_history import HISTORY_START, PlanInterval, whole_s
 from aether_web.billing.plans import PLANS
 from aether_web.models import PlanIntervalRow, Profile, Project, StorageSample, UsageRecord
 from aether_web.models.types import UTCDateTime
-from aether_web.services.runs import HEARTBEAT_TIMEOUT
+from aether_web.services.runs import HEARTBEAT_TIMEOUT, last_sign_of_life_sql
 
 PAID_PLAN_KEYS = tuple(k for k, p in PLANS.items() if p.overage)
 FAR = 253402300799  # 9999-12-31T23:59:59Z as epoch seconds: "no end"
@@ -94,7 +94,8 @@ def _runs(sql: _Sql, *, start: datetime, until: datetime, now: datetime,
     edges and at their billed end (rule 13 for runs still open)."""
     ur = UsageRecord.__table__.c
     s_epoch, u_epoch, n_epoch = _epoch_of(start), _epoch_of(until), _epoch_of(now)
-    last = sql.greatest(sa.func.coalesce(sql.epoch(ur.last_heartbeat_at), sql.epoch(ur.started_at)),
+    # The last sign of life (`runs.last_sign_of_life`), never before the start.
+    last = sql.greatest(sql.epoch(last_sign_of_life_sql(UsageRecord.__table__)),
                         sql.epoch(ur.started_at))
     run_end = sa.case(
         (ur.ended_at.is_not(None), sql.epoch(ur.ended_at)),
