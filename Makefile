@@ -41,8 +41,10 @@ test-deps: setup
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
+## ruff, and the layering contract of pyproject.toml ([tool.importlinter]).
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 ## Every test: lint, unit + integration on SQLite, integration on PostgreSQL, end-to-end.
 test: test-deps

@@ -13,6 +13,8 @@ import sentry_sdk
 from aether_web.settings import get_settings
 
 log = logging.getLogger("aether_web")
+# Sentry's browser loader script (the page's <head> loads it; the CSP allows its origin).
+SENTRY_LOADER = "https://js.sentry-cdn.com/{key}.min.js"
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _SENSITIVE_HEADERS = {"cookie", "authorization", "set-cookie", "stripe-signature",

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_ONLY = {"pytest", "playwright", "hypothesis", "ruff", "mypy", "aiosmtpd", "selenium"}
+DEV_ONLY = {"pytest", "playwright", "hypothesis", "ruff", "mypy", "import-linter", "aiosmtpd",
+            "selenium"}
 APP_SOURCES = ("aether_web", "alembic", "rxconfig.py")
 
 

@@ -29,7 +29,7 @@ suite() {
   TIMES+=("$(printf '%-58s %5ss / %5ss  %s' "$name" "$took" "$budget" "$verdict")")
 }
 
-suite "lint (ruff) and types (mypy)" 300 bash -c ".venv/bin/ruff check . && .venv/bin/mypy"
+suite "lint (ruff) and types (mypy)" 300 bash -c ".venv/bin/ruff check . && .venv/bin/mypy && .venv/bin/lint-imports"
 suite "dependency locks match their pins" 60 bash tools/lock_requirements.sh --check
 suite "unit, tools and integration tests on SQLite" 900 \
   env -u AETHER_TEST_DATABASE_URL $PY -m pytest -q tests/unit tests/tools tests/integrations \

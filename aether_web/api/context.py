@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TypeVar
 
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from aether_web.client_address import forwarded_client
 from aether_web.cookies import SESSION_COOKIE
 from aether_web.db import read_transaction, transaction
 from aether_web.errors import Unauthenticated
@@ -17,7 +17,6 @@ from aether_web.models import Profile
 from aether_web.services import accounts
 
 T = TypeVar("T")
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 async def in_transaction(fn: Callable[..., T], *args, **kwargs) -> T:
@@ -48,25 +47,6 @@ def client_ip(request: Request) -> str:
     peer = request.client.host if request.client else ""
     hops = ",".join(request.headers.getlist("x-forwarded-for"))
     return forwarded_client(peer, hops, get_settings().trusted_proxy_networks)
-
-
-def forwarded_client(peer: str, forwarded_for: str, trusted: Sequence[IPNetwork]) -> str:
-    """The rightmost address of `forwarded_for` + `peer` that is not a trusted proxy (each
-    proxy appends the address it saw, so only hops right of the last untrusted one are true);
-    the leftmost one when all are trusted."""
-    chain = [h.strip() for h in forwarded_for.split(",") if h.strip()] + [peer]
-    for hop in reversed(chain):
-        if not _is_trusted(hop, trusted):
-            return hop[:64]
-    return chain[0][:64]
-
-
-def _is_trusted(hop: str, trusted: Sequence[IPNetwork]) -> bool:
-    try:
-        address = ipaddress.ip_address(hop)
-    except ValueError:
-        return False
-    return any(address in network for network in trusted)
 
 
 def session_token(request: Request) -> str | None:

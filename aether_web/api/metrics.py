@@ -13,6 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
@@ -22,15 +23,18 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aether_web import metrics
-from aether_web.db import get_engine
+from aether_web.db import read_transaction
+from aether_web.jobs.status import JobReading, job_readings
 from aether_web.observability import log
+from aether_web.services.ops_metrics import OpsReading, read_ops
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 HTTP_REQUESTS = "aether_http_requests_total"
 _STARTED = time.time()
 
 
-# Tables whose rows wait for work, counted by status (when the table exists).
+# The metric of each queue whose rows wait for work (`services.ops_metrics.BACKLOG_MODELS`),
+# by table, counted by status (`ops_metrics.BACKLOG_STATUSES`).
 BACKLOG_TABLES = {
     "stripe_events": ("aether_stripe_webhook_backlog",
                       "Stored Stripe events not processed yet (pending) or failed."),
@@ -41,7 +45,6 @@ BACKLOG_TABLES = {
                             "Overage that missed its invoice, waiting to be billed as a "
                             "labelled item (pending), or refused by Stripe (failed)."),
 }
-BACKLOG_STATUSES = ("pending", "failed")
 
 
 # --- text format -------------------------------------------------------------------------
@@ -90,114 +93,61 @@ class Exposition:
 # --- what is measured --------------------------------------------------------------------
 
 
-def _table_names(conn: sa.Connection) -> set[str]:
-    return set(sa.inspect(conn).get_table_names())
+def _age_seconds(now: datetime, then: datetime | None) -> float | None:
+    return None if then is None else max(0.0, (now - then).total_seconds())
 
 
-def _age_seconds(now, then) -> float | None:
-    if then is None or now is None:
-        return None
-    from datetime import UTC, datetime
-
-    def aware(value):
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-    return max(0.0, (aware(now) - aware(then)).total_seconds())
-
-
-def add_job_gauges(out: Exposition, conn: sa.Connection, now) -> None:
+def add_job_gauges(out: Exposition, jobs: list[JobReading], now: datetime) -> None:
     """Per job: runs and failures recorded in job_runs, the age of the last success, whether
     the last run failed, and the longest a job may go without success."""
-    from aether_web.jobs.registry import all_jobs
-
-    runs = sa.table("job_runs", sa.column("job_name"), sa.column("status"),
-                    sa.column("finished_at"), sa.column("started_at"))
-    counts: dict[tuple[str, str], int] = {}
-    for name, status, count in conn.execute(
-        sa.select(runs.c.job_name, runs.c.status, sa.func.count()).group_by(
-            runs.c.job_name, runs.c.status)
-    ):
-        counts[(name, status)] = count
-    last_ok = dict(conn.execute(
-        sa.select(runs.c.job_name, sa.func.max(runs.c.finished_at))
-        .where(runs.c.status == "succeeded").group_by(runs.c.job_name)
-    ).all())
-    jobs = all_jobs()
-    for name in sorted(set(jobs) | {n for n, _ in counts}):
-        labels = [("job", name)]
-        total = sum(c for (n, _), c in counts.items() if n == name)
-        out.add("aether_job_runs_total", total, labels, kind="counter",
+    for job in jobs:
+        labels = [("job", job.name)]
+        out.add("aether_job_runs_total", job.runs, labels, kind="counter",
                 help_text="Runs of each scheduled job recorded in job_runs.")
-        out.add("aether_job_failures_total", counts.get((name, "failed"), 0), labels,
+        out.add("aether_job_failures_total", job.failures, labels,
                 kind="counter", help_text="Failed runs of each scheduled job.")
-        last = conn.execute(
-            sa.select(runs.c.status).where(runs.c.job_name == name, runs.c.status != "running")
-            .order_by(runs.c.started_at.desc()).limit(1)
-        ).scalar()
-        out.add("aether_job_last_run_failed", 1 if last == "failed" else 0, labels,
+        out.add("aether_job_last_run_failed", 1 if job.last_finished_failed else 0, labels,
                 help_text="1 when the job's latest finished run failed.")
-        age = _age_seconds(now, last_ok.get(name))
+        age = _age_seconds(now, job.last_success_at)
         out.add("aether_job_last_success_age_seconds", math.inf if age is None else age, labels,
                 help_text="Seconds since the job last succeeded (+Inf: never).")
-        if name in jobs:
-            out.add("aether_job_max_interval_seconds", jobs[name].max_interval_seconds, labels,
+        if job.max_interval_seconds is not None:
+            out.add("aether_job_max_interval_seconds", job.max_interval_seconds, labels,
                     help_text="Alert when the last success is older than this.")
 
 
-def add_backlog_gauges(out: Exposition, conn: sa.Connection, tables: set[str], now) -> None:
-    """Rows waiting in stripe_events, overage_reports and email_outbox, by status."""
+def add_backlog_gauges(out: Exposition, reading: OpsReading) -> None:
+    """Rows waiting in stripe_events, overage_reports, email_outbox and overage_adjustments, by
+    status, and the age of the oldest unprocessed Stripe event."""
     for table_name, (metric, help_text) in BACKLOG_TABLES.items():
-        if table_name not in tables:
-            continue
-        table = sa.table(table_name, sa.column("status"))
-        found = dict(conn.execute(
-            sa.select(table.c.status, sa.func.count())
-            .where(table.c.status.in_(BACKLOG_STATUSES)).group_by(table.c.status)
-        ).all())
-        for status in BACKLOG_STATUSES:
-            out.add(metric, found.get(status, 0), [("status", status)], help_text=help_text)
-    if "stripe_events" in tables:
-        events = sa.table("stripe_events", sa.column("status"), sa.column("received_at"))
-        oldest = conn.execute(
-            sa.select(sa.func.min(events.c.received_at)).where(events.c.status == "pending")
-        ).scalar()
-        out.add("aether_stripe_webhook_oldest_pending_age_seconds",
-                _age_seconds(now, oldest) or 0,
-                help_text="Age of the oldest unprocessed Stripe event (0: none).")
+        for status, count in reading.backlog[table_name].items():
+            out.add(metric, count, [("status", status)], help_text=help_text)
+    out.add("aether_stripe_webhook_oldest_pending_age_seconds",
+            _age_seconds(reading.now, reading.oldest_pending_event_at) or 0,
+            help_text="Age of the oldest unprocessed Stripe event (0: none).")
 
 
-def add_usage_gauges(out: Exposition, conn: sa.Connection, tables: set[str]) -> None:
+def add_usage_gauges(out: Exposition, reading: OpsReading) -> None:
     """VM runs still open (billing clocks running) and drift found by the daily rebuild."""
-    if "usage_records" in tables:
-        records = sa.table("usage_records", sa.column("ended_at"))
-        open_runs = conn.execute(
-            sa.select(sa.func.count()).select_from(records).where(records.c.ended_at.is_(None))
-        ).scalar()
-        out.add("aether_usage_open_runs", open_runs or 0,
-                help_text="VM runs started and not yet stopped.")
-    if "drift_reports" in tables:
-        drift = sa.table("drift_reports", sa.column("id"))
-        count = conn.execute(sa.select(sa.func.count()).select_from(drift)).scalar()
-        out.add("aether_usage_drift_reports_total", count or 0, kind="counter",
-                help_text="Monthly totals found different from the usage records and corrected.")
+    out.add("aether_usage_open_runs", reading.open_runs,
+            help_text="VM runs started and not yet stopped.")
+    out.add("aether_usage_drift_reports_total", reading.drift_reports, kind="counter",
+            help_text="Monthly totals found different from the usage records and corrected.")
 
 
 def add_database_gauges(out: Exposition, engine: sa.Engine | None = None) -> None:
     """Everything read from the database; `aether_database_up` says whether that worked."""
     try:
-        with (engine or get_engine()).connect() as conn:
-            now = conn.execute(sa.select(sa.func.now())).scalar()
-            tables = _table_names(conn)
-            if "job_runs" in tables:
-                add_job_gauges(out, conn, now)
-            add_backlog_gauges(out, conn, tables, now)
-            add_usage_gauges(out, conn, tables)
+        with read_transaction(engine) as session:
+            reading = read_ops(session)
+            jobs = job_readings(session)
     except Exception as exc:
         log.warning("metrics: database gauges unavailable: %s", exc.__class__.__name__)
         out.add("aether_database_up", 0, help_text="1 when the database answered this scrape.")
         return
+    add_job_gauges(out, jobs, reading.now)
+    add_backlog_gauges(out, reading)
+    add_usage_gauges(out, reading)
     out.add("aether_database_up", 1, help_text="1 when the database answered this scrape.")
 
 

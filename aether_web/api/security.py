@@ -27,7 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aether_web.components.head import SENTRY_LOADER
+from aether_web.client_address import forwarded_client
+from aether_web.observability import SENTRY_LOADER
 from aether_web.settings import Settings, get_settings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -127,7 +128,6 @@ def _use_forwarded_client(scope: Scope, headers: Headers) -> None:
     client = scope.get("client")
     if not trusted or not client or "x-forwarded-for" not in headers:
         return
-    from aether_web.api.context import forwarded_client
 
     hops = ",".join(headers.getlist("x-forwarded-for"))
     scope["client"] = (forwarded_client(client[0], hops, trusted), client[1])

@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 import reflex as rx
 
 from aether_web.components.a11y import FOCUS_RETURN_SCRIPT
+from aether_web.observability import SENTRY_LOADER
 from aether_web.settings import Settings, get_settings
 
 SOCIAL_IMAGE = "/social-preview.jpg"  # 1200x630, in assets/
-SENTRY_LOADER = "https://js.sentry-cdn.com/{key}.min.js"
 
 # Plausible's queue stub, so events sent before its script has loaded are not lost.
 PLAUSIBLE_QUEUE = (

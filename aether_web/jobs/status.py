@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -12,15 +13,20 @@ from aether_web.jobs.registry import all_jobs
 from aether_web.models import JobRun
 
 
-def _latest(session: Session) -> tuple[dict[str, sa.Row], dict[str, datetime]]:
-    """Per job name: its latest run (started_at, status, detail), and when it last succeeded.
-    Two queries in all, whatever the number of jobs (a readiness probe reads this)."""
+def _latest(session: Session, *, finished_only: bool = False,
+            ) -> tuple[dict[str, sa.Row], dict[str, datetime]]:
+    """Per job name: its latest run (started_at, status, detail; with `finished_only`, its
+    latest run that is not still running), and when it last succeeded. Two queries in all,
+    whatever the number of jobs (a readiness probe reads this)."""
     runs = JobRun.__table__.c  # type: ignore[attr-defined]
-    ranked = sa.select(
+    ranked_runs = sa.select(
         runs.job_name, runs.started_at, runs.status, runs.detail,
         sa.func.row_number().over(partition_by=runs.job_name,
                                   order_by=(runs.started_at.desc(), runs.id.desc())).label("n"),
-    ).subquery()
+    )
+    if finished_only:
+        ranked_runs = ranked_runs.where(runs.status != "running")
+    ranked = ranked_runs.subquery()
     last = {row.job_name: row for row in session.exec(  # type: ignore[call-overload]
         sa.select(ranked.c.job_name, ranked.c.started_at, ranked.c.status, ranked.c.detail)
         .where(ranked.c.n == 1))}
@@ -64,3 +70,39 @@ def job_rows(session: Session) -> list[dict[str, str]]:
         "last_success_at": status["last_success_at"] or "",
         "overdue": "yes" if status["overdue"] else "no",
     } for name, (status, detail) in _statuses(session).items()]
+
+
+@dataclass(frozen=True)
+class JobReading:
+    """One job's figures for monitoring (`GET /api/metrics`)."""
+
+    name: str
+    runs: int  # rows in job_runs, whatever their status
+    failures: int
+    last_finished_failed: bool  # the latest run that is not still running failed
+    last_success_at: datetime | None
+    max_interval_seconds: int | None  # None: in job_runs but no longer registered
+
+
+def job_readings(session: Session) -> list[JobReading]:
+    """Every registered job and every job name found in job_runs, in name order. Three queries
+    in all, whatever the number of jobs."""
+    runs = JobRun.__table__.c  # type: ignore[attr-defined]
+    counts: dict[tuple[str, str], int] = {
+        (name, status): count for name, status, count in session.exec(  # type: ignore[call-overload]
+            sa.select(runs.job_name, runs.status, sa.func.count())
+            .group_by(runs.job_name, runs.status))}
+    last, succeeded = _latest(session, finished_only=True)
+    jobs = all_jobs()
+    out: list[JobReading] = []
+    for name in sorted(set(jobs) | {n for n, _ in counts}):
+        run = last.get(name)
+        out.append(JobReading(
+            name=name,
+            runs=sum(c for (n, _), c in counts.items() if n == name),
+            failures=counts.get((name, "failed"), 0),
+            last_finished_failed=run is not None and run.status == "failed",
+            last_success_at=succeeded.get(name),
+            max_interval_seconds=jobs[name].max_interval_seconds if name in jobs else None,
+        ))
+    return out

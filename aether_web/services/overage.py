@@ -43,6 +43,7 @@ from aether_web.models import (
 )
 from aether_web.observability import log
 from aether_web.services.invoicing import reporting
+from aether_web.services.invoicing.planning import plan_rows
 from aether_web.services.period_bill import period_bills
 from aether_web.services.usage_rebuild import compute_seconds_by_user
 
@@ -97,8 +98,7 @@ def plan_reports(session: Session, *, month: date, now: datetime) -> int:
     prices it on the month's plan intervals. Rows that exist stay as they are, so a month is
     never reported twice. Returns how many rows were added.
     """
-    return reporting.plan_rows(session, bills=_live_bills(session, month=month, now=now),
-                               now=now)
+    return plan_rows(session, bills=_live_bills(session, month=month, now=now), now=now)
 
 
 def _live_bills(session: Session, *, month: date, now: datetime) -> Iterator[Any]:

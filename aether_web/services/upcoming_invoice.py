@@ -52,22 +52,17 @@ def upcoming_invoice(
     if profile is None or not profile.stripe_customer_id or not has_live_subscription(profile):
         return None
     try:
-        preview = gateway.call(
-            "invoice preview", gateway.client.v1.invoices.create_preview,
-            params={"customer": profile.stripe_customer_id,
-                    "subscription": profile.stripe_subscription_id}).to_dict()
+        preview = gateway.invoice_preview(customer_id=profile.stripe_customer_id,
+                                          subscription_id=profile.stripe_subscription_id)
         metered_prices = set(gateway.price_ids_by_lookup_key(list(METERS)).values())
     except (StripeUnavailable, StripeGatewayError):
         return None
-    lines = (preview.get("lines") or {}).get("data") or []
-    metered = sum(int(line.get("amount") or 0) for line in lines
-                  if ((line.get("pricing") or {}).get("price_details") or {}).get("price")
-                  in metered_prices)
-    attempt = preview.get("next_payment_attempt") or preview.get("period_end")
+    attempt = preview.next_payment_attempt
     return UpcomingInvoice(
-        total_cents=int(preview.get("total") or 0),
-        amount_due_cents=int(preview.get("amount_due") or 0),
-        metered_cents=metered,
-        currency=preview.get("currency") or "usd",
+        total_cents=preview.total,
+        amount_due_cents=preview.amount_due,
+        metered_cents=sum(line.amount for line in preview.lines
+                          if line.price_id in metered_prices),
+        currency=preview.currency,
         next_payment_at=datetime.fromtimestamp(attempt, UTC) if attempt else None,
     )

@@ -8,9 +8,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from aether_web.api.app import api_transformer
-from aether_web.api.context import forwarded_client
 from aether_web.api.hooks import MAX_BYTES, sign
 from aether_web.api.security import content_security_policy, response_headers, security_middleware
+from aether_web.client_address import forwarded_client
 from aether_web.settings import Settings, get_settings
 
 OWN = "http://localhost:3000"

@@ -9,7 +9,7 @@ import httpx
 from sqlmodel import Session, select
 
 from aether_web.models import StripeEvent
-from aether_web.services import stripe_events
+from aether_web.services import stripe_handlers
 from tests.integration.stripe_support import Bed, bed, billing_bed, sign
 
 FIXTURES = (bed, billing_bed)  # used by name by pytest
@@ -130,13 +130,13 @@ def test_crash_mid_processing_keeps_the_event_and_replay_fixes_it(
         bed: Bed, make_user, client_for, api, engine, monkeypatch, capsys) -> None:
     user = _subscribed_user(bed, make_user, client_for)
     completed = _events(bed, "checkout.session.completed")[0]
-    real = stripe_events.HANDLERS["checkout.session.completed"]
+    real = stripe_handlers.HANDLERS["checkout.session.completed"]
 
     def crash_halfway(session, event, gw):
         real(session, event, gw)  # the plan is written...
         raise RuntimeError("worker died")  # ...and the transaction never commits
 
-    monkeypatch.setitem(stripe_events.HANDLERS, "checkout.session.completed", crash_halfway)
+    monkeypatch.setitem(stripe_handlers.HANDLERS, "checkout.session.completed", crash_halfway)
     r = _post(api, completed)
     assert r.status_code == 500 and r.json()["error"]["code"] == "processing_failed"
     row = _stored(engine, completed["id"])
@@ -144,7 +144,7 @@ def test_crash_mid_processing_keeps_the_event_and_replay_fixes_it(
     assert "Traceback" in row.last_error
     assert bed.profile(user.id).plan == "free"  # rolled back as a whole
 
-    monkeypatch.setitem(stripe_events.HANDLERS, "checkout.session.completed", real)
+    monkeypatch.setitem(stripe_handlers.HANDLERS, "checkout.session.completed", real)
     from aether_web.cli import main
 
     assert main(["webhooks", "list", "--failed"]) == 0
@@ -158,7 +158,7 @@ def test_crash_mid_processing_keeps_the_event_and_replay_fixes_it(
 def test_stripe_retries_a_failed_delivery_until_it_is_processed(
         bed: Bed, make_user, client_for, engine, monkeypatch) -> None:
     calls = {"n": 0}
-    real = stripe_events.HANDLERS["checkout.session.completed"]
+    real = stripe_handlers.HANDLERS["checkout.session.completed"]
 
     def flaky(session, event, gw):
         calls["n"] += 1
@@ -166,7 +166,7 @@ def test_stripe_retries_a_failed_delivery_until_it_is_processed(
             raise RuntimeError("database hiccup")
         return real(session, event, gw)
 
-    monkeypatch.setitem(stripe_events.HANDLERS, "checkout.session.completed", flaky)
+    monkeypatch.setitem(stripe_handlers.HANDLERS, "checkout.session.completed", flaky)
     user = _subscribed_user(bed, make_user, client_for, webhooks=True)
     bed.wait_for_plan(user.id, "pro")
     bed.settle()

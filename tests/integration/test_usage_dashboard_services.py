@@ -92,7 +92,7 @@ def test_no_preview_without_a_subscription(engine, make_user):
     user = make_user()
 
     class Refusing:
-        def call(self, *args, **kwargs):
+        def invoice_preview(self, **kwargs):
             raise AssertionError("Stripe must not be asked")
 
     with Session(engine) as s:
@@ -104,10 +104,7 @@ def test_preview_is_none_when_stripe_is_not_answering(engine, make_user):
                      subscription_status="active")
 
     class Down:
-        client = type("C", (), {"v1": type("V", (), {"invoices": type("I", (), {
-            "create_preview": None})})})
-
-        def call(self, *args, **kwargs):
+        def invoice_preview(self, **kwargs):
             raise StripeUnavailable()
 
     with Session(engine) as s:

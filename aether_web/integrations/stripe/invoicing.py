@@ -14,9 +14,11 @@ from aether_web.integrations.stripe.errors import StripeGatewayError
 from aether_web.integrations.stripe.objects import (
     InvoiceInfo,
     InvoiceLineInfo,
+    InvoicePreview,
     SubscriptionInfo,
     invoice_from_stripe,
     invoice_lines_from_stripe,
+    invoice_preview_from_stripe,
     subscription_from_stripe,
 )
 
@@ -45,6 +47,13 @@ class InvoicingCalls:
                               invoice_id, params={"limit": 100})
             inv["lines"] = {"data": [_as_dict(x) for x in page.auto_paging_iter()]}
         return invoice_from_stripe(inv), invoice_lines_from_stripe(inv)
+
+    def invoice_preview(self, *, customer_id: str,
+                        subscription_id: str | None) -> InvoicePreview:
+        """What closing the subscription's current period would bill (the next invoice)."""
+        preview = self._call("invoice preview", self.client.v1.invoices.create_preview,
+                             params={"customer": customer_id, "subscription": subscription_id})
+        return invoice_preview_from_stripe(_as_dict(preview))
 
     def draft_invoice_ids(self, *, created_after: int) -> list[str]:
         """Ids of draft invoices created after `created_after` (the drafts re-check)."""

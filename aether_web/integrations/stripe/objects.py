@@ -234,3 +234,24 @@ def invoice_lines_from_stripe(inv: dict[str, Any]) -> list[InvoiceLineInfo]:
             metadata=dict(line.get("metadata") or {}),
         ))
     return out
+
+
+@dataclass(frozen=True)
+class InvoicePreview:
+    """Stripe's preview of the invoice that closing a subscription's period would produce."""
+
+    total: int
+    amount_due: int
+    currency: str
+    next_payment_attempt: int | None  # unix seconds: the next attempt, else the period's end
+    lines: list[InvoiceLineInfo]
+
+
+def invoice_preview_from_stripe(inv: dict[str, Any]) -> InvoicePreview:
+    return InvoicePreview(
+        total=int(inv.get("total") or 0),
+        amount_due=int(inv.get("amount_due") or 0),
+        currency=inv.get("currency") or "usd",
+        next_payment_attempt=inv.get("next_payment_attempt") or inv.get("period_end"),
+        lines=invoice_lines_from_stripe(inv),
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from aether_web import routes
+from aether_web.client_address import forwarded_client
 from aether_web.db import transaction
 from aether_web.errors import AetherError, Unauthenticated
 from aether_web.integrations.stripe import get_gateway
@@ -64,7 +65,6 @@ class SettingsState(AuthState):
 
     def _client_ip(self) -> str:
         """This browser's address, as the API routes see it (`api.context.client_ip`)."""
-        from aether_web.api.context import forwarded_client
         from aether_web.settings import get_settings
 
         headers = self.router.headers.raw_headers
