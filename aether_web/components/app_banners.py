@@ -54,7 +54,7 @@ def past_due_banner() -> rx.Component:
                 rx.text("We couldn't charge your card. Your plan stays active until ",
                         UsageState.account_grace_ends,
                         "; update your payment method to keep it."),
-                rx.button("Update payment method", on_click=UsageState.update_payment_method,
+                rx.button("Update payment method", on_click=UsageState.open_portal,
                           color_scheme="red", high_contrast=True, size="1",
                           id="app-update-payment-method"),
                 align="center", spacing="3", wrap="wrap",

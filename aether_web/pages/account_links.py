@@ -82,7 +82,8 @@ class AccountLinkState(rx.State):
         start = f"{routes.BILLING}?start={plan}" if plan else routes.DASHBOARD
         if signed_in_here and plan:
             try:
-                return rx.redirect(await asyncio.to_thread(_checkout_url, user_id, plan))
+                return rx.redirect(await asyncio.to_thread(
+                    billing.checkout_url, user_id=user_id, plan_key=plan))
             except AetherError:
                 return rx.redirect(start)
         if signed_in_here:
@@ -91,10 +92,6 @@ class AccountLinkState(rx.State):
             self.next_href = f"{routes.LOGIN}?next={quote(start, safe='/')}"
             self.next_label = "Log in to continue" + (" to Checkout" if plan else "")
         return None
-
-
-def _checkout_url(user_id, plan_key: str) -> str:
-    return billing.checkout_url(user_id=user_id, plan_key=plan_key)
 
 
 def _card(title: str, *children: rx.Component) -> rx.Component:

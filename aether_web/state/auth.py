@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import uuid
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 from urllib.parse import quote
 
@@ -64,15 +67,11 @@ class AuthState(rx.State):
         path = self.router.url.path or "/dashboard"
         return rx.redirect(f"/login?next={quote(path)}")
 
-    @rx.event
-    def check_session(self):
-        """On load of a signed-in page: remember who is signed in, or go to log-in."""
+    def _current_user_id(self) -> uuid.UUID:
+        """The signed-in user's id, read in a short transaction of its own (background events
+        call it inside `async with self`, then work on the id outside the state lock)."""
         with transaction() as session:
-            try:
-                self._remember(self._user(session))
-            except Unauthenticated:
-                return self._login_redirect()
-        return None
+            return self._user_id(session)
 
     @rx.event
     def load_optional_user(self) -> None:
@@ -83,3 +82,47 @@ class AuthState(rx.State):
                 self.signed_in = False
             else:
                 self._remember(user)
+
+
+def login_required(handler: Callable) -> Callable:
+    """An event handler of an `AuthState` that sends a visitor whose session has ended to log in
+    (back to this page afterwards) instead of failing, wherever `Unauthenticated` is raised.
+
+    Put it under `@rx.event`; plain, generator, async and background handlers all work:
+        @rx.event(background=True)
+        @login_required
+        async def upgrade(self, plan_key: str): ...
+    """
+    if inspect.isasyncgenfunction(handler):
+        @functools.wraps(handler)
+        async def each_async(self, *args, **kwargs):
+            try:
+                async for update in handler(self, *args, **kwargs):
+                    yield update
+            except Unauthenticated:
+                yield self._login_redirect()
+        return each_async
+    if inspect.iscoroutinefunction(handler):
+        @functools.wraps(handler)
+        async def awaited(self, *args, **kwargs):
+            try:
+                return await handler(self, *args, **kwargs)
+            except Unauthenticated:
+                return self._login_redirect()
+        return awaited
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def each(self, *args, **kwargs):
+            try:
+                yield from handler(self, *args, **kwargs)
+            except Unauthenticated:
+                yield self._login_redirect()
+        return each
+
+    @functools.wraps(handler)
+    def called(self, *args, **kwargs):
+        try:
+            return handler(self, *args, **kwargs)
+        except Unauthenticated:
+            return self._login_redirect()
+    return called

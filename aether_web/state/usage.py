@@ -6,24 +6,26 @@ Loaded when the header mounts; pages that change usage (create a project, start 
 
 from __future__ import annotations
 
-import asyncio
-
 import reflex as rx
+from sqlmodel import Session
 
 from aether_web.db import transaction
-from aether_web.errors import AetherError, Unauthenticated
+from aether_web.errors import Unauthenticated
 from aether_web.services import billing as billing_service
 from aether_web.services import onboarding
+from aether_web.services.billing import BillingSummary
 from aether_web.services.usage_summary import usage_summary
-from aether_web.state.auth import AuthState
+from aether_web.state.auth import AuthState, login_required
+from aether_web.state.portal import PortalMixin
 from aether_web.state.usage_view import usage_alert, usage_bars
 
 EMPTY_BAR = {"label": "", "used": "", "limit": "", "text": "", "percent": "0",
              "percent_text": "", "width": "0", "level": "ok", "color": "grass"}
 
 
-class UsageState(AuthState):
-    """This month's usage as bars, the most pressing alert, past-due and the welcome."""
+class UsageState(PortalMixin, AuthState):
+    """This month's usage as bars, the most pressing alert, past-due and the welcome; the
+    past-due banner's way to the Customer Portal (`open_portal`, refusals as a toast)."""
 
     usage_loaded: bool = False
     compute: dict[str, str] = EMPTY_BAR
@@ -39,11 +41,17 @@ class UsageState(AuthState):
     account_grace_ends: str = ""
     welcome_open: bool = False
 
-    def _load_usage(self, session) -> dict:
+    def _load_usage(self, session: Session) -> dict:
         """Fill the bars, the alert and past-due; returns the summary for pages that show more."""
         user = self._user(session)
         self._remember(user)
         summary = usage_summary(session, user_id=user.id)
+        self._show_usage(summary, billing_service.billing_summary(session, user_id=user.id))
+        return summary
+
+    def _show_usage(self, summary: dict, account: BillingSummary) -> None:
+        """Fill the bars, the alert and past-due from what a page already read for the user
+        (`usage_summary`, `billing_summary`)."""
         bars = usage_bars(summary)
         self.compute, self.storage, self.projects_bar = (
             bars["compute"], bars["storage"], bars["projects"])
@@ -51,12 +59,10 @@ class UsageState(AuthState):
         self.alert_level, self.alert_message = alert["level"], alert["message"]
         self.alert_key = (f"{summary['period']['start'][:7]}:{alert['level']}:"
                           f"{alert.get('resource', '')}")
-        account = billing_service.billing_summary(session, user_id=user.id)
         self.account_past_due = account.past_due
         self.account_grace_ends = (account.grace_ends_at.strftime("%B %-d")
                                    if account.grace_ends_at else "")
         self.usage_loaded = True
-        return summary
 
     @rx.event
     def refresh(self):
@@ -90,40 +96,15 @@ class UsageState(AuthState):
             self.welcome_open = False
 
     @rx.event
+    @login_required
     def dismiss_welcome(self):
         """Close the welcome and remember it, so it never shows again."""
         self.welcome_open = False
-        try:
-            with transaction() as session:
-                onboarding.mark_welcomed(session, user_id=self._user_id(session))
-        except Unauthenticated:
-            return self._login_redirect()
-        return None
+        with transaction() as session:
+            onboarding.mark_welcomed(session, user_id=self._user_id(session))
 
     @rx.event
     def welcome_open_change(self, is_open: bool):
         if not is_open:
             return UsageState.dismiss_welcome
         return None
-
-    @rx.event(background=True)
-    async def update_payment_method(self):
-        """The Customer Portal, where a failed card is replaced and the invoice retried
-        (Stripe is called on a worker thread, outside the state lock)."""
-        async with self:
-            try:
-                with transaction() as session:
-                    user_id = self._user_id(session)
-            except Unauthenticated:
-                return self._login_redirect()
-        try:
-            url = await asyncio.to_thread(portal_url, user_id)
-        except AetherError as exc:
-            return rx.toast.error(exc.message)
-        return rx.redirect(url)  # Stripe's page, in this tab
-
-
-def portal_url(user_id) -> str:
-    """The Customer Portal's address for the user (`billing.portal_url`: Stripe is called
-    outside any transaction). Blocking: handlers run it with `asyncio.to_thread`."""
-    return billing_service.portal_url(user_id=user_id)

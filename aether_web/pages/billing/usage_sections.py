@@ -1,17 +1,14 @@
-"""The usage sections of /billing: bars, the daily chart, overage and the next invoice,
-history by month, and the plan dialog. State comes in from the page."""
+"""/billing's usage half: this month's bars, overage and the next invoice, the daily chart,
+history by month, usage per project with the CSV downloads, and the invoices."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import reflex as rx
 
-from aether_web.billing.plans import PLANS, Plan
-from aether_web.components.plans import plan_card
 from aether_web.components.table import data_table
 from aether_web.components.usage_meter import usage_bar
-from aether_web.state.billing_usage import BillingUsageState as S
+from aether_web.pages.billing.state import BillingState as S
+from aether_web.state.usage import UsageState
 
 
 def usage_section() -> rx.Component:
@@ -24,9 +21,9 @@ def usage_section() -> rx.Component:
                 rx.text(S.period_label, size="2", color_scheme="gray", id="usage-period"),
                 width="100%", align="baseline", wrap="wrap",
             ),
-            usage_bar(S.compute, "usage-compute"),
-            usage_bar(S.storage, "usage-storage"),
-            usage_bar(S.projects_bar, "usage-projects"),
+            usage_bar(UsageState.compute, "usage-compute"),
+            usage_bar(UsageState.storage, "usage-storage"),
+            usage_bar(UsageState.projects_bar, "usage-projects"),
             spacing="4",
             width="100%",
         ),
@@ -170,51 +167,6 @@ def history_section() -> rx.Component:
     )
 
 
-def plans_dialog(
-    *, open_var, current_plan, on_open_change, on_close, action_for: Callable[[Plan], rx.Component],
-) -> rx.Component:
-    """The plans side by side from the catalogue, the current one marked, each with the
-    caller's action (Checkout, or the Portal for a subscriber)."""
-
-    def card(plan: Plan) -> rx.Component:
-        return rx.box(
-            plan_card(plan, rx.cond(
-                current_plan == plan.key,
-                rx.button("Your current plan", disabled=True, variant="soft", width="100%",
-                          id=f"current-{plan.key}"),
-                action_for(plan))),
-            rx.cond(current_plan == plan.key,
-                    rx.badge("Current plan", variant="solid", color_scheme="grass", high_contrast=True,
-                             position="absolute", top="-0.6rem", left="1rem",
-                             class_name="current-plan-marker")),
-            position="relative",
-            height="100%",
-            style={"& > .rt-Card": {"height": "100%"}},
-        )
-
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.hstack(
-                rx.dialog.title("Choose a plan", margin="0"),
-                rx.spacer(),
-                rx.icon_button(rx.icon("x", size=16), variant="ghost", color_scheme="gray",
-                               aria_label="Close", on_click=on_close, id="close-plan-chooser"),
-                width="100%", align="center",
-            ),
-            rx.dialog.description(
-                "Pro and Team keep running past their hours and bill the extra as overage. "
-                "You can change or cancel any time.",
-                size="2", color_scheme="gray", margin_bottom="1.25rem"),
-            rx.grid(*[card(plan) for plan in PLANS.values()],
-                    columns=rx.breakpoints(initial="1", md="3"), spacing="4", width="100%"),
-            max_width="60rem",
-            id="plan-chooser",
-        ),
-        open=open_var,
-        on_open_change=on_open_change,
-    )
-
-
 def _project_line(row: dict) -> rx.Component:
     return rx.el.tr(
         rx.el.th(rx.el.span(row["name"], class_name="ellipsis", title=row["name"],
@@ -270,4 +222,32 @@ def projects_section() -> rx.Component:
             spacing="3", wrap="wrap",
         ),
         width="100%", spacing="3", id="project-usage-section",
+    )
+
+
+def invoice_table_row(row: dict) -> rx.Component:
+    return rx.el.tr(
+        rx.el.td(row["date"]),
+        rx.el.td(row["number"]),
+        rx.el.td(row["total"]),
+        rx.el.td(row["status"]),
+        rx.el.td(rx.cond(row["url"] != "",
+                         rx.link("View or download PDF", href=row["url"], is_external=True,
+                                 aria_label="View or download invoice " + row["number"]
+                                 + " (PDF on Stripe's page)"))),
+    )
+
+
+def invoices_table() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Invoices", size="5", as_="h2"),
+        rx.cond(
+            S.invoices.length() > 0,
+            data_table(["Date", "Number", "Amount", "Status", "Invoice"],
+                       rx.foreach(S.invoices, invoice_table_row),
+                       table_id="invoices", label="Invoices"),
+            rx.text("No invoices yet. They appear here after your first payment.",
+                    color_scheme="gray", id="no-invoices"),
+        ),
+        width="100%", spacing="3", id="invoices-section",
     )
