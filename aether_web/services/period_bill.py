@@ -21,12 +21,11 @@ from sqlmodel import Session
 from aether_web.billing.period_bill import PeriodBill, ProjectUsage, build_period_bill, usage_end
 from aether_web.billing.periods import month_end, month_start
 from aether_web.billing.plan_history import HISTORY_START, PlanInterval, whole_second
-from aether_web.billing.plans import PLANS
+from aether_web.billing.plans import PAID_PLAN_KEYS, PlanKey
 from aether_web.models import PlanIntervalRow, Profile, Project, StorageSample, UsageRecord
 from aether_web.models.types import UTCDateTime
 from aether_web.services.usage import HEARTBEAT_TIMEOUT
 
-PAID_PLAN_KEYS = tuple(k for k, p in PLANS.items() if p.overage)
 FAR = 253402300799  # 9999-12-31T23:59:59Z as epoch seconds: "no end"
 STREAM = {"stream_results": True, "yield_per": 2000}
 
@@ -247,7 +246,7 @@ def period_bill(session: Session, *, user_id: uuid.UUID, month: date,
     if bill is not None:
         return bill
     return build_period_bill(user_id=user_id, month=month,
-                             intervals=[PlanInterval("free", HISTORY_START)], usage=[], now=now)
+                             intervals=[PlanInterval(PlanKey.FREE, HISTORY_START)], usage=[], now=now)
 
 
 def _dt(epoch: int) -> datetime:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from aether_web.billing.periods import month_of
+from aether_web.billing.plans import PlanKey
 from aether_web.db import db_now
 from aether_web.errors import Conflict, NotFound, ServiceUnavailable
 from aether_web.integrations.stripe import (
@@ -157,7 +158,7 @@ def cancelled_without_final_invoice(session: Session, *, profile: Profile,
         if latest.created >= sub.ended_at - 60 and latest.billing_reason != "subscription_create":
             return None  # invoice_now: the gate reconciles that final invoice
     ended = datetime.fromtimestamp(sub.ended_at, UTC)
-    plan_key = sub.plan_key or "pro"
+    plan_key = sub.plan_key or PlanKey.PRO
     bill = compute_period_overage(session, user_id=profile.id, month=month_of(ended),
                                   now=ended, plan_key=plan_key)
     plan_period_reports(session, profile=profile, bill=bill, timestamp=sub.ended_at,
@@ -193,5 +194,5 @@ def end_grace(session: Session, *, profile: Profile, gateway: StripeGateway) -> 
     profile.past_due_since = None
     profile.grace_ends_at = None
     session.add(profile)
-    return f"{set_plan(session, profile=profile, plan='free', reason='grace period ended')}; " \
+    return f"{set_plan(session, profile=profile, plan=PlanKey.FREE, reason='grace period ended')}; " \
            f"{outcome}"

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from aether_web.billing.plans import get_plan
+from aether_web.billing.plans import PlanKey, get_plan
 from aether_web.db import db_now
 from aether_web.integrations.stripe import StripeGateway, StripeUnavailable, SubscriptionInfo
 from aether_web.models import Profile
@@ -37,10 +37,10 @@ def entitled_plan(
         return plan_key or current_plan
     if status == "past_due":
         if grace_ends_at is not None and grace_ends_at <= now:
-            return "free"
+            return PlanKey.FREE
         return plan_key or current_plan
     if status in ENDED_STATUSES:
-        return "free"
+        return PlanKey.FREE
     return current_plan
 
 
@@ -66,7 +66,7 @@ def find_profile(
 
 def _plan_changed_email(session: Session, profile: Profile, old: str, new: str) -> None:
     new_plan, old_plan = get_plan(new), get_plan(old)
-    if new == "free":
+    if new == PlanKey.FREE:
         body = (f"Your aether plan is now Free (it was {old_plan.name}).\n\n"
                 "Your projects and files are all still there. Free includes "
                 f"{new_plan.max_projects} projects and {new_plan.compute_hours} compute hours a "
@@ -83,9 +83,9 @@ def _plan_changed_email(session: Session, profile: Profile, old: str, new: str) 
 
 
 def _cause(old: str, new: str, status: str | None) -> str:
-    if old == "free":
+    if old == PlanKey.FREE:
         return "checkout"
-    if new != "free":
+    if new != PlanKey.FREE:
         return "switch"
     return "grace_expiry" if status == "past_due" else "cancellation"
 
@@ -165,7 +165,7 @@ def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = No
     due = session.exec(
         select(Profile).where(Profile.grace_ends_at.is_not(None), Profile.grace_ends_at <= now,
                               # a webhook may have made them Free already: Stripe still bills
-                              sa.or_(Profile.plan != "free",
+                              sa.or_(Profile.plan != PlanKey.FREE,
                                      Profile.subscription_status == "past_due"))
     ).all()
     moved = kept = 0
@@ -181,7 +181,7 @@ def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = No
                 kept += 1
                 continue
         if gateway is None:
-            set_plan(session, profile=profile, plan="free", reason="grace period ended",
+            set_plan(session, profile=profile, plan=PlanKey.FREE, reason="grace period ended",
                      cause="grace_expiry")
         else:
             from aether_web.services.subscription_lifecycle import end_grace

@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from sqlmodel import Session, select
 
+from aether_web.billing.plans import PlanKey
 from aether_web.integrations.stripe import (
     COMPUTE_METER,
     STORAGE_METER,
@@ -40,7 +41,7 @@ class PeriodOverage:
     user_id: uuid.UUID
     month: date
     units: dict[str, int]
-    plan: str = "pro"  # the last paid plan of the period (labels the report rows)
+    plan: str = PlanKey.PRO  # the last paid plan of the period (labels the report rows)
 
     @property
     def total_cents(self) -> int:
@@ -65,7 +66,7 @@ def compute_period_overage(session: Session, *, user_id: uuid.UUID, month: date,
     paid = [iv.plan for iv in bill.intervals if iv.paid]
     return PeriodOverage(user_id, month, {COMPUTE_METER: bill.compute_units,
                                           STORAGE_METER: bill.storage_units},
-                         plan=paid[-1] if paid else (plan_key or "pro"))
+                         plan=paid[-1] if paid else (plan_key or PlanKey.PRO))
 
 
 def month_reports(session: Session, *, user_id: uuid.UUID, month: date) -> list[OverageReport]:
