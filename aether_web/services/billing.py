@@ -14,6 +14,7 @@ from aether_web.billing.plans import PLANS, Plan, PlanKey, get_plan
 from aether_web.db import db_now, read_transaction, transaction
 from aether_web.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from aether_web.integrations.stripe import (
+    LIVE_STATUSES,
     METERS,
     StripeGateway,
     StripeGatewayError,
@@ -25,7 +26,6 @@ from aether_web.observability import log
 from aether_web.services.accounts import lock_profile
 from aether_web.settings import get_settings
 
-LIVE_STATUSES = ("active", "trialing", "past_due")
 UNVERIFIED_CHECKOUT = ("Confirm your email address before starting a paid plan: open the link "
                        "we emailed you, or send a new one.")
 

@@ -19,6 +19,7 @@ from aether_web.billing.plans import PlanKey
 from aether_web.db import db_now
 from aether_web.errors import Conflict, NotFound, ServiceUnavailable
 from aether_web.integrations.stripe import (
+    LIVE_STATUSES,
     StripeGateway,
     StripeGatewayError,
     StripeUnavailable,
@@ -36,14 +37,12 @@ from aether_web.services.invoicing.period_overage import (
 )
 from aether_web.services.subscriptions import apply_subscription, set_plan
 
-LIVE = ("active", "trialing", "past_due")
-
 
 def _live_profile(session: Session, user_id: uuid.UUID) -> Profile:
     profile = session.get(Profile, user_id)
     if profile is None:
         raise NotFound("Account not found.", code="account_not_found")
-    if not (profile.stripe_subscription_id and profile.subscription_status in LIVE):
+    if not (profile.stripe_subscription_id and profile.subscription_status in LIVE_STATUSES):
         raise Conflict("You don't have a paid subscription.", code="no_subscription")
     return profile
 
@@ -179,7 +178,7 @@ def end_grace(session: Session, *, profile: Profile, gateway: StripeGateway) -> 
     now and can upgrade again at once. StripeUnavailable propagates (decided next tick)."""
     now = db_now(session)
     outcome = "no subscription in Stripe"
-    if profile.stripe_subscription_id and profile.subscription_status in LIVE:
+    if profile.stripe_subscription_id and profile.subscription_status in LIVE_STATUSES:
         _overage_so_far_in(session, profile=profile, gateway=gateway, now=now)
         try:
             sub = gateway.cancel_subscription(

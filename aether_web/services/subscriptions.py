@@ -14,7 +14,13 @@ from sqlmodel import Session, select
 
 from aether_web.billing.plans import PlanKey, get_plan
 from aether_web.db import db_now
-from aether_web.integrations.stripe import StripeGateway, StripeUnavailable, SubscriptionInfo
+from aether_web.integrations.stripe import (
+    LIVE_STATUSES,
+    PAYING_STATUSES,
+    StripeGateway,
+    StripeUnavailable,
+    SubscriptionInfo,
+)
 from aether_web.models import Profile
 from aether_web.observability import log
 from aether_web.services.email import queue_email
@@ -33,7 +39,7 @@ def entitled_plan(
     active/trialing: the subscription's plan. past_due: the paid plan until the grace period
     ends, then Free. Ended: Free. incomplete (first payment not made): unchanged.
     """
-    if status in ("active", "trialing"):
+    if status in PAYING_STATUSES:
         return plan_key or current_plan
     if status == "past_due":
         if grace_ends_at is not None and grace_ends_at <= now:
@@ -135,10 +141,10 @@ def apply_subscription(
     profile.stripe_synced_at = max(profile.stripe_synced_at or 0, event_created)
     if sub.status == "past_due":
         start_grace(profile, now=now)
-    elif sub.status in ("active", "trialing") or sub.status in ENDED_STATUSES:
+    elif sub.status in PAYING_STATUSES or sub.status in ENDED_STATUSES:
         profile.past_due_since = None
         profile.grace_ends_at = None
-    if sub.plan_key is None and sub.status in ("active", "trialing", "past_due"):
+    if sub.plan_key is None and sub.status in LIVE_STATUSES:
         log.error("subscription %s sells no known plan; user %s keeps %s", sub.id, profile.id,
                   profile.plan)
     plan = entitled_plan(status=sub.status, plan_key=sub.plan_key, current_plan=profile.plan,
@@ -175,7 +181,7 @@ def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = No
                 sub = gateway.retrieve_subscription(profile.stripe_subscription_id)
             except StripeUnavailable:
                 continue  # decide on the next tick, with Stripe's answer
-            if sub.status in ("active", "trialing"):
+            if sub.status in PAYING_STATUSES:
                 apply_subscription(session, profile=profile, sub=sub,
                                    event_created=profile.stripe_synced_at or 0)
                 kept += 1

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from sqlmodel import Session, select
 
 from aether_web.billing.plans import PlanKey
+from aether_web.db import dialect_insert
 from aether_web.integrations.stripe import (
     COMPUTE_METER,
     STORAGE_METER,
@@ -88,11 +89,7 @@ def plan_period_reports(session: Session, *, profile: Profile, bill: PeriodOvera
              "event_timestamp": timestamp, "status": "pending", "attempts": 0}
             for meter, units in bill.units.items() if units > 0]
     if rows and profile.stripe_customer_id:
-        if session.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(OverageReport.__table__).on_conflict_do_nothing(
+        stmt = dialect_insert(session)(OverageReport.__table__).on_conflict_do_nothing(
             index_elements=["identifier"])
         session.exec(stmt.values(rows))  # type: ignore[call-overload]
     return month_reports(session, user_id=profile.id, month=bill.month)
