@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from aether_web.billing.money import format_cents
 from aether_web.billing.periods import month_end, month_key, month_start
-from aether_web.billing.pricing import format_cents
 from aether_web.db import db_now, dialect_insert, transaction
 from aether_web.integrations.stripe import StripeGateway, StripeGatewayError, StripeUnavailable
 from aether_web.models import OverageAdjustment, OverageReport, Profile
