@@ -14,13 +14,11 @@ import sys
 from aether_web.errors import AetherError
 
 
-def migrate(url: str | None = None, revision: str = "heads") -> None:
-    """Bring the database schema to `revision` with Alembic."""
+def alembic_config(url: str | None = None):
+    """The project's Alembic configuration, on `url` (default: the app's database)."""
     from pathlib import Path
 
     from alembic.config import Config
-
-    from alembic import command
 
     root = Path(__file__).resolve().parent.parent
     config = Config(str(root / "alembic.ini"))
@@ -28,7 +26,14 @@ def migrate(url: str | None = None, revision: str = "heads") -> None:
     config.attributes["configure_logging"] = False
     if url:
         config.attributes["url"] = url
-    command.upgrade(config, revision)
+    return config
+
+
+def migrate(url: str | None = None, revision: str = "heads") -> None:
+    """Bring the database schema to `revision` with Alembic."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
+from sqlalchemy import event, orm
 from sqlmodel import Session, create_engine
 
 READ_ONLY_OPTION = "aether_read_only"
@@ -89,7 +90,7 @@ def read_transaction(engine: sa.Engine | None = None) -> Iterator[Session]:
     READ ONLY on PostgreSQL (a write in it is an error there, and may wait on SQLite)."""
     base = engine or get_engine()
     options: dict = {READ_ONLY_OPTION: True}
-    if base.dialect.name == "postgresql":
+    if is_postgres(base):
         options["postgresql_readonly"] = True
     with Session(base.execution_options(**options), expire_on_commit=False) as session:
         try:
@@ -104,8 +105,7 @@ def db_now(session: Session) -> datetime:
     Everything that is billed is timed by this clock, never by the app server's. Tests may
     move it by `AETHER_APP_CLOCK_OFFSET_SECONDS` (refused in production).
     """
-    bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
+    if not is_postgres(session):
         raw = session.exec(sa.text("SELECT strftime('%Y-%m-%d %H:%M:%S','now')")).one()[0]
         value = datetime.fromisoformat(raw).replace(tzinfo=UTC)
     else:
@@ -121,5 +121,51 @@ def _clock_offset() -> timedelta:
     return timedelta(seconds=seconds) if seconds else timedelta(0)
 
 
-def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def is_postgres(bind: orm.Session | sa.Engine | sa.Connection) -> bool:
+    """Whether `bind` (a session, engine or connection) is on PostgreSQL rather than SQLite:
+    the one place the code asks which of the two databases it runs on."""
+    if isinstance(bind, orm.Session):
+        bind = bind.get_bind()
+    return bind.dialect.name == "postgresql"
+
+
+def dialect_insert(bind: orm.Session | sa.Engine | sa.Connection) -> Callable[..., Any]:
+    """`insert` of the database in use, with its `on_conflict_do_*` clauses."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if is_postgres(bind) else sqlite.insert
+
+
+class Sql:
+    """SQL spelled differently by PostgreSQL and SQLite, for the database of `bind`."""
+
+    def __init__(self, bind: orm.Session | sa.Engine | sa.Connection) -> None:
+        self.pg = is_postgres(bind)
+
+    def epoch(self, col: Any) -> Any:
+        """Whole epoch seconds of a timestamp (sub-second part dropped)."""
+        if self.pg:
+            # date_part is double precision (exact to the microsecond for these epochs);
+            # extract() is numeric since PostgreSQL 14, several times slower per row.
+            return sa.cast(sa.func.floor(sa.func.date_part("epoch", col)), sa.BigInteger)
+        return sa.cast(sa.func.strftime("%s", col), sa.BigInteger)
+
+    def seconds_between(self, start: Any, end: Any) -> Any:
+        """Whole seconds from `start` to `end` (sub-second parts dropped at both ends)."""
+        return self.epoch(end) - self.epoch(start)
+
+    def greatest(self, *args: Any) -> Any:
+        return sa.func.greatest(*args) if self.pg else sa.func.max(*args)
+
+    def least(self, *args: Any) -> Any:
+        return sa.func.least(*args) if self.pg else sa.func.min(*args)
+
+    def big(self, col: Any) -> Any:
+        """Byte-seconds can pass 2^63 on PostgreSQL: add them up as numeric there."""
+        return sa.cast(col, sa.Numeric(38, 0)) if self.pg else col
+
+    def new_uuid(self) -> Any:
+        """A new random id, as the UUID columns store it."""
+        if self.pg:
+            return sa.func.gen_random_uuid()
+        return sa.func.lower(sa.func.hex(sa.func.randomblob(16)))

@@ -47,7 +47,7 @@ from sqlmodel import Session, SQLModel  # noqa: E402
 
 IS_POSTGRES = TEST_DB_URL.startswith("postgresql")
 REQUIRE_POSTGRES = os.environ.get("AETHER_REQUIRE_POSTGRES") == "1"
-KEEP_TABLES = {"plan_limits", "alembic_version"}
+KEEP_TABLES = {"alembic_version"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -59,17 +59,21 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def _drop_private_database() -> None:
-    from aether_web.db import get_engine
-
-    get_engine().dispose()
-    name = TEST_DB_URL.rsplit("/", 1)[1]
+def _drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
     admin = sa.create_engine(BASE_PG_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.dispose()
+
+
+def _drop_private_database() -> None:
+    from aether_web.db import get_engine
+
+    get_engine().dispose()
+    _drop_postgres_database(TEST_DB_URL)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -102,6 +106,16 @@ def engine(db_url):
     from aether_web.db import get_engine
 
     return get_engine()
+
+
+@pytest.fixture
+def fresh_url(tmp_path):
+    """An empty database of the test run's kind (nothing migrated), dropped afterwards."""
+    url = _private_postgres_database(BASE_PG_URL) if BASE_PG_URL else \
+        f"sqlite:///{tmp_path / 'fresh.db'}"
+    yield url
+    if BASE_PG_URL:
+        _drop_postgres_database(url)
 
 
 def _truncate(engine) -> None:

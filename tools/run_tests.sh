@@ -32,8 +32,7 @@ suite() {
 suite "lint (ruff) and types (mypy)" 300 bash -c ".venv/bin/ruff check . && .venv/bin/mypy && .venv/bin/lint-imports"
 suite "dependency locks match their pins" 60 bash tools/lock_requirements.sh --check
 suite "unit, tools and integration tests on SQLite" 900 \
-  env -u AETHER_TEST_DATABASE_URL $PY -m pytest -q tests/unit tests/tools tests/integrations \
-  tests/integration
+  env -u AETHER_TEST_DATABASE_URL $PY -m pytest -q tests/unit tests/tools tests/integration
 
 pg_reachable() {
   $PY - "$PG_URL" <<'PYEOF'

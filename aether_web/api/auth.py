@@ -24,6 +24,7 @@ from aether_web.api.context import (
     session_token,
 )
 from aether_web.api.responses import from_error, json_body
+from aether_web.billing.plans import PAID_PLAN_KEYS
 from aether_web.cookies import FORM_EMAIL_COOKIE, SESSION_COOKIE
 from aether_web.db import transaction
 from aether_web.errors import AetherError, InvalidInput, RateLimited, Unauthenticated
@@ -94,7 +95,7 @@ def _failure(exc: AetherError, is_form: bool, page: str, fields: dict) -> Respon
     query = {"error": code}
     if fields.get("next"):
         query["next"] = _safe_next(fields.get("next"))
-    if fields.get("plan") in ("pro", "team"):
+    if fields.get("plan") in PAID_PLAN_KEYS:
         query["plan"] = fields["plan"]
     response = RedirectResponse(f"{page}?{urlencode(query)}", status_code=303)
     if fields.get("email"):

@@ -73,16 +73,13 @@ async def handle_aether_error(_request: Request, exc: Exception) -> JSONResponse
 def database_unavailable(exc: BaseException) -> bool:
     """True when `exc` says the database can't be reached right now (down, restarting, its
     connections cut, the pool exhausted, SQLite busy): worth a retry, not a bug."""
+    import asyncpg
     import sqlalchemy as sa
 
     if isinstance(exc, sa.exc.OperationalError | sa.exc.TimeoutError):
         return True
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
-    try:
-        import asyncpg
-    except ImportError:  # pragma: no cover
-        return False
     return isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError
                       | asyncpg.InterfaceError | asyncpg.AdminShutdownError
                       | ConnectionError | TimeoutError)

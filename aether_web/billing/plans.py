@@ -4,21 +4,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
 SECONDS_PER_HOUR = 3600
 BYTES_PER_GB = 1_000_000_000
+
+
+class PlanKey(StrEnum):
+    """The plans' keys, as stored in `profiles.plan` and `plan_intervals.plan`."""
+
+    FREE = "free"
+    PRO = "pro"
+    TEAM = "team"
 
 
 @dataclass(frozen=True)
 class Plan:
     """One plan. Prices are integer cents; overage unit prices are Decimal cents."""
 
-    key: str
+    key: PlanKey
     name: str
     monthly_price_cents: int
     compute_hours: int
     storage_gb: int
-    # None means unlimited (stored as 1000 in plan_limits, as the PRD seeds it).
+    # None means unlimited.
     max_projects: int | None
     overage: bool
     tagline: str
@@ -26,10 +35,6 @@ class Plan:
     @property
     def compute_seconds(self) -> int:
         return self.compute_hours * SECONDS_PER_HOUR
-
-    @property
-    def max_projects_stored(self) -> int:
-        return 1000 if self.max_projects is None else self.max_projects
 
     @property
     def stripe_lookup_key(self) -> str:
@@ -40,14 +45,15 @@ class Plan:
 COMPUTE_OVERAGE_CENTS_PER_HOUR = Decimal(10)
 STORAGE_OVERAGE_CENTS_PER_GB_MONTH = Decimal(50)
 
-FREE = Plan("free", "Free", 0, 50, 1, 3, False, "For trying aether and side projects.")
-PRO = Plan("pro", "Pro", 2000, 200, 10, 20, True, "For developers who build every day.")
-TEAM = Plan("team", "Team", 5000, 500, 50, None, True, "For teams that need room to grow.")
+FREE = Plan(PlanKey.FREE, "Free", 0, 50, 1, 3, False, "For trying aether and side projects.")
+PRO = Plan(PlanKey.PRO, "Pro", 2000, 200, 10, 20, True, "For developers who build every day.")
+TEAM = Plan(PlanKey.TEAM, "Team", 5000, 500, 50, None, True, "For teams that need room to grow.")
 
 PLANS: dict[str, Plan] = {p.key: p for p in (FREE, PRO, TEAM)}
 PAID_PLANS = (PRO, TEAM)
+PAID_PLAN_KEYS = tuple(p.key for p in PAID_PLANS)
 
 
 def get_plan(key: str | None) -> Plan:
     """The plan for a key; anything unknown is treated as Free (never grants more)."""
-    return PLANS.get(key or "free", FREE)
+    return PLANS.get(key or PlanKey.FREE, FREE)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
-from aether_web.billing.money import format_cents
 from aether_web.billing.periods import month_end, month_start
 from aether_web.billing.plans import (
     COMPUTE_OVERAGE_CENTS_PER_HOUR,
@@ -116,5 +115,5 @@ def price_overage(
     )
 
 
-__all__ = ["COMPUTE_UNIT_SECONDS", "NO_OVERAGE", "OverageCharge", "format_cents",
+__all__ = ["COMPUTE_UNIT_SECONDS", "NO_OVERAGE", "OverageCharge",
            "overage_for_month", "price_overage"]

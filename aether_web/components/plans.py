@@ -11,6 +11,7 @@ from aether_web.billing.plans import (
     PLANS,
     STORAGE_OVERAGE_CENTS_PER_GB_MONTH,
     Plan,
+    PlanKey,
 )
 from aether_web.components.table import data_table
 
@@ -156,7 +157,7 @@ def plan_card(plan: Plan, action: rx.Component, *, highlighted: bool = False) ->
     )
 
 
-def plan_grid(action_for, *, highlight: str = "pro") -> rx.Component:
+def plan_grid(action_for, *, highlight: str = PlanKey.PRO) -> rx.Component:
     """The three plans side by side (stacked on small screens). `action_for(plan)` gives each
     card its button."""
     return rx.grid(

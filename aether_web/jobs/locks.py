@@ -21,6 +21,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from aether_web.db import is_postgres
+
 
 def advisory_key(job_name: str) -> int:
     """A stable signed 64-bit key for the job's PostgreSQL advisory lock."""
@@ -40,7 +42,7 @@ def _lock_file(engine: sa.Engine, job_name: str) -> Path:
 @contextlib.contextmanager
 def job_lock(engine: sa.Engine, job_name: str) -> Iterator[bool]:
     """Try to take the job's lock without waiting; yields whether this process holds it."""
-    if engine.dialect.name == "postgresql":
+    if is_postgres(engine):
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             key = advisory_key(job_name)
             held = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key})

@@ -1,6 +1,6 @@
 """All tables. Importing this package registers every one of them on SQLModel.metadata."""
 
-from aether_web.models.accounts import PLANS, AccountToken, AuthSession, Profile
+from aether_web.models.accounts import AccountToken, AuthSession, Profile
 from aether_web.models.billing import (
     EmailOutbox,
     InvoiceRecord,
@@ -15,10 +15,9 @@ from aether_web.models.metering import DriftReport, HookEvent
 from aether_web.models.plans import PlanIntervalRow, StorageSample
 from aether_web.models.projects import Project
 from aether_web.models.throttle import ThrottleCounter
-from aether_web.models.usage import PlanLimit, UsageMonthly, UsageRecord
+from aether_web.models.usage import UsageMonthly, UsageRecord
 
 __all__ = [
-    "PLANS",
     "AccountToken",
     "AuthSession",
     "DriftReport",
@@ -33,7 +32,6 @@ __all__ = [
     "OverageMonth",
     "OverageReport",
     "PlanIntervalRow",
-    "PlanLimit",
     "Profile",
     "Project",
     "StorageSample",

@@ -8,9 +8,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from aether_web.models.types import utc_column
-
-PLANS = ("free", "pro", "team")
+from aether_web.billing.plans import PlanKey
+from aether_web.models.types import plan_key_check, utc_column
 
 
 class Profile(SQLModel, table=True):
@@ -18,7 +17,7 @@ class Profile(SQLModel, table=True):
 
     __tablename__ = "profiles"
     __table_args__ = (
-        sa.CheckConstraint("plan in ('free', 'pro', 'team')", name="ck_profiles_plan"),
+        plan_key_check("ck_profiles_plan"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -26,7 +25,8 @@ class Profile(SQLModel, table=True):
     name: str = Field(default="", max_length=120)
     password_hash: str = Field(default="", max_length=255)
     is_admin: bool = Field(default=False)
-    plan: str = Field(default="free", sa_column_kwargs={"server_default": "free"}, max_length=16)
+    plan: str = Field(default=PlanKey.FREE, sa_column_kwargs={"server_default": PlanKey.FREE.value},
+                      max_length=16)
     stripe_customer_id: str | None = Field(
         default=None, sa_column=sa.Column(sa.String(255), unique=True, nullable=True)
     )

@@ -10,8 +10,6 @@ from sqlmodel import Field, SQLModel
 
 from aether_web.models.types import utc_column
 
-EVENT_STATUSES = ("pending", "processed", "failed", "ignored")
-
 
 class StripeEvent(SQLModel, table=True):
     """One Stripe event, stored raw before it is processed so it can always be replayed."""

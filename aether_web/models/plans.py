@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from aether_web.models.types import utc_column
+from aether_web.models.types import plan_key_check, utc_column
 
 
 class PlanIntervalRow(SQLModel, table=True):
@@ -27,7 +27,7 @@ class PlanIntervalRow(SQLModel, table=True):
         sa.UniqueConstraint("user_id", "started_at", name="uq_plan_intervals_user_start"),
         sa.CheckConstraint("ended_at IS NULL OR ended_at >= started_at",
                            name="ck_plan_intervals_order"),
-        sa.CheckConstraint("plan in ('free', 'pro', 'team')", name="ck_plan_intervals_plan"),
+        plan_key_check("ck_plan_intervals_plan"),
         sa.Index("ix_plan_intervals_user_start", "user_id", "started_at"),
     )
 

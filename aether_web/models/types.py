@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
+from aether_web.billing.plans import PlanKey
+
 
 class UTCDateTime(TypeDecorator):
     """A timezone-aware UTC timestamp on PostgreSQL and SQLite alike.
@@ -35,6 +37,12 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def plan_key_check(name: str) -> sa.CheckConstraint:
+    """A `plan` column holds one of the catalogue's keys (`billing.plans.PlanKey`)."""
+    keys = ", ".join(f"'{key.value}'" for key in PlanKey)
+    return sa.CheckConstraint(f"plan in ({keys})", name=name)
 
 
 def utc_column(*, nullable: bool = True, server_now: bool = False, index: bool = False):

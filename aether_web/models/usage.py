@@ -1,4 +1,4 @@
-"""The usage ledger: VM runs, their monthly cache and plan limits."""
+"""The usage ledger: VM runs and their monthly cache."""
 
 from __future__ import annotations
 
@@ -10,17 +10,6 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from aether_web.models.types import utc_column
-
-
-class PlanLimit(SQLModel, table=True):
-    """Limits per plan, seeded by the first migration."""
-
-    __tablename__ = "plan_limits"
-
-    plan: str = Field(primary_key=True, max_length=16)
-    compute_seconds_monthly: int
-    storage_gb: int
-    max_projects: int
 
 
 class UsageRecord(SQLModel, table=True):

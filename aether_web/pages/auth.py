@@ -11,7 +11,7 @@ from urllib.parse import unquote
 import reflex as rx
 
 from aether_web import routes
-from aether_web.billing.plans import PLANS
+from aether_web.billing.plans import PAID_PLAN_KEYS, PLANS
 from aether_web.components.layout import public_page
 from aether_web.components.native_form import native_form
 from aether_web.cookies import FORM_EMAIL_COOKIE
@@ -67,7 +67,7 @@ class AuthFormState(rx.State):
         self.email = (_form_email(self.router.headers.cookie or "")
                       or params.get("email", "")[:320])
         plan = params.get("plan", "")
-        self.plan = plan if plan in ("pro", "team") else ""
+        self.plan = plan if plan in PAID_PLAN_KEYS else ""
         self.plan_name = PLANS[self.plan].name if self.plan else ""
         nxt = params.get("next", "/dashboard")
         self.next_path = nxt if nxt.startswith("/") and not nxt.startswith("//") else "/dashboard"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from aether_web import routes
-from aether_web.billing.plans import FREE, Plan
+from aether_web.billing.plans import FREE, Plan, PlanKey
 from aether_web.components.a11y import link_button
 from aether_web.components.head import social_image, social_meta
 from aether_web.components.layout import public_page
@@ -98,7 +98,7 @@ def _section(title: str, *children: rx.Component, id_: str) -> rx.Component:
 def _plan_action(plan: Plan) -> rx.Component:
     label = "Start free" if plan.monthly_price_cents == 0 else f"Choose {plan.name}"
     return link_button(label, width="100%", size="3",
-                       variant="solid" if plan.key == "pro" else "soft", href=routes.SIGNUP)
+                       variant="solid" if plan.key == PlanKey.PRO else "soft", href=routes.SIGNUP)
 
 
 # The product preview: the dashboard drawn with the app's own pieces and sample data (a live

@@ -17,6 +17,7 @@ from aether_web.billing.plans import (
     STORAGE_OVERAGE_CENTS_PER_GB_MONTH,
     TEAM,
     Plan,
+    PlanKey,
 )
 from aether_web.components.a11y import link_button
 from aether_web.components.head import social_image, social_meta
@@ -72,7 +73,7 @@ def worked_example(plan: Plan = EXAMPLE_PLAN, *, extra_hours: int = EXAMPLE_EXTR
     upgrade = start.replace(day=EXAMPLE_UPGRADE_DAY)
     partial = build_period_bill(
         user_id=uuid.UUID(int=0), month=month, usage=[], now=end,
-        intervals=[PlanInterval("free", start, upgrade), PlanInterval(plan.key, upgrade)])
+        intervals=[PlanInterval(PlanKey.FREE, start, upgrade), PlanInterval(plan.key, upgrade)])
     days, held = (end - upgrade).days, (end - start).days
     return {
         "plan": plan.name,
@@ -161,7 +162,7 @@ def _plan_action(plan: Plan) -> rx.Component:
             link_button("Start free", width="100%", size="3", variant="soft",
                         href=routes.SIGNUP, id=f"pricing-signup-{plan.key}"),
         )
-    variant = "solid" if plan.key == "pro" else "soft"
+    variant = "solid" if plan.key == PlanKey.PRO else "soft"
     return rx.cond(
         AuthState.signed_in,
         link_button(f"Upgrade to {plan.name}", width="100%", size="3", variant=variant,

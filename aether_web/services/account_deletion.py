@@ -8,6 +8,7 @@ import uuid
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from aether_web.billing.plans import PlanKey
 from aether_web.db import db_now
 from aether_web.errors import NotFound
 from aether_web.integrations.stripe import StripeGateway
@@ -74,7 +75,7 @@ def delete_account(
             project.deleted_at = now
         project.name = f"project-{project.id.hex[:8]}"
         session.add(project)
-    set_plan(session, profile=profile, plan="free", reason="account deleted")
+    set_plan(session, profile=profile, plan=PlanKey.FREE, reason="account deleted")
     end_sessions(session, user_id=profile.id)
     session.exec(sa.delete(AccountToken).where(AccountToken.user_id == profile.id))
     session.exec(sa.delete(EmailOutbox).where(EmailOutbox.user_id == profile.id))

@@ -16,6 +16,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from aether_web.billing.plans import PAID_PLAN_KEYS
 from aether_web.db import db_now
 from aether_web.errors import Conflict, InvalidInput
 from aether_web.models import AuthSession, Profile
@@ -89,7 +90,7 @@ def sign_up(session: Session, *, email: str, password: str, name: str = "",
     chosen = (plan or "").strip().lower()
     profile = Profile(email=email, name=(name or "").strip(),
                       password_hash=password_hash or hash_password(password),
-                      signup_plan=chosen if chosen in ("pro", "team") else None)
+                      signup_plan=chosen if chosen in PAID_PLAN_KEYS else None)
     session.add(profile)
     try:
         session.flush()

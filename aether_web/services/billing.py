@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from sqlmodel import Session, select
 
 from aether_web.billing.periods import month_end
-from aether_web.billing.plans import PLANS, Plan, get_plan
+from aether_web.billing.plans import PLANS, Plan, PlanKey, get_plan
 from aether_web.db import db_now, read_transaction, transaction
 from aether_web.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from aether_web.integrations.stripe import (
+    LIVE_STATUSES,
     METERS,
     StripeGateway,
     StripeGatewayError,
@@ -25,7 +26,6 @@ from aether_web.observability import log
 from aether_web.services.accounts import lock_profile
 from aether_web.settings import get_settings
 
-LIVE_STATUSES = ("active", "trialing", "past_due")
 UNVERIFIED_CHECKOUT = ("Confirm your email address before starting a paid plan: open the link "
                        "we emailed you, or send a new one.")
 
@@ -223,6 +223,6 @@ def billing_summary(session: Session, *, user_id: uuid.UUID) -> BillingSummary:
         subscription_status=profile.subscription_status,
         has_subscription=has_live_subscription(profile),
         has_billing_account=bool(profile.stripe_customer_id),
-        past_due=profile.past_due_since is not None and profile.plan != "free",
+        past_due=profile.past_due_since is not None and profile.plan != PlanKey.FREE,
         grace_ends_at=profile.grace_ends_at,
     )

@@ -10,13 +10,13 @@ from sqlmodel import Session, select
 
 from aether_web.billing.daily import daily_compute_seconds
 from aether_web.billing.periods import month_end, month_of, month_start
-from aether_web.db import db_now
+from aether_web.db import db_now, is_postgres
 from aether_web.models import UsageRecord
 
 
 def _utc_day(session: Session, column):
     """The UTC calendar day of a timestamp column, in SQL."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         return sa.cast(sa.func.timezone("UTC", column), sa.Date)
     return sa.func.date(column)  # SQLite keeps naive UTC text
 

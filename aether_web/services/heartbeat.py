@@ -36,6 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from aether_web.db import is_postgres
 from aether_web.errors import NotFound
 from aether_web.models import HookEvent, Project, UsageRecord
 from aether_web.services.hook_events import (
@@ -172,7 +173,7 @@ def record_heartbeat(
             "status_code": 200, "response": body})
         return HookAnswer(200, body)
 
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         at = None if now is None else (now if now.tzinfo else now.replace(tzinfo=UTC))
         row = session.execute(_HEARTBEAT_TEXT, {
             "project_id": str(pid), "event_id": event_id, "machine_id": machine_id,

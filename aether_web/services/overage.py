@@ -33,9 +33,14 @@ from aether_web.billing.periods import (
     month_start,
     previous_month,
 )
-from aether_web.db import db_now, get_engine, transaction
+from aether_web.db import db_now, get_engine, is_postgres, transaction
 from aether_web.errors import InvalidInput
-from aether_web.integrations.stripe import COMPUTE_METER, STORAGE_METER, StripeGateway
+from aether_web.integrations.stripe import (
+    COMPUTE_METER,
+    LIVE_STATUSES,
+    STORAGE_METER,
+    StripeGateway,
+)
 from aether_web.models import (
     MeterReconciliation,
     OverageReport,
@@ -53,7 +58,6 @@ STRIPE_PAST_WINDOW = timedelta(days=34)
 # After a month ends, wait this long (a running VM has heartbeated past midnight, silent ones
 # are known) and no longer: Stripe finalizes the period's invoice about an hour after it ends.
 REPORT_DELAY = timedelta(minutes=10)
-LIVE_STATUSES = ("active", "trialing", "past_due")
 # Reports Stripe accepted, whatever the invoice gate found about them since.
 ACCEPTED_OR_BILLED = ("sent", "accepted", "invoiced", "late", "item_billed")
 
@@ -122,7 +126,7 @@ def read_bills(engine: sa.Engine | None, *, month: date, now: datetime) -> Itera
     engine = engine or get_engine()
     with Session(engine) as session:
         bills = _live_bills(session, month=month, now=now)
-        if engine.dialect.name == "postgresql":
+        if is_postgres(engine):
             yield bills
             return
         materialized = list(bills)

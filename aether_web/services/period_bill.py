@@ -21,39 +21,14 @@ from sqlmodel import Session
 from aether_web.billing.period_bill import PeriodBill, ProjectUsage, build_period_bill, usage_end
 from aether_web.billing.periods import month_end, month_start
 from aether_web.billing.plan_history import HISTORY_START, PlanInterval, whole_second
-from aether_web.billing.plans import PLANS
+from aether_web.billing.plans import PAID_PLAN_KEYS, PlanKey
+from aether_web.db import Sql
 from aether_web.models import PlanIntervalRow, Profile, Project, StorageSample, UsageRecord
 from aether_web.models.types import UTCDateTime
 from aether_web.services.runs import HEARTBEAT_TIMEOUT, last_sign_of_life_sql
 
-PAID_PLAN_KEYS = tuple(k for k, p in PLANS.items() if p.overage)
 FAR = 253402300799  # 9999-12-31T23:59:59Z as epoch seconds: "no end"
 STREAM = {"stream_results": True, "yield_per": 2000}
-
-
-class _Sql:
-    """Dialect-specific spellings of what both databases can do."""
-
-    def __init__(self, session: Session) -> None:
-        self.pg = session.get_bind().dialect.name == "postgresql"
-
-    def epoch(self, col: Any) -> Any:
-        """Whole epoch seconds of a timestamp (sub-second part dropped)."""
-        if self.pg:
-            # date_part is double precision (exact to the microsecond for these epochs);
-            # extract() is numeric since PostgreSQL 14, several times slower per row.
-            return sa.cast(sa.func.floor(sa.func.date_part("epoch", col)), sa.BigInteger)
-        return sa.cast(sa.func.strftime("%s", col), sa.BigInteger)
-
-    def greatest(self, *args: Any) -> Any:
-        return sa.func.greatest(*args) if self.pg else sa.func.max(*args)
-
-    def least(self, *args: Any) -> Any:
-        return sa.func.least(*args) if self.pg else sa.func.min(*args)
-
-    def big(self, col: Any) -> Any:
-        """Byte-seconds can pass 2^63 on PostgreSQL: add them up as numeric there."""
-        return sa.cast(col, sa.Numeric(38, 0)) if self.pg else col
 
 
 def _ts(value: datetime) -> Any:
@@ -64,7 +39,7 @@ def _epoch_of(value: datetime) -> int:
     return int(whole_second(value).timestamp())
 
 
-def _intervals_cte(sql: _Sql, *, start: datetime, end: datetime,
+def _intervals_cte(sql: Sql, *, start: datetime, end: datetime,
                    user_ids: Sequence[uuid.UUID] | None) -> Any:
     pi = PlanIntervalRow.__table__.c
     recorded = sa.select(
@@ -88,7 +63,7 @@ def _intervals_cte(sql: _Sql, *, start: datetime, end: datetime,
     return cte.prefix_with("NOT MATERIALIZED", dialect="postgresql")
 
 
-def _runs(sql: _Sql, *, start: datetime, until: datetime, now: datetime,
+def _runs(sql: Sql, *, start: datetime, until: datetime, now: datetime,
           user_ids: Sequence[uuid.UUID] | None, name: str) -> Any:
     """The month's runs as (user_id, project_id, rs, re) in epoch seconds, cut at the month's
     edges and at their billed end (rule 13 for runs still open)."""
@@ -111,7 +86,7 @@ def _runs(sql: _Sql, *, start: datetime, until: datetime, now: datetime,
     return runs.subquery(name)
 
 
-def _compute_rows(sql: _Sql, iv: Any, *, start: datetime, until: datetime, now: datetime,
+def _compute_rows(sql: Sql, iv: Any, *, start: datetime, until: datetime, now: datetime,
                   user_ids: Sequence[uuid.UUID] | None) -> Any:
     """Compute pieces (user_id, project_id, paid, free, 0): each run cut at the edges of the
     intervals it overlaps."""
@@ -128,7 +103,7 @@ def _compute_rows(sql: _Sql, iv: Any, *, start: datetime, until: datetime, now: 
                                         iv.c.e > runs.c.rs)))
 
 
-def _storage_rows(sql: _Sql, iv: Any, *, start: datetime, until: datetime,
+def _storage_rows(sql: Sql, iv: Any, *, start: datetime, until: datetime,
                   user_ids: Sequence[uuid.UUID] | None) -> Any:
     ss, pj = StorageSample.__table__.c, Project.__table__.c
     at = sql.epoch(ss.at)
@@ -167,7 +142,7 @@ def _grouped(rows: Any) -> Any:
     ).group_by(rows.c.user_id, rows.c.project_id)
 
 
-def _usage_rows(session: Session, sql: _Sql, iv: Any, **kw: Any) -> Iterator[Any]:
+def _usage_rows(session: Session, sql: Sql, iv: Any, **kw: Any) -> Iterator[Any]:
     """(user_id, project_id, name, paid, free, byte_seconds) per user and project, by user:
     the pieces of runs and storage steps inside the month's intervals, added up in one
     GROUP BY."""
@@ -201,7 +176,7 @@ def period_bills(session: Session, *, month: date, now: datetime,
 
     Usage counts up to the month's end, or up to `now` while the month runs. Two streamed
     queries (intervals, usage per user and project), so memory stays bounded."""
-    sql = _Sql(session)
+    sql = Sql(session)
     start, end = month_start(month), month_end(month)
     until = usage_end(month, now)
     ids = list(user_ids) if user_ids is not None else None
@@ -248,7 +223,7 @@ def period_bill(session: Session, *, user_id: uuid.UUID, month: date,
     if bill is not None:
         return bill
     return build_period_bill(user_id=user_id, month=month,
-                             intervals=[PlanInterval("free", HISTORY_START)], usage=[], now=now)
+                             intervals=[PlanInterval(PlanKey.FREE, HISTORY_START)], usage=[], now=now)
 
 
 def _dt(epoch: int) -> datetime:

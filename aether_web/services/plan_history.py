@@ -19,9 +19,10 @@ from aether_web.billing.plan_history import (
     PlanInterval,
     whole_second,
 )
+from aether_web.billing.plans import PLANS, PlanKey
 from aether_web.db import db_now
 from aether_web.errors import InvalidInput
-from aether_web.models import PLANS, PlanIntervalRow, Profile
+from aether_web.models import PlanIntervalRow, Profile
 
 
 def _open_interval(session: Session, user_id: uuid.UUID) -> PlanIntervalRow | None:
@@ -99,7 +100,7 @@ def plan_intervals(session: Session, *, user_id: uuid.UUID,
     if rows:
         return [_to_interval(r) for r in rows]
     profile = session.get(Profile, user_id)
-    plan = profile.plan if profile is not None else "free"
+    plan = profile.plan if profile is not None else PlanKey.FREE
     return [PlanInterval(plan=plan, start=HISTORY_START, end=None, cause="backfill")]
 
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from aether_web import metrics
-from aether_web.db import db_now, transaction
+from aether_web.db import db_now, dialect_insert, transaction
 from aether_web.errors import NotFound
 from aether_web.integrations.stripe import StripeGateway
 from aether_web.models import StripeEvent
@@ -35,11 +35,7 @@ def record_event(session: Session, *, event: dict[str, Any], raw: str) -> bool:
               "created": int(event.get("created") or 0), "payload": raw, "status": "pending",
               "attempts": 0, "outcome": ""}
     table = StripeEvent.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**values).on_conflict_do_nothing(
+    stmt = dialect_insert(session)(table).values(**values).on_conflict_do_nothing(
         index_elements=["id"]).returning(table.c.id)
     return len(session.exec(stmt).all()) == 1
 

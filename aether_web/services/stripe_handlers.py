@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from aether_web.billing.pricing import format_cents
+from aether_web.billing.money import format_cents
 from aether_web.db import db_now
 from aether_web.integrations.stripe import (
     StripeGateway,

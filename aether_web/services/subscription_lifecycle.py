@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from aether_web.billing.periods import month_of
-from aether_web.billing.plans import Plan
+from aether_web.billing.plans import Plan, PlanKey
 from aether_web.db import db_now, read_transaction, transaction
 from aether_web.errors import Conflict, NotFound, ServiceUnavailable
 from aether_web.integrations.stripe import (
+    LIVE_STATUSES,
     StripeGateway,
     StripeGatewayError,
     StripeUnavailable,
@@ -37,14 +38,12 @@ from aether_web.services.invoicing.period_overage import (
 )
 from aether_web.services.subscriptions import apply_subscription, set_plan
 
-LIVE = ("active", "trialing", "past_due")
-
 
 def _live_profile(session: Session, user_id: uuid.UUID) -> Profile:
     profile = session.get(Profile, user_id)
     if profile is None:
         raise NotFound("Account not found.", code="account_not_found")
-    if not (profile.stripe_subscription_id and profile.subscription_status in LIVE):
+    if not (profile.stripe_subscription_id and profile.subscription_status in LIVE_STATUSES):
         raise Conflict("You don't have a paid subscription.", code="no_subscription")
     return profile
 
@@ -176,7 +175,7 @@ def cancelled_without_final_invoice(session: Session, *, profile: Profile,
         if latest.created >= sub.ended_at - 60 and latest.billing_reason != "subscription_create":
             return None  # invoice_now: the gate reconciles that final invoice
     ended = datetime.fromtimestamp(sub.ended_at, UTC)
-    plan_key = sub.plan_key or "pro"
+    plan_key = sub.plan_key or PlanKey.PRO
     bill = compute_period_overage(session, user_id=profile.id, month=month_of(ended),
                                   now=ended, plan_key=plan_key)
     plan_period_reports(session, profile=profile, bill=bill, timestamp=sub.ended_at,
@@ -197,7 +196,7 @@ def end_grace(session: Session, *, profile: Profile, gateway: StripeGateway) -> 
     now and can upgrade again at once. StripeUnavailable propagates (decided next tick)."""
     now = db_now(session)
     outcome = "no subscription in Stripe"
-    if profile.stripe_subscription_id and profile.subscription_status in LIVE:
+    if profile.stripe_subscription_id and profile.subscription_status in LIVE_STATUSES:
         _overage_so_far_in(session, profile=profile, gateway=gateway, now=now)
         try:
             sub = gateway.cancel_subscription(
@@ -212,5 +211,5 @@ def end_grace(session: Session, *, profile: Profile, gateway: StripeGateway) -> 
     profile.past_due_since = None
     profile.grace_ends_at = None
     session.add(profile)
-    return f"{set_plan(session, profile=profile, plan='free', reason='grace period ended')}; " \
+    return f"{set_plan(session, profile=profile, plan=PlanKey.FREE, reason='grace period ended')}; " \
            f"{outcome}"

@@ -12,9 +12,15 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from aether_web.billing.plans import get_plan
+from aether_web.billing.plans import PlanKey, get_plan
 from aether_web.db import db_now
-from aether_web.integrations.stripe import StripeGateway, StripeUnavailable, SubscriptionInfo
+from aether_web.integrations.stripe import (
+    LIVE_STATUSES,
+    PAYING_STATUSES,
+    StripeGateway,
+    StripeUnavailable,
+    SubscriptionInfo,
+)
 from aether_web.models import Profile
 from aether_web.observability import log
 from aether_web.services.email import queue_email
@@ -33,14 +39,14 @@ def entitled_plan(
     active/trialing: the subscription's plan. past_due: the paid plan until the grace period
     ends, then Free. Ended: Free. incomplete (first payment not made): unchanged.
     """
-    if status in ("active", "trialing"):
+    if status in PAYING_STATUSES:
         return plan_key or current_plan
     if status == "past_due":
         if grace_ends_at is not None and grace_ends_at <= now:
-            return "free"
+            return PlanKey.FREE
         return plan_key or current_plan
     if status in ENDED_STATUSES:
-        return "free"
+        return PlanKey.FREE
     return current_plan
 
 
@@ -66,7 +72,7 @@ def find_profile(
 
 def _plan_changed_email(session: Session, profile: Profile, old: str, new: str) -> None:
     new_plan, old_plan = get_plan(new), get_plan(old)
-    if new == "free":
+    if new == PlanKey.FREE:
         body = (f"Your aether plan is now Free (it was {old_plan.name}).\n\n"
                 "Your projects and files are all still there. Free includes "
                 f"{new_plan.max_projects} projects and {new_plan.compute_hours} compute hours a "
@@ -83,9 +89,9 @@ def _plan_changed_email(session: Session, profile: Profile, old: str, new: str) 
 
 
 def _cause(old: str, new: str, status: str | None) -> str:
-    if old == "free":
+    if old == PlanKey.FREE:
         return "checkout"
-    if new != "free":
+    if new != PlanKey.FREE:
         return "switch"
     return "grace_expiry" if status == "past_due" else "cancellation"
 
@@ -135,10 +141,10 @@ def apply_subscription(
     profile.stripe_synced_at = max(profile.stripe_synced_at or 0, event_created)
     if sub.status == "past_due":
         start_grace(profile, now=now)
-    elif sub.status in ("active", "trialing") or sub.status in ENDED_STATUSES:
+    elif sub.status in PAYING_STATUSES or sub.status in ENDED_STATUSES:
         profile.past_due_since = None
         profile.grace_ends_at = None
-    if sub.plan_key is None and sub.status in ("active", "trialing", "past_due"):
+    if sub.plan_key is None and sub.status in LIVE_STATUSES:
         log.error("subscription %s sells no known plan; user %s keeps %s", sub.id, profile.id,
                   profile.plan)
     plan = entitled_plan(status=sub.status, plan_key=sub.plan_key, current_plan=profile.plan,
@@ -165,7 +171,7 @@ def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = No
     due = session.exec(
         select(Profile).where(Profile.grace_ends_at.is_not(None), Profile.grace_ends_at <= now,
                               # a webhook may have made them Free already: Stripe still bills
-                              sa.or_(Profile.plan != "free",
+                              sa.or_(Profile.plan != PlanKey.FREE,
                                      Profile.subscription_status == "past_due"))
     ).all()
     moved = kept = 0
@@ -175,13 +181,13 @@ def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = No
                 sub = gateway.retrieve_subscription(profile.stripe_subscription_id)
             except StripeUnavailable:
                 continue  # decide on the next tick, with Stripe's answer
-            if sub.status in ("active", "trialing"):
+            if sub.status in PAYING_STATUSES:
                 apply_subscription(session, profile=profile, sub=sub,
                                    event_created=profile.stripe_synced_at or 0)
                 kept += 1
                 continue
         if gateway is None:
-            set_plan(session, profile=profile, plan="free", reason="grace period ended",
+            set_plan(session, profile=profile, plan=PlanKey.FREE, reason="grace period ended",
                      cause="grace_expiry")
         else:
             from aether_web.services.subscription_lifecycle import end_grace

@@ -14,9 +14,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from aether_web.billing.money import format_cents, hours_value
 from aether_web.billing.plans import get_plan
 from aether_web.errors import Forbidden, InvalidInput, NotFound
-from aether_web.models import Profile, Project, UsageRecord
+from aether_web.models import (
+    DriftReport,
+    InvoiceRecord,
+    OverageReport,
+    Profile,
+    Project,
+    StripeEvent,
+    UsageRecord,
+)
 from aether_web.services import text_input
 from aether_web.services.invoicing.support_view import adjustment_rows, invoice_check_rows
 
@@ -36,16 +45,10 @@ def _iso(value: datetime | date | None) -> str:
 
 def _hours(seconds: int | None) -> str:
     # Floored like every display (200 h 29 m 59 s is 200.49, never 200.50).
-    from aether_web.billing.money import hours_value
-
     return f"{hours_value(seconds or 0):.2f}"
 
 
 def _money(cents: int | None) -> str:
-    try:
-        from aether_web.billing.pricing import format_cents
-    except ImportError:  # pragma: no cover - the pricing rules ship with billing
-        return f"{cents or 0} cents"
     return format_cents(cents or 0)
 
 
@@ -135,10 +138,6 @@ def _monthly_totals(session: Session, user_id: uuid.UUID, plan_key: str) -> list
 
 
 def _overage_reports(session: Session, user_id: uuid.UUID) -> list[dict[str, str]]:
-    try:
-        from aether_web.models import OverageReport
-    except ImportError:  # pragma: no cover - billing tables ship with the Stripe integration
-        return []
     rows = session.exec(
         select(OverageReport).where(OverageReport.user_id == user_id)
         .order_by(OverageReport.month.desc(), OverageReport.meter).limit(MAX_ROWS)
@@ -155,10 +154,6 @@ def _overage_reports(session: Session, user_id: uuid.UUID) -> list[dict[str, str
 
 
 def _invoices(session: Session, user_id: uuid.UUID) -> list[dict[str, str]]:
-    try:
-        from aether_web.models import InvoiceRecord
-    except ImportError:  # pragma: no cover
-        return []
     rows = session.exec(
         select(InvoiceRecord).where(InvoiceRecord.user_id == user_id)
         .order_by(InvoiceRecord.invoice_created.desc()).limit(MAX_ROWS)
@@ -178,10 +173,6 @@ def _invoices(session: Session, user_id: uuid.UUID) -> list[dict[str, str]]:
 def drift_rows(session: Session, *, user_id: uuid.UUID | None = None,
                limit: int = MAX_ROWS) -> list[dict[str, str]]:
     """Drift found by the daily rebuild, newest first (of one user when given)."""
-    try:
-        from aether_web.models import DriftReport
-    except ImportError:  # pragma: no cover - metering tables ship with the usage ledger
-        return []
     query = select(DriftReport).order_by(DriftReport.detected_at.desc(), DriftReport.id.desc())
     if user_id is not None:
         query = query.where(DriftReport.user_id == user_id)
@@ -238,10 +229,6 @@ def user_overview(session: Session, *, user_id: str | uuid.UUID) -> dict[str, An
 
 def failed_webhook_events(session: Session, *, limit: int = MAX_ROWS) -> list[dict[str, str]]:
     """Stored Stripe events whose processing failed, newest first, with the last error."""
-    try:
-        from aether_web.models import StripeEvent
-    except ImportError:  # pragma: no cover
-        return []
     rows = session.exec(
         select(StripeEvent).where(StripeEvent.status == "failed")
         .order_by(StripeEvent.received_at.desc()).limit(limit)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from limits.storage import Storage
-from sqlalchemy.dialects import postgresql, sqlite
 
+from aether_web.db import dialect_insert
 from aether_web.models import ThrottleCounter
 
 _TABLE = ThrottleCounter.__table__  # type: ignore[attr-defined]
@@ -44,9 +44,7 @@ class DatabaseStorage(Storage):
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         """Add `amount` to the key's window (a new window when the old one ended); the count."""
         now = self.clock()
-        dialect = self.engine.dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(_TABLE).values(key=key, count=amount, expires_at=now + expiry)
+        stmt = dialect_insert(self.engine)(_TABLE).values(key=key, count=amount, expires_at=now + expiry)
         ended = _TABLE.c.expires_at <= now
         stmt = stmt.on_conflict_do_update(
             index_elements=[_TABLE.c.key],

@@ -8,17 +8,16 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from aether_web.db import dialect_insert
 from aether_web.models import UsageMonthly
 
 
 def add_to_month(session: Session, *, user_id: uuid.UUID, month: date,
                  compute_seconds: int = 0, storage_gb_hours: Decimal = Decimal(0)) -> None:
     """Add to a user's month atomically (concurrent closes of one user never lose a write)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     table = UsageMonthly.__table__
     stmt = insert(table).values(id=uuid.uuid4(), user_id=user_id, month=month,
                                 compute_seconds=compute_seconds,

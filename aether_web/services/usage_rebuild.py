@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from aether_web.billing.periods import month_end, month_of, month_start, previous_month
-from aether_web.db import db_now
+from aether_web.db import Sql, db_now
 from aether_web.models import DriftReport, UsageMonthly, UsageRecord
 from aether_web.models.types import UTCDateTime
 from aether_web.observability import log
@@ -66,23 +66,6 @@ class DriftSummary:
                 f"{self.total_seconds} s in all (net {self.net_seconds:+d} s); worst: {worst}")
 
 
-def _seconds_between(dialect: str, start: Any, end: Any) -> Any:
-    """Whole seconds from `start` to `end` in SQL (sub-second parts dropped at both ends)."""
-    if dialect == "postgresql":
-        return sa.cast(sa.func.floor(sa.extract("epoch", end))
-                       - sa.func.floor(sa.extract("epoch", start)), sa.BigInteger)
-    return (sa.cast(sa.func.strftime("%s", end), sa.BigInteger)
-            - sa.cast(sa.func.strftime("%s", start), sa.BigInteger))
-
-
-def _later(dialect: str, *values: Any) -> Any:
-    return sa.func.greatest(*values) if dialect == "postgresql" else sa.func.max(*values)
-
-
-def _earlier(dialect: str, *values: Any) -> Any:
-    return sa.func.least(*values) if dialect == "postgresql" else sa.func.min(*values)
-
-
 def _bound(value: datetime, name: str) -> Any:
     return sa.bindparam(name, value, type_=UTCDateTime())
 
@@ -97,22 +80,21 @@ def compute_seconds_query(session: Session, *, months: list[date], now: datetime
     """
     if not months:
         raise ValueError("compute_seconds_query needs at least one month")
-    dialect = session.get_bind().dialect.name
+    sql = Sql(session)
     runs = UsageRecord.__table__
     months = sorted(set(months))
     end = runs.c.ended_at
     if include_open:
         end = sa.func.coalesce(runs.c.ended_at,
-                               _earlier(dialect, last_sign_of_life_sql(runs), _bound(now, "now")))
+                               sql.least(last_sign_of_life_sql(runs), _bound(now, "now")))
     # A closed run inside one month (nearly every run) counts its own duration; only the
     # others are clamped to the month's edges.
     whole = sa.func.coalesce(runs.c.duration_seconds,
-                             _seconds_between(dialect, runs.c.started_at, end))
+                             sql.seconds_between(runs.c.started_at, end))
     sums = []
     for i, month in enumerate(months):
         lo, hi = _bound(month_start(month), f"lo_{i}"), _bound(month_end(month), f"hi_{i}")
-        clamped = _seconds_between(dialect, _later(dialect, runs.c.started_at, lo),
-                                   _earlier(dialect, end, hi))
+        clamped = sql.seconds_between(sql.greatest(runs.c.started_at, lo), sql.least(end, hi))
         sums.append(sa.func.sum(sa.case(
             (sa.and_(runs.c.started_at >= lo, end <= hi), whole),
             (sa.and_(runs.c.started_at < hi, end > lo), clamped),
@@ -153,12 +135,6 @@ def _drift_table() -> sa.Table:
     )
 
 
-def _new_ids(dialect: str) -> Any:
-    if dialect == "postgresql":
-        return sa.func.gen_random_uuid()
-    return sa.func.lower(sa.func.hex(sa.func.randomblob(16)))
-
-
 def rebuild_monthly(
     session: Session, *, now: datetime | None = None, months: list[date] | None = None,
 ) -> DriftSummary:
@@ -178,7 +154,6 @@ def rebuild_monthly(
     months = sorted(set(months))
     if not months:
         return DriftSummary(months=())
-    dialect = session.get_bind().dialect.name
     conn = session.connection()
     drift = _drift_table()
     drift.drop(conn, checkfirst=True)
@@ -187,7 +162,7 @@ def rebuild_monthly(
         _find_drift(session, drift, months=months, now=now)
         summary = _summarize(session, drift, months=months)
         if summary.count:
-            _correct(session, drift, dialect=dialect, now=now)
+            _correct(session, drift, now=now)
     finally:
         drift.drop(conn)
     session.expire_all()
@@ -231,7 +206,7 @@ def _summarize(session: Session, drift: sa.Table, *, months: list[date]) -> Drif
                         worst=tuple(Drift(_uuid(u), m, int(c), int(a)) for u, m, c, a in worst))
 
 
-def _correct(session: Session, drift: sa.Table, *, dialect: str, now: datetime) -> None:
+def _correct(session: Session, drift: sa.Table, *, now: datetime) -> None:
     reports = DriftReport.__table__
     session.execute(reports.insert().from_select(
         ["user_id", "month", "cached_compute_seconds", "actual_compute_seconds", "detected_at"],
@@ -242,7 +217,7 @@ def _correct(session: Session, drift: sa.Table, *, dialect: str, now: datetime) 
         cache.update()
         .where(cache.c.user_id == drift.c.user_id, cache.c.month == drift.c.month)
         .values(compute_seconds=cache.c.compute_seconds + (drift.c.actual - drift.c.cached)))
-    missing = sa.select(_new_ids(dialect), drift.c.user_id, drift.c.month, drift.c.actual,
+    missing = sa.select(Sql(session).new_uuid(), drift.c.user_id, drift.c.month, drift.c.actual,
                         sa.literal(0)).where(
         ~sa.exists().where(cache.c.user_id == drift.c.user_id, cache.c.month == drift.c.month))
     session.execute(cache.insert().from_select(

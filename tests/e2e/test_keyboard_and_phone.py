@@ -1,6 +1,6 @@
 """Every page with the keyboard only, at desktop and phone width, light and dark: dialogs close
 on Escape, keep the focus inside and give it back; a skip link; no axe violation (dialogs
-open too); nothing wider than the screen at 360 px.
+open too); nothing wider than the screen at 360 px. The support console too, as an admin.
 
 Set AETHER_E2E_SCREENSHOTS=<dir> to keep a full-page PNG of every page visited.
 """
@@ -192,6 +192,21 @@ def test_every_page_by_keyboard_without_axe_violations_or_overflow(browser, serv
         if path == "/billing":
             _keyboard_dialog(page, walk, "plans", page.locator("#open-plan-chooser"),
                              "#plan-chooser")
+
+    # The support console, for the same account made an admin: its tables and a user's view.
+    with Session(server.engine) as s:
+        s.exec(select(Profile).where(Profile.email == email)).one().is_admin = True
+        s.commit()
+    page.goto("/admin")
+    page.locator("#admin-jobs").wait_for()
+    page.wait_for_load_state("networkidle")
+    walk.check("/admin")
+    page.fill("#admin-email", email.split("@")[0])
+    page.keyboard.press("Enter")
+    page.locator("#admin-results").get_by_role("button", name="Open").first.click()
+    page.locator("#admin-user").wait_for()
+    page.wait_for_load_state("networkidle")
+    walk.check("/admin user")
 
     context.close()
     assert not walk.problems, walk.problems

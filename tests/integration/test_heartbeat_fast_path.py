@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -65,6 +66,9 @@ postgres = pytest.mark.postgres
 def test_common_heartbeat_never_uses_the_regular_handler(api, engine, make_user, make_project,
                                                          monkeypatch):
     project = open_run(engine, make_user, make_project)
+    with transaction(engine) as s:  # the last heartbeat a minute ago: this one moves it
+        s.execute(sa.update(UsageRecord).values(
+            last_heartbeat_at=sa.func.now() - sa.text("interval '1 minute'")))
     with Session(engine) as s:
         run = s.exec(select(UsageRecord)).one()
 
@@ -82,7 +86,7 @@ def test_common_heartbeat_never_uses_the_regular_handler(api, engine, make_user,
         moved = s.get(UsageRecord, run.id)
     assert stored is not None and stored.outcome == "heartbeat" and stored.status_code == 200
     assert stored.response == r.json()
-    assert moved.last_heartbeat_at >= run.last_heartbeat_at
+    assert moved.last_heartbeat_at >= run.last_heartbeat_at + timedelta(seconds=59)
 
     # A repeat returns the first answer, marked as a repeat, and changes nothing.
     with transaction(engine) as s:

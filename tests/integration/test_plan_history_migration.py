@@ -15,19 +15,7 @@ from aether_web.billing.plan_history import check_history
 from aether_web.cli import migrate
 from aether_web.models import PlanIntervalRow, Profile
 from aether_web.services.plan_history import change_plan, plan_intervals
-from tests.conftest import BASE_PG_URL, IS_POSTGRES, _private_postgres_database
-
-
-@pytest.fixture
-def fresh_url(tmp_path):
-    url = _private_postgres_database(BASE_PG_URL) if BASE_PG_URL else \
-        f"sqlite:///{tmp_path / 'fresh.db'}"
-    yield url
-    if BASE_PG_URL:
-        admin = sa.create_engine(BASE_PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-        admin.dispose()
+from tests.conftest import IS_POSTGRES
 
 
 def at(*args) -> datetime:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from aether_web.billing.daily import daily_compute_seconds
+from aether_web.db import is_postgres
 from aether_web.integrations.stripe import COMPUTE_METER, StripeUnavailable
 from aether_web.models import UsageRecord
 from aether_web.services.daily_usage import daily_compute, month_runs
@@ -75,17 +77,59 @@ def test_daily_compute_in_sql_equals_splitting_every_run(engine, make_user, make
     assert sum(fast.values()) > 0
 
 
-def test_daily_compute_reads_the_month_through_the_user_end_index(engine, make_user):
-    if engine.dialect.name != "sqlite":
-        return
-    user = make_user()
-    with engine.connect() as conn:
-        plan = conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN SELECT started_at, ended_at FROM usage_records "
-            "WHERE user_id = ? AND (ended_at IS NULL OR ended_at > ?) AND started_at < ?",
-            (user.id.hex, "2026-03-01", "2026-04-01")).all()
-    detail = " ".join(str(row[-1]) for row in plan)
-    assert "ix_usage_records_user_ended" in detail, detail
+OLD_RUNS = 2000
+
+
+def test_daily_compute_reads_the_month_through_the_user_end_index(engine, make_user,
+                                                                  make_project):
+    """The statements `daily_compute` and `month_runs` send, as the database plans them on a
+    user's long history (and other users' runs this month)."""
+    user, other = make_user(), make_user()
+    project, others = make_project(user), make_project(other)
+    with Session(engine) as s:
+        s.add_all(_run(project, at(2025, 1, 1) + timedelta(hours=3 * i),
+                       at(2025, 1, 1) + timedelta(hours=3 * i + 1)) for i in range(OLD_RUNS))
+        s.add_all(_run(others, at(2026, 3, 1) + timedelta(hours=i),
+                       at(2026, 3, 1) + timedelta(hours=i, minutes=30)) for i in range(400))
+        s.add(_run(project, at(2026, 3, 20, 15), None))
+        s.commit()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE usage_records" if is_postgres(conn) else "ANALYZE")
+    sent = []
+
+    def remember(_conn, _cursor, statement, parameters, _context, _many):
+        if "usage_records" in statement:
+            sent.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", remember)
+    try:
+        with Session(engine) as s:
+            daily_compute(s, user_id=user.id, now=at(2026, 3, 20, 15, 45, 10))
+            month_runs(s, user_id=user.id, month=date(2026, 3, 1))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", remember)
+    assert len(sent) == 3
+    for statement, parameters in sent:
+        with engine.connect() as conn:
+            if is_postgres(conn):
+                # PostgreSQL picks its index by the statistics: what counts is that the user's
+                # older history is not read (rows its scans of the runs read, kept or not).
+                plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}",
+                                            parameters).scalar()
+                assert _runs_read(plan[0]["Plan"]) < OLD_RUNS, (statement, plan)
+            else:
+                plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
+                                            parameters).all()
+                detail = " ".join(str(row[-1]) for row in plan)
+                assert "ix_usage_records_user_ended" in detail, (statement, detail)
+
+
+def _runs_read(node: dict) -> int:
+    read = 0
+    if node.get("Relation Name") == "usage_records":
+        read = (node["Actual Rows"] * node["Actual Loops"] + node.get("Rows Removed by Filter", 0)
+                + node.get("Rows Removed by Index Recheck", 0))
+    return read + sum(_runs_read(child) for child in node.get("Plans", []))
 
 
 def test_no_preview_without_a_subscription(engine, make_user):

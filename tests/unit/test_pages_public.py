@@ -54,7 +54,7 @@ def test_only_paid_plans_mention_overage_prices():
 
 
 def test_worked_example_is_computed_by_the_billing_rules():
-    from aether_web.billing.pricing import format_cents
+    from aether_web.billing.money import format_cents
     from aether_web.pages.pricing import worked_example
 
     ex = worked_example(PRO, extra_hours=30, extra_gb=2)

@@ -17,6 +17,8 @@ from aether_web.integrations.stripe.client import (
 from aether_web.integrations.stripe.errors import StripeGatewayError, StripeUnavailable
 from aether_web.integrations.stripe.gateway import StripeGateway
 from aether_web.integrations.stripe.objects import (
+    LIVE_STATUSES,
+    PAYING_STATUSES,
     CheckoutInfo,
     InvoiceInfo,
     InvoiceLineInfo,
@@ -31,7 +33,9 @@ from aether_web.integrations.stripe.webhooks import InvalidSignature, verify_eve
 
 __all__ = [
     "COMPUTE_METER",
+    "LIVE_STATUSES",
     "METERS",
+    "PAYING_STATUSES",
     "STORAGE_METER",
     "CatalogItem",
     "CheckoutInfo",

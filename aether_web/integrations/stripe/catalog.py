@@ -21,9 +21,6 @@ METERS = {
 }
 # Shown beside the quantity ("25 6-min units"); Stripe allows at most 12 characters.
 UNIT_LABELS = {COMPUTE_METER: "6-min unit", STORAGE_METER: "cent"}
-# The metered prices use the meter's event name as their lookup key.
-METERED_LOOKUP_KEYS = (COMPUTE_METER, STORAGE_METER)
-
 
 @dataclass(frozen=True)
 class CatalogItem:

@@ -12,12 +12,10 @@ from aether_web.integrations.stripe.errors import StripeGatewayError, StripeUnav
 from aether_web.integrations.stripe.invoicing import InvoicingCalls
 from aether_web.integrations.stripe.objects import (
     CardInfo,
-    CheckoutInfo,
     InvoiceInfo,
     SubscriptionInfo,
     _id,
     card_from_stripe,
-    checkout_from_stripe,
     invoice_from_stripe,
     subscription_from_stripe,
 )
@@ -141,11 +139,6 @@ class StripeGateway(InvoicingCalls):
             params={"customer": customer_id, "return_url": return_url},
         )
         return session.url
-
-    def retrieve_checkout_session(self, session_id: str) -> CheckoutInfo:
-        session = self._call("retrieve checkout session",
-                             self.client.v1.checkout.sessions.retrieve, session_id)
-        return checkout_from_stripe(_as_dict(session))
 
     # ------------------------------------------------------------------ subscriptions & invoices
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from aether_web.integrations.stripe.errors import StripeGatewayError
 from aether_web.integrations.stripe.objects import (
+    LIVE_STATUSES,
     InvoiceInfo,
     InvoiceLineInfo,
     InvoicePreview,
@@ -126,16 +127,15 @@ class InvoicingCalls:
         page = self._call("list subscriptions", self.client.v1.subscriptions.list,
                           params={"customer": customer_id, "limit": 100})
         subs = sorted(page.auto_paging_iter(), key=lambda s: s.created)
-        return [s.id for s in subs if s.status in ("active", "trialing", "past_due",
-                                                  "incomplete")]
+        return [s.id for s in subs if s.status in (*LIVE_STATUSES, "incomplete")]
 
     def invoice_coming(self, *, customer_id: str) -> bool:
         """Whether a subscription of the customer will invoice again (live and not set to
         end at its period's end, whose final invoice may be past already)."""
         page = self._call("list subscriptions", self.client.v1.subscriptions.list,
                           params={"customer": customer_id, "limit": 100})
-        return any(s.status in ("active", "trialing", "past_due")
-                   and not s.cancel_at_period_end for s in page.auto_paging_iter())
+        return any(s.status in LIVE_STATUSES and not s.cancel_at_period_end
+                   for s in page.auto_paging_iter())
 
     def cancel_subscription(self, *, subscription_id: str, invoice_now: bool, prorate: bool,
                             idempotency_key: str) -> SubscriptionInfo:

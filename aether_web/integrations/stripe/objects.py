@@ -8,12 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aether_web.billing.plans import PAID_PLANS
+from aether_web.billing.plans import PAID_PLAN_KEYS, PAID_PLANS
 
 PLAN_BY_LOOKUP_KEY = {plan.stripe_lookup_key: plan.key for plan in PAID_PLANS}
-PAID_PLAN_KEYS = {plan.key for plan in PAID_PLANS}
+# Stripe statuses of a subscription that is paid up.
+PAYING_STATUSES = ("active", "trialing")
 # Stripe statuses in which the customer keeps the plan they pay for (past_due within grace).
-LIVE_STATUSES = ("active", "trialing", "past_due")
+LIVE_STATUSES = (*PAYING_STATUSES, "past_due")
 
 
 def _id(value: Any) -> str | None:

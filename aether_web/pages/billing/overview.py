@@ -10,8 +10,8 @@ from datetime import date
 
 from sqlmodel import Session
 
+from aether_web.billing.money import format_cents
 from aether_web.billing.plans import SECONDS_PER_HOUR, get_plan
-from aether_web.billing.pricing import format_cents
 from aether_web.db import db_now, transaction
 from aether_web.integrations.stripe import get_gateway
 from aether_web.models import InvoiceRecord

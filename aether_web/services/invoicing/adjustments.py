@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from aether_web.billing.money import format_cents
 from aether_web.billing.periods import month_end, month_key, month_start
-from aether_web.billing.pricing import format_cents
-from aether_web.db import db_now, transaction
+from aether_web.db import db_now, dialect_insert, transaction
 from aether_web.integrations.stripe import StripeGateway, StripeGatewayError, StripeUnavailable
 from aether_web.models import OverageAdjustment, OverageReport, Profile
 from aether_web.observability import log
@@ -64,11 +64,7 @@ def record_adjustment(session: Session, *, profile: Profile, month: date, meter:
               "description": adjustment_description(month, meter, units),
               "status": "pending", "attempts": 0}
     table = OverageAdjustment.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**values).on_conflict_do_nothing(
+    stmt = dialect_insert(session)(table).values(**values).on_conflict_do_nothing(
         index_elements=["idempotency_key"]).returning(table.c.id)
     if not session.exec(stmt).all():
         return None

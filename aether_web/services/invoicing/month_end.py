@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from aether_web.billing.periods import month_end, month_key, month_of, previous_month
-from aether_web.db import db_now, get_engine, transaction
+from aether_web.db import db_now, get_engine, is_postgres, transaction
 from aether_web.integrations.stripe import StripeGateway
 from aether_web.models import OverageMonth, OverageReport
 from aether_web.services.invoicing import reporting
@@ -39,7 +39,7 @@ _PG_LOCK_KEY = 0x61657468_6D656E64
 def _single_run(engine: sa.Engine) -> Iterator[bool]:
     """True while this is the only month-end run (a PostgreSQL advisory lock across
     processes; a process lock on SQLite)."""
-    if engine.dialect.name != "postgresql":
+    if not is_postgres(engine):
         got = _LOCAL_RUN.acquire(blocking=False)
         try:
             yield got

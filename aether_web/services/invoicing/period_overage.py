@@ -13,6 +13,8 @@ from datetime import date, datetime
 
 from sqlmodel import Session, select
 
+from aether_web.billing.plans import PlanKey
+from aether_web.db import dialect_insert
 from aether_web.integrations.stripe import (
     COMPUTE_METER,
     STORAGE_METER,
@@ -40,7 +42,7 @@ class PeriodOverage:
     user_id: uuid.UUID
     month: date
     units: dict[str, int]
-    plan: str = "pro"  # the last paid plan of the period (labels the report rows)
+    plan: str = PlanKey.PRO  # the last paid plan of the period (labels the report rows)
 
     @property
     def total_cents(self) -> int:
@@ -65,7 +67,7 @@ def compute_period_overage(session: Session, *, user_id: uuid.UUID, month: date,
     paid = [iv.plan for iv in bill.intervals if iv.paid]
     return PeriodOverage(user_id, month, {COMPUTE_METER: bill.compute_units,
                                           STORAGE_METER: bill.storage_units},
-                         plan=paid[-1] if paid else (plan_key or "pro"))
+                         plan=paid[-1] if paid else (plan_key or PlanKey.PRO))
 
 
 def month_reports(session: Session, *, user_id: uuid.UUID, month: date) -> list[OverageReport]:
@@ -87,11 +89,7 @@ def plan_period_reports(session: Session, *, profile: Profile, bill: PeriodOvera
              "event_timestamp": timestamp, "status": "pending", "attempts": 0}
             for meter, units in bill.units.items() if units > 0]
     if rows and profile.stripe_customer_id:
-        if session.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(OverageReport.__table__).on_conflict_do_nothing(
+        stmt = dialect_insert(session)(OverageReport.__table__).on_conflict_do_nothing(
             index_elements=["identifier"])
         session.exec(stmt.values(rows))  # type: ignore[call-overload]
     return month_reports(session, user_id=profile.id, month=bill.month)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
+from aether_web.db import dialect_insert
 from aether_web.models import OverageReport, Profile
 
 if TYPE_CHECKING:
@@ -62,11 +63,7 @@ def plan_rows(session: Session, *, bills: Iterable[Any], now: datetime,
                 "status": "pending", "attempts": 0})
     if not rows:
         return 0
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(OverageReport.__table__).on_conflict_do_nothing(
+    stmt = dialect_insert(session)(OverageReport.__table__).on_conflict_do_nothing(
         index_elements=["identifier"]).returning(OverageReport.__table__.c.id)
     # executemany: SQLAlchemy batches the rows into a few cached multi-row statements
     return len(session.connection().execute(stmt, rows).all())

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from aether_web.billing.pricing import format_cents
+from aether_web.billing.money import format_cents
 from aether_web.models import InvoiceReconciliation, OverageAdjustment
 from aether_web.services.invoicing.adjustments import REASONS
 

@@ -4,11 +4,11 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aether_web.billing.money import format_cents
 from aether_web.billing.plans import FREE, PRO, TEAM
 from aether_web.billing.pricing import (
     COMPUTE_UNIT_SECONDS,
     OverageCharge,
-    format_cents,
     overage_for_month,
 )
 
