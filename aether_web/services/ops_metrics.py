@@ -5,11 +5,12 @@ drift found by the daily rebuild. Job figures are `jobs.status.job_readings`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from aether_web.db import db_now
 from aether_web.models import (
     DriftReport,
     EmailOutbox,
@@ -26,18 +27,11 @@ BACKLOG_STATUSES = ("pending", "failed")
 
 @dataclass(frozen=True)
 class OpsReading:
-    now: datetime  # the database's clock (aware UTC)
+    now: datetime  # the database's clock (`db_now`, as every stored time)
     backlog: dict[str, dict[str, int]]  # table name -> {status: rows}, every BACKLOG_STATUSES
     oldest_pending_event_at: datetime | None  # the oldest pending stripe_events row
     open_runs: int  # usage_records not ended
     drift_reports: int
-
-
-def _aware(value: datetime | str) -> datetime:
-    """`now()` as the driver returns it (a string on SQLite, naive or aware) in aware UTC."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def read_ops(session: Session) -> OpsReading:
@@ -52,7 +46,7 @@ def read_ops(session: Session) -> OpsReading:
     events = StripeEvent.__table__.c  # type: ignore[attr-defined]
     runs = UsageRecord.__table__.c  # type: ignore[attr-defined]
     return OpsReading(
-        now=_aware(session.exec(sa.select(sa.func.now())).one()[0]),  # type: ignore[call-overload]
+        now=db_now(session),
         backlog=backlog,
         oldest_pending_event_at=session.exec(  # type: ignore[call-overload]
             sa.select(sa.func.min(events.received_at)).where(events.status == "pending")
