@@ -1,32 +1,28 @@
 """The support console's tables: rows of text picked by key, a line of text when there are
-none, and optionally an action button per row."""
+none, and optionally an action button per row. Built on the app's `data_table`, so on a phone
+the rows stack into labelled cards like every other table."""
 
 from __future__ import annotations
 
 import reflex as rx
 
+from aether_web.components.table import data_table
+
 
 def record_table(rows, columns: list[tuple[str, str]], *, empty: str, id_: str,
-               action=None) -> rx.Component:
+                 label: str, action=None) -> rx.Component:
     """A table of string rows; `columns` are (key, heading); `action(row)` adds a last cell."""
-    headings = [rx.table.column_header_cell(title) for _, title in columns]
-    if action is not None:
-        headings.append(rx.table.column_header_cell(rx.el.span("Action", class_name="sr-only")))
+    headers = [title for _, title in columns] + (["Action"] if action is not None else [])
 
     def row(item) -> rx.Component:
-        cells = [rx.table.cell(rx.text(item[key], size="2")) for key, _ in columns]
+        cells = [rx.el.td(item[key]) for key, _ in columns]
         if action is not None:
-            cells.append(rx.table.cell(action(item)))
-        return rx.table.row(*cells)
+            cells.append(rx.el.td(action(item)))
+        return rx.el.tr(*cells)
 
     return rx.cond(
         rows.length() > 0,
-        rx.box(
-            rx.table.root(rx.table.header(rx.table.row(*headings)),
-                          rx.table.body(rx.foreach(rows, row)),
-                          variant="surface", size="1", id=id_),
-            overflow_x="auto",
-            width="100%",
-        ),
+        data_table(headers, rx.foreach(rows, row), table_id=id_,
+                   label=label),
         rx.text(empty, color_scheme="gray", size="2", id=f"{id_}-empty"),
     )
