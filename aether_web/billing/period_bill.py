@@ -222,12 +222,18 @@ class StorageSample:
     bytes_used: int
 
 
+def last_sign_of_life(started_at: datetime, last_heartbeat_at: datetime | None) -> datetime:
+    """A run's last sign of life: its last heartbeat, or its start (rule 13). The one home of
+    the rule; `services.runs` applies it to stored runs and spells it in SQL."""
+    return max(last_heartbeat_at or started_at, started_at)
+
+
 def billed_run_end(run: RunSpan, *, now: datetime, timeout: timedelta) -> datetime:
     """Where a run's billing ends: its end; for an open run, now, unless it has been silent
     longer than `timeout` (then its last sign of life, rule 13)."""
     if run.ended_at is not None:
         return run.ended_at
-    last = max(run.last_heartbeat_at or run.started_at, run.started_at)
+    last = last_sign_of_life(run.started_at, run.last_heartbeat_at)
     return now if last >= now - timeout else last
 
 
@@ -274,4 +280,5 @@ def usage_from_records(
 
 
 __all__ = ["Fraction", "PeriodBill", "ProjectBill", "ProjectUsage", "RunSpan", "StorageSample",
-           "billed_run_end", "build_period_bill", "usage_end", "usage_from_records"]
+           "billed_run_end", "build_period_bill", "last_sign_of_life", "usage_end",
+           "usage_from_records"]

@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from aether_web.billing import period_bill
 from aether_web.billing.periods import split_seconds_by_month
 from aether_web.models import Project, UsageRecord
 from aether_web.services.hook_events import billed_now, find_project
@@ -40,7 +41,7 @@ LAST_SIGN_OF_LIFE_SQL = "coalesce(last_heartbeat_at, started_at)"
 
 def last_sign_of_life(run: UsageRecord) -> datetime:
     """The run's last sign of life: its last heartbeat, or its start (policy rule 13)."""
-    return max(run.last_heartbeat_at or run.started_at, run.started_at)
+    return period_bill.last_sign_of_life(run.started_at, run.last_heartbeat_at)
 
 
 def last_sign_of_life_sql(runs: Any = None) -> Any:
