@@ -69,7 +69,7 @@ def plans_table() -> str:
         "| Storage | " + " | ".join(f"{p.storage_gb:,} GB" for p in plans) + " |",
         "| Projects | " + " | ".join(projects_text(p) for p in plans) + " |",
         "| Beyond the plan | "
-        + " | ".join(overage if p.overage else "hard limits, never billed" for p in plans)
+        + " | ".join(overage if p.is_paid else "hard limits, never billed" for p in plans)
         + " |",
     ]
     return "\n".join(rows)

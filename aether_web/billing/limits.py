@@ -14,7 +14,7 @@ def can_create_project(plan: Plan, active_projects: int) -> bool:
 
 def can_start_vm(plan: Plan, compute_seconds_used: int) -> bool:
     """Free has a hard compute cap; paid plans run on and pay overage."""
-    return plan.overage or compute_seconds_used < plan.compute_seconds
+    return plan.is_paid or compute_seconds_used < plan.compute_seconds
 
 
 # An account whose email address is not confirmed runs one VM at a time (free-tier abuse).

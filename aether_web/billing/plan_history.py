@@ -47,7 +47,7 @@ class PlanInterval:
     @property
     def paid(self) -> bool:
         """Whether the plan has an allowance and overage (Pro, Team); Free never pays."""
-        return self.plan_info.overage
+        return self.plan_info.is_paid
 
     @property
     def seconds(self) -> int:

@@ -29,7 +29,9 @@ class Plan:
     storage_gb: int
     # None means unlimited.
     max_projects: int | None
-    overage: bool
+    # A paid plan: a monthly fee, and usage past the included amounts billed as overage
+    # rather than capped.
+    is_paid: bool
     tagline: str
 
     @property
@@ -50,7 +52,7 @@ PRO = Plan(PlanKey.PRO, "Pro", 2000, 200, 10, 20, True, "For developers who buil
 TEAM = Plan(PlanKey.TEAM, "Team", 5000, 500, 50, None, True, "For teams that need room to grow.")
 
 PLANS: dict[str, Plan] = {p.key: p for p in (FREE, PRO, TEAM)}
-PAID_PLANS = (PRO, TEAM)
+PAID_PLANS = tuple(p for p in (FREE, PRO, TEAM) if p.is_paid)
 PAID_PLAN_KEYS = tuple(p.key for p in PAID_PLANS)
 
 

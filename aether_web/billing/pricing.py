@@ -82,7 +82,7 @@ def overage_for_month(
     hours are included (a period with several plans goes through `period_bill`)."""
     hours = int((month_end(month) - month_start(month)).total_seconds()) // SECONDS_PER_HOUR
     return price_overage(
-        paid=plan.overage, month_hours=hours, included_compute_seconds=plan.compute_seconds,
+        paid=plan.is_paid, month_hours=hours, included_compute_seconds=plan.compute_seconds,
         counted_compute_seconds=compute_seconds,
         included_storage_gb_hours=Decimal(plan.storage_gb * hours),
         counted_storage_gb_hours=storage_gb_hours)

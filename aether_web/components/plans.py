@@ -49,7 +49,7 @@ def plan_features(plan: Plan) -> list[str]:
         f"{plan.storage_gb:,} GB storage",
         projects_text(plan),
     ]
-    if plan.overage:
+    if plan.is_paid:
         lines.append(
             f"Over the plan? Keep going: {compute_overage_price()}, {storage_overage_price()}"
         )
@@ -72,11 +72,11 @@ def comparison_rows() -> list[tuple[str, list[str]]]:
         ("Storage included", each(lambda p: f"{p.storage_gb:,} GB")),
         ("Projects", each(lambda p: "Unlimited" if p.max_projects is None
                           else f"Up to {p.max_projects}")),
-        ("Past the included compute", each(lambda p: compute_overage_price() if p.overage
+        ("Past the included compute", each(lambda p: compute_overage_price() if p.is_paid
                                            else "VMs stop until the 1st")),
-        ("Past the included storage", each(lambda p: storage_overage_price() if p.overage
+        ("Past the included storage", each(lambda p: storage_overage_price() if p.is_paid
                                            else "New writes refused")),
-        ("Can you be charged more?", each(lambda p: "Only for overage you use" if p.overage
+        ("Can you be charged more?", each(lambda p: "Only for overage you use" if p.is_paid
                                           else "Never")),
         ("Usage counted", each(lambda p: "Per second")),
         ("Billing period", each(lambda p: "Calendar month (UTC)" if p.monthly_price_cents

@@ -40,7 +40,7 @@ def _profile(session: Session, user_id: uuid.UUID) -> Profile:
 def paid_plan(plan_key: str | None) -> Plan:
     """The Pro or Team plan for a key from the browser, or InvalidInput."""
     plan = PLANS.get(str(plan_key or "").strip().lower())
-    if plan is None or not plan.overage:
+    if plan is None or not plan.is_paid:
         raise InvalidInput("Choose the Pro or Team plan.", code="invalid_plan",
                            fields={"plan": "Choose pro or team."})
     return plan

@@ -52,13 +52,13 @@ def authorize_start(session: Session, *, project_id: Any, now: datetime | None =
     now = billed_now(session, now)
     bill = period_bill(session, user_id=project.user_id, month=month_of(now), now=now)
     # Free: the month's usage while on Free (the cap, rule 6); paid: all of the month's usage.
-    used = bill.used_compute_seconds if plan.overage else bill.free_compute_seconds
+    used = bill.used_compute_seconds if plan.is_paid else bill.free_compute_seconds
     if not can_start_vm(plan, used):
         raise LimitReached(
             f"You've used all {plan.compute_hours} compute hours of the {plan.name} plan this "
             "month. Upgrade to Pro to keep building.", code="compute_limit_reached")
     return {"allowed": True, "compute_seconds_used": used,
-            "compute_seconds_limit": None if plan.overage else plan.compute_seconds}
+            "compute_seconds_limit": None if plan.is_paid else plan.compute_seconds}
 
 
 def storage_status(session: Session, *, user_id: uuid.UUID, additional_bytes: int) -> dict:
@@ -74,7 +74,7 @@ def storage_status(session: Session, *, user_id: uuid.UUID, additional_bytes: in
     plan = get_plan(profile.plan if profile else None)
     limit = plan.storage_gb * BYTES_PER_GB
     after = total + max(0, additional_bytes)
-    if plan.overage:
+    if plan.is_paid:
         allowed, reason = True, "ok"
     elif after > limit or (total >= limit and additional_bytes > 0):
         allowed, reason = False, "storage_limit_reached"
@@ -85,7 +85,7 @@ def storage_status(session: Session, *, user_id: uuid.UUID, additional_bytes: in
     else:
         allowed, reason = True, "ok"
     return {"allowed": allowed, "reason": reason, "storage_bytes": total,
-            "limit_bytes": None if plan.overage else limit}
+            "limit_bytes": None if plan.is_paid else limit}
 
 
 def check_storage(session: Session, *, project_id: Any, additional_bytes: Any) -> dict:

@@ -223,7 +223,7 @@ def usage_summary(session: Session, *, user_id: uuid.UUID, now: datetime | None 
     storage_gb = Decimal(storage["storage_bytes"]) / BYTES_PER_GB
     # Paid: usage counted against the month's (prorated) allowance. Free: usage on Free
     # against its cap.
-    if plan.overage:
+    if plan.is_paid:
         used, allowed = current.counted_compute_seconds, current.included_compute_seconds
     else:
         used, allowed = current.free_compute_seconds, plan.compute_seconds

@@ -114,15 +114,15 @@ def usage_alert(summary: dict, bars: dict[str, dict]) -> dict[str, str]:
     if level == "warning":
         message = (f"You've used {bar['percent_text']} of your {plan.name} plan's {name} this "
                    "month.")
-        message += (" Upgrade to keep building without interruption." if not plan.overage
+        message += (" Upgrade to keep building without interruption." if not plan.is_paid
                     else " Past the plan, usage is billed as overage.")
     elif worst == "projects":
         message = (f"You have {bar['used']} of {bar['limit']} projects, the most your "
                    f"{plan.name} plan includes. Upgrade to create more.")
-    elif not plan.overage and worst == "compute":
+    elif not plan.is_paid and worst == "compute":
         message = (f"You've used all {bar['limit']} compute hours of the {plan.name} plan. VMs "
                    f"can't start again until {resets}. Upgrade to keep building now.")
-    elif not plan.overage:
+    elif not plan.is_paid:
         message = (f"Your projects use all {bar['limit']} GB of the {plan.name} plan's "
                    "storage, so they can't save more files. Upgrade for more room.")
     else:

@@ -9,7 +9,7 @@ def test_catalogue_matches_the_prd():
         2000, 200, 10, 20)
     assert (TEAM.monthly_price_cents, TEAM.compute_hours, TEAM.storage_gb, TEAM.max_projects) == (
         5000, 500, 50, None)
-    assert [p.overage for p in PLANS.values()] == [False, True, True]
+    assert [p.is_paid for p in PLANS.values()] == [False, True, True]
     assert FREE.compute_seconds == 180000 and TEAM.compute_seconds == 1800000
 
 

@@ -70,7 +70,7 @@ class BillingOverview:
     @property
     def is_paid(self) -> bool:
         """Pro or Team: overage so far and the next invoice are shown."""
-        return get_plan(self.usage["plan"]).overage
+        return get_plan(self.usage["plan"]).is_paid
 
     @property
     def usage_plan_name(self) -> str:

@@ -143,7 +143,7 @@ def plan_card() -> rx.Component:
 def plan_action(plan: Plan) -> rx.Component:
     """A plan's button in the dialog: Checkout for a new subscriber, the app's own switch
     between paid plans, the Portal to cancel."""
-    if not plan.overage:
+    if not plan.is_paid:
         return rx.button("Downgrade in the portal", on_click=BillingState.open_portal,
                          variant="soft", color_scheme="gray", width="100%",
                          id=f"switch-{plan.key}")
