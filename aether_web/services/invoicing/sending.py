@@ -120,10 +120,25 @@ def _call_args(task: SendTask) -> dict:
             "customer_id": task.customer_id, "value": task.units, "timestamp": task.timestamp}
 
 
+def _after_failure(task: SendTask, attempt: int, exc: Exception, retry: RetryPolicy,
+                   deadline: float | None) -> tuple[SendOutcome | None, float]:
+    """After a failed attempt: the final outcome (refused, or left pending when the next try
+    would pass `deadline`, a monotonic time), or None and how long to wait before retrying.
+    The one retry rule of both senders below."""
+    again, last = _classify(exc)
+    if not again:
+        return SendOutcome(task, "refused", attempt, last), 0.0
+    delay = retry.delay(attempt)
+    if deadline is not None and time.monotonic() + delay > deadline:
+        return SendOutcome(task, "pending", attempt, last), 0.0
+    metrics.inc(RETRY_METRIC)
+    return None, delay
+
+
 async def send_async(gateway: StripeGateway, task: SendTask, retry: RetryPolicy,
                      bucket: TokenBucket, deadline: float | None) -> SendOutcome:
     """Send one task until Stripe answers (or `deadline`, a monotonic time, passes)."""
-    attempt, last = 0, None
+    attempt = 0
     while True:
         await bucket.take()
         attempt += 1
@@ -131,13 +146,9 @@ async def send_async(gateway: StripeGateway, task: SendTask, retry: RetryPolicy,
             return _accepted(task, attempt, await gateway.send_meter_event_async(
                 **_call_args(task)))
         except (StripeUnavailable, StripeGatewayError) as exc:
-            again, last = _classify(exc)
-            if not again:
-                return SendOutcome(task, "refused", attempt, last)
-        delay = retry.delay(attempt)
-        if deadline is not None and time.monotonic() + delay > deadline:
-            return SendOutcome(task, "pending", attempt, last)
-        metrics.inc(RETRY_METRIC)
+            done, delay = _after_failure(task, attempt, exc, retry, deadline)
+        if done is not None:
+            return done
         await asyncio.sleep(delay)
 
 
@@ -146,19 +157,15 @@ def send_with_retries(gateway: StripeGateway, task: SendTask,
     """`send_async`, synchronously, for one report (the invoice gate's path)."""
     deadline = None if retry.deadline_seconds is None else (
         time.monotonic() + retry.deadline_seconds)
-    attempt, last = 0, None
+    attempt = 0
     while True:
         attempt += 1
         try:
             return _accepted(task, attempt, gateway.send_meter_event(**_call_args(task)))
         except (StripeUnavailable, StripeGatewayError) as exc:
-            again, last = _classify(exc)
-            if not again:
-                return SendOutcome(task, "refused", attempt, last)
-        delay = retry.delay(attempt)
-        if deadline is not None and time.monotonic() + delay > deadline:
-            return SendOutcome(task, "pending", attempt, last)
-        metrics.inc(RETRY_METRIC)
+            done, delay = _after_failure(task, attempt, exc, retry, deadline)
+        if done is not None:
+            return done
         time.sleep(delay)
 
 
