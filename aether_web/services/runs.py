@@ -3,8 +3,9 @@
 (started, stopped) and `services.heartbeat`; reconciliation (`services.vms`) and the orphan
 job (`close_orphaned_runs`) close runs too.
 
-A run's last sign of life is its last heartbeat, or its start (policy rule 13): here and
-nowhere else, as `last_sign_of_life`, and `last_sign_of_life_sql` for statements. A run silent
+A run's last sign of life is its last heartbeat, or its start (policy rule 13): the pure rule
+is `billing.period_bill.last_sign_of_life`; here it is applied to stored runs
+(`last_sign_of_life`) and spelled for statements (`last_sign_of_life_sql`), nowhere else. A run silent
 longer than HEARTBEAT_TIMEOUT has ended there: whatever closes it (a stop, the orphan job, a
 later start or heartbeat of the machine, reconciliation) closes it at that instant
 (`alive_until`), so time the events don't show is never billed.

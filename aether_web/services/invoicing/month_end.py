@@ -2,6 +2,21 @@
 Stripe (planned once per month, sent by `reporting.py`), and whatever Stripe did not answer is
 sent again on the next runs until it did. Only one run at a time does anything.
 
+How does overage reach Stripe? Start here (job `report_overage`, every minute):
+1. The month's bills come from `services.period_bill` (the one computation; read through
+   `services.overage.read_bills`), priced in whole cents by `billing.pricing`.
+2. `planning.plan_rows` records one `pending` `overage_reports` row per user, month and meter
+   with the identifier `{user_id}:{YYYY-MM}:{compute|storage}` (`services.overage`), committed
+   before anything is sent, so a month is never reported twice.
+3. `reporting.send_overage` sends each row as one meter event (`sending`: concurrency, a token
+   bucket under Stripe's rate limit, retries under the same identifier); a row becomes
+   `accepted`, or `refused` (alerted), never failed while Stripe is merely down.
+4. Stripe's renewal invoice starts as a draft: its `invoice.created` webhook runs
+   `invoice_gate`, which makes sure that period's overage is accepted before answering 2xx
+   (`recheck_invoices` stands in for a missed webhook).
+5. On `invoice.finalized`, `reconcile` compares the invoice's metered lines with our bill; a
+   shortfall becomes one labelled invoice item (`adjustments`, job `bill_overage_items`).
+
 Owns its transactions (reports are committed before Stripe is called).
 """
 
