@@ -75,9 +75,10 @@ def content_security_policy(settings: Settings, api_url: str = "") -> str:
                for o in backends]
     sentry_scripts, sentry_connect = _sentry_origins(settings)
     analytics = [_origin_of(settings.plausible_script_url)] if settings.plausible_domain else []
-    # Reflex runs what a backend event sends to the page (rx.toast, rx.call_script) through
-    # eval(), so script-src needs 'unsafe-eval'; without it every toast and script fails.
-    scripts = ["'self'", "'unsafe-inline'", "'unsafe-eval'", *sentry_scripts, *analytics]
+    # No 'unsafe-eval': Reflex runs what a backend event sends to the page (rx.toast,
+    # rx.call_script) through eval(), so the app uses neither; notices are state
+    # (state/flash.py) and the address changes through rx.redirect.
+    scripts = ["'self'", "'unsafe-inline'", *sentry_scripts, *analytics]
     connect = ["'self'", *backends[1:], *sockets, *sentry_connect, *analytics]
     if not settings.is_production:
         # (Chromium refuses IPv6 literals in CSP sources: [::1] is left to 'self'.)

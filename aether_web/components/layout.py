@@ -6,6 +6,7 @@ import reflex as rx
 
 from aether_web import routes
 from aether_web.components.a11y import link_button, main_region, skip_link
+from aether_web.components.flash import flash
 from aether_web.components.native_form import native_form
 from aether_web.components.usage_meter import header_usage
 from aether_web.components.verify_banner import verify_banner
@@ -190,7 +191,7 @@ def app_header(*extra: rx.Component) -> rx.Component:
 
 
 def app_page(*children: rx.Component, header_extra: tuple = ()) -> rx.Component:
-    """A signed-in page: the app header and the content."""
+    """A signed-in page: the app header, the content and the app-wide notice."""
     return rx.box(
         skip_link(),
         app_header(*header_extra),
@@ -198,6 +199,7 @@ def app_page(*children: rx.Component, header_extra: tuple = ()) -> rx.Component:
             rx.box(verify_banner(), *children, max_width="72rem", margin_x="auto",
                    padding="1.5rem"),
         ),
+        flash(),
         min_height="100vh",
     )
 

@@ -16,6 +16,7 @@ from aether_web.services import projects as project_service
 from aether_web.services.projects import MAX_NAME_LENGTH
 from aether_web.services.vms import stop_for_deletion
 from aether_web.state.auth import AuthState
+from aether_web.state.flash import FlashState
 from aether_web.state.project_view import project_view
 from aether_web.state.usage import UsageState
 from aether_web.state.vm_controls import VMControlsState
@@ -87,7 +88,7 @@ class DashboardState(VMControlsState, AuthState):
             self.form_error = exc.message
             return None
         self.new_name = ""
-        return [rx.toast.success(f'Project "{created.name}" created.'), UsageState.refresh]
+        return [FlashState.show("success", f'Project "{created.name}" created.'), UsageState.refresh]
 
     @rx.event
     def close_limit(self) -> None:
@@ -130,7 +131,7 @@ class DashboardState(VMControlsState, AuthState):
             self.rename_error = exc.message
             return None
         self.rename_id = ""
-        return rx.toast.success("Project renamed.")
+        return FlashState.show("success", "Project renamed.")
 
     @rx.event
     def ask_delete(self, project_id: str, name: str) -> None:
@@ -153,10 +154,10 @@ class DashboardState(VMControlsState, AuthState):
             yield self._login_redirect()
             return
         except AetherError as exc:
-            yield [rx.toast.error(f'"{name}" was not deleted: {exc.message}'),
+            yield [FlashState.show("error", f'"{name}" was not deleted: {exc.message}'),
                    DashboardState.load]
             return
-        yield [rx.toast.success(f'Project "{name}" deleted.'), UsageState.refresh]
+        yield [FlashState.show("success", f'Project "{name}" deleted.'), UsageState.refresh]
 
 
 def create_form() -> rx.Component:

@@ -24,6 +24,7 @@ from aether_web.services import vms
 from aether_web.services.period_bill import period_bill
 from aether_web.services.project_usage import recent_runs
 from aether_web.state.auth import AuthState
+from aether_web.state.flash import FlashState
 from aether_web.state.project_view import project_view, run_row
 from aether_web.state.usage import UsageState
 from aether_web.state.usage_view import duration_text, number
@@ -127,7 +128,7 @@ class ProjectState(VMControlsState, AuthState):
             self.rename_error = exc.message
             return None
         self.rename_open = False
-        return rx.toast.success("Project renamed.")
+        return FlashState.show("success", "Project renamed.")
 
     @rx.event
     def delete_open_change(self, is_open: bool) -> None:
@@ -150,8 +151,8 @@ class ProjectState(VMControlsState, AuthState):
         except Unauthenticated:
             return self._login_redirect()
         except (AetherError, ValueError) as exc:
-            return rx.toast.error(f'"{name}" was not deleted: {getattr(exc, "message", exc)}')
-        return [rx.toast.success(f'Project "{name}" deleted.'), rx.redirect(routes.DASHBOARD)]
+            return FlashState.show("error", f'"{name}" was not deleted: {getattr(exc, "message", exc)}')
+        return [FlashState.show("success", f'Project "{name}" deleted.'), rx.redirect(routes.DASHBOARD)]
 
 
 def _vm_actions() -> rx.Component:

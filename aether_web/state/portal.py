@@ -10,6 +10,7 @@ import reflex as rx
 from aether_web.errors import AetherError
 from aether_web.services import billing as billing_service
 from aether_web.state.auth import login_required
+from aether_web.state.flash import FlashState
 
 
 class PortalMixin(rx.State, mixin=True):
@@ -17,8 +18,9 @@ class PortalMixin(rx.State, mixin=True):
     shown is the state's own `_portal_error`."""
 
     def _portal_error(self, message: str):
-        """Say why the Portal didn't open ("" when it is being opened): a toast by default."""
-        return rx.toast.error(message) if message else None
+        """Say why the Portal didn't open ("" when it is being opened): the app-wide notice
+        by default."""
+        return FlashState.show("error", message) if message else None
 
     @rx.event(background=True)
     @login_required

@@ -25,7 +25,8 @@ EMPTY_BAR = {"label": "", "used": "", "limit": "", "text": "", "percent": "0",
 
 class UsageState(PortalMixin, AuthState):
     """This month's usage as bars, the most pressing alert, past-due and the welcome; the
-    past-due banner's way to the Customer Portal (`open_portal`, refusals as a toast)."""
+    past-due banner's way to the Customer Portal (`open_portal`, refusals in the
+    app-wide notice)."""
 
     usage_loaded: bool = False
     compute: dict[str, str] = EMPTY_BAR

@@ -12,6 +12,7 @@ from aether_web.errors import AetherError, LimitReached, Unauthenticated
 from aether_web.observability import log
 from aether_web.services import vms
 from aether_web.state.auth import AuthState
+from aether_web.state.flash import FlashState
 from aether_web.state.usage import UsageState
 
 
@@ -71,7 +72,7 @@ class VMControlsState(AuthState, mixin=True):
             await asyncio.to_thread(self._reload_in_transaction)
         finally:
             self.vm_pending_id = self.vm_pending_action = ""
-        yield [*([rx.toast.error(failure)] if failure else []), UsageState.refresh]
+        yield [*([FlashState.show("error", failure)] if failure else []), UsageState.refresh]
 
     @rx.event
     async def start_vm(self, project_id: str):

@@ -88,8 +88,8 @@ def page(browser, server):
     context.set_default_timeout(20_000)
     pg = context.new_page()
     errors: list[str] = []
-    # Reflex logs (not errors) a failed rx.toast or rx.call_script as "_call_function ..."
-    # or "_call_script ...": those are errors too.
+    # Reflex logs (not errors) a failed script sent by an event (rx.call_script, rx.toast) as
+    # "_call_function ..." or "_call_script ...": those are errors too (the CSP refuses eval).
     pg.on("console", lambda m: errors.append(m.text) if (
         (m.type == "error" and not m.text.startswith(IGNORED_CONSOLE))
         or m.text.startswith(("_call_function", "_call_script"))) else None)

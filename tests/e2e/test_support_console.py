@@ -55,7 +55,7 @@ def test_an_admin_finds_a_user_and_replays_a_failed_webhook(page, server, signup
     row = page.locator("#admin-failed-events tr", has_text=event_id)
     assert "lost the database" in row.inner_text()
     row.get_by_role("button", name="Replay").click()
-    page.get_by_text(re.compile(f"{event_id} replayed")).wait_for()
+    page.locator("#flash").filter(has_text=re.compile(f"{event_id} replayed")).wait_for()
     assert page.locator("#admin-failed-events tr", has_text=event_id).count() == 0
     with Session(server.engine) as session:
         assert session.get(StripeEvent, event_id).status != "failed"

@@ -126,7 +126,7 @@ def test_csp_names_only_our_origin_socket_sentry_and_analytics():
     assert csp["default-src"] == "'self'"
     assert csp["connect-src"].split() == ["'self'", "wss://app.example.com",
                                           "https://o12.ingest.sentry.io", "https://plausible.io"]
-    assert set(csp["script-src"].split()) == {"'self'", "'unsafe-inline'", "'unsafe-eval'",
+    assert set(csp["script-src"].split()) == {"'self'", "'unsafe-inline'",
                                               "https://js.sentry-cdn.com",
                                               "https://browser.sentry-cdn.com",
                                               "https://plausible.io"}

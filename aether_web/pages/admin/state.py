@@ -11,6 +11,7 @@ from aether_web.errors import AetherError, Unauthenticated
 from aether_web.jobs import status as job_status
 from aether_web.services import support
 from aether_web.state.auth import AuthState
+from aether_web.state.flash import FlashState
 
 Rows = list[dict[str, str]]
 
@@ -106,7 +107,7 @@ class AdminState(AuthState):
         except Unauthenticated:
             return self._login_redirect()
         except AetherError as exc:
-            return None if self._refused() else rx.toast.error(exc.message)
+            return None if self._refused() else FlashState.show("error", exc.message)
         self.selected = view["user"]
         self.usage_runs = view["usage_runs"]
         self.monthly_totals = view["monthly_totals"]
@@ -134,9 +135,9 @@ class AdminState(AuthState):
         try:
             result = support.replay_webhook_event(event_id)
         except AetherError as exc:
-            return rx.toast.error(exc.message)
+            return FlashState.show("error", exc.message)
         with transaction() as session:
             self._load_operations(session)
         if result["ok"]:
-            return rx.toast.success(f"{event_id} replayed: {result['status']}.")
-        return rx.toast.error(f"{event_id} failed again; the new error is in the list.")
+            return FlashState.show("success", f"{event_id} replayed: {result['status']}.")
+        return FlashState.show("error", f"{event_id} failed again; the new error is in the list.")

@@ -9,6 +9,7 @@ import asyncio
 import reflex as rx
 from sqlmodel import Session
 
+from aether_web import routes
 from aether_web.db import transaction
 from aether_web.errors import AetherError
 from aether_web.models import Profile
@@ -22,8 +23,6 @@ from aether_web.state.usage import UsageState
 # After Checkout, the webhook usually lands within a second; wait this long at most.
 CONFIRM_POLLS = 20
 CONFIRM_INTERVAL_SECONDS = 0.5
-
-FORGET_QUERY = "window.history.replaceState(window.history.state, '', window.location.pathname)"
 
 
 class BillingState(PortalMixin, AuthState):
@@ -74,6 +73,7 @@ class BillingState(PortalMixin, AuthState):
     projects_loaded: bool = False
     _overage_cents: int = 0
     _usage_plan_name: str = ""
+    _checkout_outcome: str = ""  # ?checkout= of the address just left, said once
 
     def _show(self, session: Session, user: Profile, usage: UsageState) -> None:
         """Read the page for `user` in the caller's transaction and show it, the header's
@@ -111,14 +111,15 @@ class BillingState(PortalMixin, AuthState):
     async def load(self):
         """On load: the page, and what to say after returning from Checkout."""
         params = self.router.url.query_parameters
+        if params.get("checkout", ""):
+            # Said once: the address first loses ?checkout= (a client-side replace, which
+            # loads the page again and says it then), so a reload doesn't say it again.
+            self._checkout_outcome = params["checkout"]
+            return rx.redirect(routes.BILLING, replace=True)
+        outcome, self._checkout_outcome = self._checkout_outcome, ""
         self.error = self.notice = ""
         await self._read_page()
-        outcome = params.get("checkout", "")
-        events: list = []
-        if outcome:
-            # Said once: the address loses ?checkout=, so a reload doesn't say it again.
-            events.append(rx.call_script(FORGET_QUERY))
-        events.append(BillingState.load_details)
+        events: list = [BillingState.load_details]
         if outcome == "canceled":
             self.notice_kind = "warning"
             self.notice = (f"Checkout was canceled; you're still on {self.plan_name}. "
