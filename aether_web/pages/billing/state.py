@@ -21,8 +21,7 @@ from aether_web.state.portal import PortalMixin
 from aether_web.state.usage import UsageState
 
 # After Checkout, the webhook usually lands within a second; wait this long at most.
-CONFIRM_POLLS = 20
-CONFIRM_INTERVAL_SECONDS = 0.5
+CONFIRM_POLLS, CONFIRM_INTERVAL_SECONDS = 20, 0.5
 
 
 class BillingState(PortalMixin, AuthState):
