@@ -351,7 +351,7 @@ async def run_step(url: str, scale: float, seconds: float, users: list[dict],
     return step
 
 
-def report(step: Step, cpu: float, wall: float) -> tuple[str, bool]:
+def report(step: Step, cpu: float, server: float, wall: float) -> tuple[str, bool]:
     failed = sum(step.errors.values())
     rate = failed / step.total if step.total else 0.0
     page50, page95 = _pct(step.times["page"], 0.5), _pct(step.times["page"], 0.95)
@@ -361,13 +361,46 @@ def report(step: Step, cpu: float, wall: float) -> tuple[str, bool]:
     line = (f"{step.scale:>4.1f}x {step.total:>8} {rate * 100:>7.2f}% {page50 * 1000:>8.0f} "
             f"{page95 * 1000:>8.0f} {hook99 * 1000:>8.1f} "
             f"{_pct(step.times['webhook'], 0.95) * 1000:>8.0f} "
-            f"{_pct(step.times['login'], 0.95) * 1000:>8.0f} {cpu / wall * 100:>6.0f}% "
+            f"{_pct(step.times['login'], 0.95) * 1000:>8.0f} {server / wall * 100:>6.0f}% "
+            f"{cpu / wall * 100:>6.0f}% "
             f"{_pct(step.lag, 0.99) * 1000:>7.0f} {os.getloadavg()[0]:>6.2f}"
             f"  {'meets goals' if ok else 'MISSES'}")
     if step.errors:
         line += "\n        errors: " + ", ".join(f"{k} x{v}" for k, v in
                                                 sorted(step.errors.items()))
     return line, ok
+
+
+def server_cpu(postmaster: Path) -> float:
+    """CPU seconds used so far by the server side: every process this run started (the app's
+    gunicorn and workers, the Stripe emulator, Redis) and the PostgreSQL cluster, with their
+    children (/proc; exited children's CPU is in their parents' cutime/cstime)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()
+        ppid, used = int(fields[1]), sum(int(x) for x in fields[11:15]) / tick
+        stats[int(entry)] = (ppid, used)
+    try:
+        roots = {int(postmaster.read_text().split()[0])}
+    except (OSError, ValueError, IndexError):
+        roots = set()
+    roots |= {pid for pid, (ppid, _) in stats.items() if ppid == os.getpid()}
+    total, seen, todo = 0.0, set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in stats:
+            continue
+        seen.add(pid)
+        total += stats[pid][1]
+        todo.extend(child for child, (ppid, _) in stats.items() if ppid == pid)
+    return total
 
 
 def uptime() -> str:
@@ -415,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
               f"database and seed up in {time.perf_counter() - setup_began:.0f} s", flush=True)
         os.nice(10)  # the server before the generator
         header = (f"{'scale':>5} {'requests':>8} {'errors':>8} {'page50':>8} {'page95':>8} "
-                  f"{'hook99':>8} {'wh95':>8} {'login95':>8} {'genCPU':>7} {'lag99':>7} "
+                  f"{'hook99':>8} {'wh95':>8} {'login95':>8} {'srvCPU':>7} {'genCPU':>7} {'lag99':>7} "
                   f"{'load1':>6}  (times in ms; goals: errors < "
                   f"{GOALS['error_rate'] * 100:.1f}%, page95 <= {GOALS['page_p95'] * 1000:.0f}, "
                   f"hook99 < {GOALS['hook_p99'] * 1000:.0f})")
@@ -423,12 +456,15 @@ def main(argv: list[str] | None = None) -> int:
                                                 if s.strip()]
         print(header, flush=True)
         for scale, seconds in plan:
+            postmaster = cluster.dir / "data" / "postmaster.pid"
             before, began = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            server_before = server_cpu(postmaster)
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 step = runner.run(run_step(stack.url, scale, seconds, users, projects))
             after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - began
+            server = server_cpu(postmaster) - server_before
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            line, ok = report(step, cpu, wall)
+            line, ok = report(step, cpu, server, wall)
             lines.append(line)
             print(line, flush=True)
             if not ok and scale > args.scale:
@@ -442,8 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         cluster.teardown()
     print(f"goals: errors < {GOALS['error_rate'] * 100:.1f}%, page p95 <= "
           f"{GOALS['page_p95']:.0f} s, hook p99 < {GOALS['hook_p99'] * 1000:.0f} ms; "
-          f"server: {args.workers} workers, PostgreSQL, Redis; genCPU is the generator's CPU "
-          f"over the step, lag99 how late it started requests, load1 the 1-min load average")
+          f"server: {args.workers} workers, PostgreSQL, Redis; srvCPU is the server side's CPU "
+          f"(app, emulator, PostgreSQL, Redis) and genCPU the generator's over the step "
+          f"(100% = one CPU), lag99 how late it started requests, load1 the 1-min load average")
     print(f"machine after: {uptime()} ({os.cpu_count()} CPUs; other work on it makes every "
           "figure pessimistic)", flush=True)
     return 0
