@@ -68,7 +68,10 @@ class Step:
         "page": [], "hook": [], "webhook": [], "login": []})
     errors: dict[str, int] = field(default_factory=dict)
     total: int = 0
+    seconds: float = 0.0
     lag: list[float] = field(default_factory=list)
+    sent: int = 0
+    answered: int = 0
 
     def fail(self, kind: str, why: str) -> None:
         self.errors[f"{kind}:{why}"] = self.errors.get(f"{kind}:{why}", 0) + 1
@@ -132,16 +135,21 @@ class Http:
     one generator process can keep a schedule of hundreds of requests a second: idle
     connections are reused newest first, a new one is opened when none is idle (up to
     `max_connections` in use; beyond that a request waits, and the wait counts in its time).
-    A request that finds its reused connection closed by the server's keep-alive timeout
-    before any answer is sent again once, on a new connection, as a browser does."""
+    A connection idle for longer than `IDLE_SECONDS` is closed rather than reused (the
+    server closes idle ones after its 5 s keep-alive), and a request that still finds its
+    reused connection closed before any answer is sent again once, on a new connection, as a
+    browser does."""
+
+    IDLE_SECONDS = 3.0
 
     def __init__(self, url: str, max_connections: int = 500) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.host_header = parts.netloc.encode()
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self.slots = asyncio.Semaphore(max_connections)
         self.writers: set[asyncio.StreamWriter] = set()
+        self.sent = self.answered = 0  # requests written, HTTP answers read (any status)
 
     async def request(self, method: str, path: str, body: bytes = b"",
                       headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -152,18 +160,18 @@ class Http:
         raw = b"".join(head) + body
         async with asyncio.timeout(TIMEOUT), self.slots:
             for attempt in range(2):
-                reused = bool(self.idle)
-                if reused:
-                    reader, writer = self.idle.pop()
-                else:
+                reader, writer = self._idle() if attempt == 0 else (None, None)
+                reused = writer is not None
+                if not reused:
                     reader, writer = await asyncio.open_connection(self.host, self.port)
                     self.writers.add(writer)
                 try:
+                    self.sent += attempt == 0
                     writer.write(raw)
                     try:
                         response_head = await reader.readuntil(b"\r\n\r\n")
-                    except asyncio.IncompleteReadError as exc:
-                        if reused and not exc.partial and attempt == 0:
+                    except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+                        if reused and not getattr(exc, "partial", b""):
                             self._close(writer)
                             continue  # closed while idle: send it again on a new connection
                         raise HttpError("closed before answering") from exc
@@ -175,12 +183,23 @@ class Http:
                 except BaseException:
                     self._close(writer)
                     raise
+                self.answered += 1
                 if close:
                     self._close(writer)
                 else:
-                    self.idle.append((reader, writer))
+                    self.idle.append((reader, writer, time.monotonic()))
                 return status, answer
         raise HttpError("unreachable")
+
+    def _idle(self) -> tuple[asyncio.StreamReader | None, asyncio.StreamWriter | None]:
+        """The most recently used idle connection still well inside the server's keep-alive
+        (older ones closed here), or (None, None)."""
+        while self.idle:
+            reader, writer, since = self.idle.pop()
+            if time.monotonic() - since < self.IDLE_SECONDS and not writer.is_closing():
+                return reader, writer
+            self._close(writer)
+        return None, None
 
     @staticmethod
     def _parse_head(head: bytes) -> tuple[int, int, bool, bool]:
@@ -325,7 +344,7 @@ async def _stream(rate: float, seconds: float, step: Step, make) -> set[asyncio.
 
 async def run_step(url: str, scale: float, seconds: float, users: list[dict],
                    projects: list[str]) -> Step:
-    step = Step(scale)
+    step = Step(scale, seconds=seconds)
     client = Http(url)
     try:
         running = await asyncio.gather(
@@ -348,6 +367,7 @@ async def run_step(url: str, scale: float, seconds: float, users: list[dict],
             await asyncio.wait(pending)
     finally:
         client.close()
+    step.sent, step.answered = client.sent, client.answered
     return step
 
 
@@ -358,7 +378,8 @@ def report(step: Step, cpu: float, server: float, wall: float) -> tuple[str, boo
     hook99 = _pct(step.times["hook"], 0.99)
     ok = (rate < GOALS["error_rate"] and page95 <= GOALS["page_p95"]
           and hook99 < GOALS["hook_p99"])
-    line = (f"{step.scale:>4.1f}x {step.total:>8} {rate * 100:>7.2f}% {page50 * 1000:>8.0f} "
+    line = (f"{step.scale:>4.1f}x {step.total:>8} {step.sent / step.seconds:>7.0f} "
+            f"{step.answered / wall:>6.0f} {rate * 100:>7.2f}% {page50 * 1000:>8.0f} "
             f"{page95 * 1000:>8.0f} {hook99 * 1000:>8.1f} "
             f"{_pct(step.times['webhook'], 0.95) * 1000:>8.0f} "
             f"{_pct(step.times['login'], 0.95) * 1000:>8.0f} {server / wall * 100:>6.0f}% "
@@ -447,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded {len(users)} signed-in users and {len(projects)} running VMs; server, "
               f"database and seed up in {time.perf_counter() - setup_began:.0f} s", flush=True)
         os.nice(10)  # the server before the generator
-        header = (f"{'scale':>5} {'requests':>8} {'errors':>8} {'page50':>8} {'page95':>8} "
+        header = (f"{'scale':>5} {'requests':>8} {'sent/s':>7} {'ans/s':>6} {'errors':>8} {'page50':>8} {'page95':>8} "
                   f"{'hook99':>8} {'wh95':>8} {'login95':>8} {'srvCPU':>7} {'genCPU':>7} {'lag99':>7} "
                   f"{'load1':>6}  (times in ms; goals: errors < "
                   f"{GOALS['error_rate'] * 100:.1f}%, page95 <= {GOALS['page_p95'] * 1000:.0f}, "
@@ -480,7 +501,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{GOALS['page_p95']:.0f} s, hook p99 < {GOALS['hook_p99'] * 1000:.0f} ms; "
           f"server: {args.workers} workers, PostgreSQL, Redis; srvCPU is the server side's CPU "
           f"(app, emulator, PostgreSQL, Redis) and genCPU the generator's over the step "
-          f"(100% = one CPU), lag99 how late it started requests, load1 the 1-min load average")
+          f"(100% = one CPU), sent/s the HTTP requests sent per second of schedule (a page "
+          f"is two), ans/s those answered per second of the step, lag99 how late it started requests, load1 the 1-min load average")
     print(f"machine after: {uptime()} ({os.cpu_count()} CPUs; other work on it makes every "
           "figure pessimistic)", flush=True)
     return 0
