@@ -38,18 +38,24 @@ def _open_sessions(bed: Bed, customer_id: str) -> list[str]:
     return [cs.id for cs in page.data]
 
 
+def _another_request_writes(user_id, wrote: threading.Event):
+    """A hook for the probe: another request takes the account's row lock, and must get it
+    within 5 s, while Stripe is being asked."""
+    def during_stripe_call() -> None:
+        def write() -> None:
+            with transaction() as session:
+                lock_profile(session, user_id=user_id)
+            wrote.set()
+        threading.Thread(target=write, daemon=True).start()
+        assert wrote.wait(5), "a write to the account waited for Stripe's answer"
+    return during_stripe_call
+
+
 def test_checkout_holds_no_database_lock_while_stripe_answers(bed: Bed, make_user,
                                                               engine) -> None:
     user = make_user()
     wrote = threading.Event()
-
-    def another_request_writes() -> None:
-        def write() -> None:
-            with transaction() as session:
-                lock_profile(session, user_id=user.id)
-            wrote.set()
-        threading.Thread(target=write, daemon=True).start()
-        assert wrote.wait(5), "a write to the account waited for Stripe's answer"
+    another_request_writes = _another_request_writes(user.id, wrote)
 
     url = billing.checkout_url(user_id=user.id, plan_key="pro",
                                gateway=_Probe(bed.gateway, another_request_writes))
@@ -96,14 +102,7 @@ def test_a_plan_switch_holds_no_database_lock_while_stripe_answers(
     bed.wait_for_plan(user.id, "pro")
     bed.settle()
     wrote = threading.Event()
-
-    def another_request_writes() -> None:
-        def write() -> None:
-            with transaction() as session:
-                lock_profile(session, user_id=user.id)
-            wrote.set()
-        threading.Thread(target=write, daemon=True).start()
-        assert wrote.wait(5), "a write to the account waited for Stripe's answer"
+    another_request_writes = _another_request_writes(user.id, wrote)
 
     outcome = subscription_lifecycle.switch_plan(
         user_id=user.id, plan_key="team",
