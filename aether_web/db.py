@@ -142,6 +142,14 @@ class Sql:
     def __init__(self, bind: orm.Session | sa.Engine | sa.Connection) -> None:
         self.pg = is_postgres(bind)
 
+    @classmethod
+    def for_dialect(cls, *, pg: bool) -> Sql:
+        """The spellings of PostgreSQL (`pg`) or SQLite, for statements built ahead of a
+        session."""
+        sql = cls.__new__(cls)
+        sql.pg = pg
+        return sql
+
     def epoch(self, col: Any) -> Any:
         """Whole epoch seconds of a timestamp (sub-second part dropped)."""
         if self.pg:

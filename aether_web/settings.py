@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     reset_ip_limits: str = Field("5/15minutes;20/day", validation_alias=_env("AETHER_RESET_IP_LIMITS"))
     # "" = Redis when Reflex has a redis_url, else the database; or "database", "redis://...".
     throttle_storage: str = Field("", validation_alias=_env("AETHER_THROTTLE_STORAGE"))
-    # Argon2 hashes at once per worker (each takes 64 MiB); more wait their turn.
+    # Argon2 hashes at once per worker (each takes 19 MiB); more wait their turn.
     password_hash_concurrency: int = Field(
         2, ge=1, validation_alias=_env("AETHER_PASSWORD_HASH_CONCURRENCY"))
 

@@ -1,6 +1,9 @@
 """Argon2id password hashes, computed outside any database transaction and a few at a time.
 
-Each hash takes about 64 MiB and tens of milliseconds of CPU. A per-worker cap
+Each hash takes 19 MiB and about 20 ms of one CPU (OWASP's Password Storage Cheat Sheet:
+argon2id with 19 MiB of memory, an iteration count of 2 and a parallelism of 1). A hash made
+with other parameters (an older, costlier profile) still verifies, and is replaced by one with
+these at the next successful log-in (`needs_rehash`). A per-worker cap
 (`AETHER_PASSWORD_HASH_CONCURRENCY`) bounds the memory of a log-in burst; async callers wait
 for their turn on the event loop (not on a thread), so a burst never ties up the thread pool
 that other requests need. No caller may hold a transaction while hashing: on SQLite that
@@ -19,8 +22,8 @@ import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-# argon2id with the library's RFC 9106 low-memory profile.
-_hasher = PasswordHasher()
+# One lane: a log-in never takes more than one core from the requests beside it.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 def _cap() -> int:

@@ -9,6 +9,7 @@ comes back, streamed in user order (bounded memory). The pure rules in
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
@@ -31,66 +32,69 @@ FAR = 253402300799  # 9999-12-31T23:59:59Z as epoch seconds: "no end"
 STREAM = {"stream_results": True, "yield_per": 2000}
 
 
-def _ts(value: datetime) -> Any:
-    return sa.literal(value, UTCDateTime())
+def _ts(name: str) -> Any:
+    return sa.bindparam(name, type_=UTCDateTime())
+
+
+def _epoch(name: str) -> Any:
+    return sa.bindparam(name, type_=sa.BigInteger())
 
 
 def _epoch_of(value: datetime) -> int:
     return int(whole_second(value).timestamp())
 
 
-def _intervals_cte(sql: Sql, *, start: datetime, end: datetime,
-                   user_ids: Sequence[uuid.UUID] | None) -> Any:
+def _for_users(query: Any, column: Any, *, some: bool) -> Any:
+    return query.where(column.in_(sa.bindparam("user_ids", expanding=True))) if some else query
+
+
+def _intervals_cte(sql: Sql, *, some: bool) -> Any:
+    """The month's plan intervals as (user_id, plan, s, e) in epoch seconds; a user with no
+    recorded history holds their profile's plan since `HISTORY_START`."""
     pi = PlanIntervalRow.__table__.c
-    recorded = sa.select(
+    recorded = _for_users(sa.select(
         pi.user_id.label("user_id"), pi.plan.label("plan"),
         sql.epoch(pi.started_at).label("s"),
         sa.func.coalesce(sql.epoch(pi.ended_at), FAR).label("e"),
-    ).where(pi.started_at < _ts(end),
-            sa.or_(pi.ended_at.is_(None), pi.ended_at > _ts(start)))
+    ).where(pi.started_at < _ts("end"),
+            sa.or_(pi.ended_at.is_(None), pi.ended_at > _ts("start"))), pi.user_id, some=some)
     pr = Profile.__table__.c
     has_history = sa.exists().where(pi.user_id == pr.id)
-    implied = sa.select(
+    implied = _for_users(sa.select(
         pr.id.label("user_id"), pr.plan.label("plan"),
         sa.literal(_epoch_of(HISTORY_START), sa.BigInteger).label("s"),
         sa.literal(FAR, sa.BigInteger).label("e"),
-    ).where(~has_history)
-    if user_ids is not None:
-        recorded = recorded.where(pi.user_id.in_(user_ids))
-        implied = implied.where(pr.id.in_(user_ids))
+    ).where(~has_history), pr.id, some=some)
     cte = sa.union_all(recorded, implied).cte("iv")
     # Inlined on PostgreSQL so the planner sees the tables' statistics, not a guess.
     return cte.prefix_with("NOT MATERIALIZED", dialect="postgresql")
 
 
-def _runs(sql: Sql, *, start: datetime, until: datetime, now: datetime,
-          user_ids: Sequence[uuid.UUID] | None, name: str) -> Any:
+def _runs(sql: Sql, *, some: bool, name: str) -> Any:
     """The month's runs as (user_id, project_id, rs, re) in epoch seconds, cut at the month's
     edges and at their billed end (rule 13 for runs still open)."""
     ur = UsageRecord.__table__.c
-    s_epoch, u_epoch, n_epoch = _epoch_of(start), _epoch_of(until), _epoch_of(now)
     # The last sign of life (`runs.last_sign_of_life`), never before the start.
     last = sql.greatest(sql.epoch(last_sign_of_life_sql(UsageRecord.__table__)),
                         sql.epoch(ur.started_at))
     run_end = sa.case(
         (ur.ended_at.is_not(None), sql.epoch(ur.ended_at)),
-        (last >= n_epoch - int(HEARTBEAT_TIMEOUT.total_seconds()), n_epoch),
+        (last >= _epoch("alive_since"), _epoch("now_epoch")),
         else_=last)
-    runs = sa.select(
+    runs = _for_users(sa.select(
         ur.user_id.label("user_id"), ur.project_id.label("project_id"),
-        sql.greatest(sql.epoch(ur.started_at), s_epoch).label("rs"),
-        sql.least(run_end, u_epoch).label("re"),
-    ).where(ur.started_at < _ts(until), sa.or_(ur.ended_at.is_(None), ur.ended_at > _ts(start)))
-    if user_ids is not None:
-        runs = runs.where(ur.user_id.in_(user_ids))
+        sql.greatest(sql.epoch(ur.started_at), _epoch("start_epoch")).label("rs"),
+        sql.least(run_end, _epoch("until_epoch")).label("re"),
+    ).where(ur.started_at < _ts("until"), sa.or_(ur.ended_at.is_(None),
+                                                 ur.ended_at > _ts("start"))),
+        ur.user_id, some=some)
     return runs.subquery(name)
 
 
-def _compute_rows(sql: Sql, iv: Any, *, start: datetime, until: datetime, now: datetime,
-                  user_ids: Sequence[uuid.UUID] | None) -> Any:
+def _compute_rows(sql: Sql, iv: Any, *, some: bool) -> Any:
     """Compute pieces (user_id, project_id, paid, free, 0): each run cut at the edges of the
     intervals it overlaps."""
-    runs = _runs(sql, start=start, until=until, now=now, user_ids=user_ids, name="r")
+    runs = _runs(sql, some=some, name="r")
     # A run whose billed end is not after its start overlaps nothing: clamp to 0 seconds.
     seconds = sql.greatest(sql.least(runs.c.re, iv.c.e) - sql.greatest(runs.c.rs, iv.c.s), 0)
     paid = iv.c.plan.in_(PAID_PLAN_KEYS)
@@ -103,26 +107,23 @@ def _compute_rows(sql: Sql, iv: Any, *, start: datetime, until: datetime, now: d
                                         iv.c.e > runs.c.rs)))
 
 
-def _storage_rows(sql: Sql, iv: Any, *, start: datetime, until: datetime,
-                  user_ids: Sequence[uuid.UUID] | None) -> Any:
+def _storage_rows(sql: Sql, iv: Any, *, some: bool) -> Any:
     ss, pj = StorageSample.__table__.c, Project.__table__.c
     at = sql.epoch(ss.at)
-    steps = sa.select(
+    steps = _for_users(sa.select(
         ss.user_id.label("user_id"), ss.project_id.label("project_id"),
         ss.bytes_used.label("b"), at.label("a"),
         sa.func.lead(at).over(partition_by=ss.project_id, order_by=(ss.at, ss.id)).label("nxt"),
-    ).where(ss.at < _ts(until))
-    if user_ids is not None:
-        steps = steps.where(ss.user_id.in_(user_ids))
-    steps = steps.subquery("st")
-    s_epoch, u_epoch = _epoch_of(start), _epoch_of(until)
+    ).where(ss.at < _ts("until")), ss.user_id, some=some).subquery("st")
     clipped = sa.select(
         steps.c.user_id, steps.c.project_id, steps.c.b,
-        sql.greatest(steps.c.a, s_epoch).label("lo"),
+        sql.greatest(steps.c.a, _epoch("start_epoch")).label("lo"),
         sql.least(sa.func.coalesce(steps.c.nxt, FAR),
-                  sa.func.coalesce(sql.epoch(pj.deleted_at), FAR), u_epoch).label("hi"),
+                  sa.func.coalesce(sql.epoch(pj.deleted_at), FAR),
+                  _epoch("until_epoch")).label("hi"),
     ).select_from(steps.join(Project.__table__, pj.id == steps.c.project_id)).where(
-        steps.c.b > 0, sa.func.coalesce(steps.c.nxt, FAR) > s_epoch).subquery("cl")
+        steps.c.b > 0, sa.func.coalesce(steps.c.nxt, FAR) > _epoch("start_epoch")
+    ).subquery("cl")
     seconds = sql.least(clipped.c.hi, iv.c.e) - sql.greatest(clipped.c.lo, iv.c.s)
     return sa.select(
         clipped.c.user_id.label("user_id"), clipped.c.project_id.label("project_id"),
@@ -142,13 +143,12 @@ def _grouped(rows: Any) -> Any:
     ).group_by(rows.c.user_id, rows.c.project_id)
 
 
-def _usage_rows(session: Session, sql: Sql, iv: Any, **kw: Any) -> Iterator[Any]:
+def _usage_statement(sql: Sql, iv: Any, *, some: bool) -> Any:
     """(user_id, project_id, name, paid, free, byte_seconds) per user and project, by user:
     the pieces of runs and storage steps inside the month's intervals, added up in one
     GROUP BY."""
-    compute = _grouped(_compute_rows(sql, iv, **kw).subquery("cp"))
-    storage = _grouped(_storage_rows(sql, iv, start=kw["start"], until=kw["until"],
-                                     user_ids=kw["user_ids"]).subquery("sp"))
+    compute = _grouped(_compute_rows(sql, iv, some=some).subquery("cp"))
+    storage = _grouped(_storage_rows(sql, iv, some=some).subquery("sp"))
     # Each side is added up per user and project first (a few rows per user), so the union
     # and the final GROUP BY see two small sets, not every run piece.
     pieces = sa.union_all(compute, storage).subquery("pieces")
@@ -158,38 +158,58 @@ def _usage_rows(session: Session, sql: Sql, iv: Any, **kw: Any) -> Iterator[Any]
         sa.func.sum(pieces.c.byte_seconds).label("byte_seconds"),
     ).group_by(pieces.c.user_id, pieces.c.project_id).subquery("totals")
     pj = Project.__table__.c
-    stmt = sa.select(
+    return sa.select(
         totals.c.user_id, totals.c.project_id, pj.name, totals.c.paid, totals.c.free,
         totals.c.byte_seconds,
     ).select_from(totals.join(Project.__table__, pj.id == totals.c.project_id)
                   ).order_by(totals.c.user_id, totals.c.project_id)
-    result = session.execute(stmt, execution_options=STREAM)
-    try:
-        yield from result
-    finally:
-        result.close()
+
+
+@functools.cache
+def _statements(pg: bool, some: bool) -> tuple[Any, Any]:
+    """The two queries (intervals; usage per user and project), built once per dialect and
+    per "all users or some": each call only binds its month, clock and users, so a page
+    load neither rebuilds nor recompiles them."""
+    sql = Sql.for_dialect(pg=pg)
+    iv = _intervals_cte(sql, some=some)
+    intervals = sa.select(iv.c.user_id, iv.c.plan, iv.c.s, iv.c.e).order_by(iv.c.user_id, iv.c.s)
+    return intervals, _usage_statement(sql, iv, some=some)
+
+
+def _params(*, month: date, now: datetime,
+            user_ids: Sequence[uuid.UUID] | None) -> dict[str, Any]:
+    start, until, moment = month_start(month), usage_end(month, now), whole_second(now)
+    params: dict[str, Any] = {
+        "start": start, "end": month_end(month), "until": until,
+        "start_epoch": _epoch_of(start), "until_epoch": _epoch_of(until),
+        "now_epoch": _epoch_of(moment),
+        "alive_since": _epoch_of(moment) - int(HEARTBEAT_TIMEOUT.total_seconds()),
+    }
+    if user_ids is not None:
+        params["user_ids"] = list(user_ids)
+    return params
 
 
 def period_bills(session: Session, *, month: date, now: datetime,
                  user_ids: Sequence[uuid.UUID] | None = None) -> Iterator[PeriodBill]:
     """Every user's bill of `month` (or those in `user_ids`), in user id order.
 
-    Usage counts up to the month's end, or up to `now` while the month runs. Two streamed
-    queries (intervals, usage per user and project), so memory stays bounded."""
-    sql = Sql(session)
-    start, end = month_start(month), month_end(month)
-    until = usage_end(month, now)
+    Usage counts up to the month's end, or up to `now` while the month runs. Two queries
+    (intervals, usage per user and project), streamed when they cover more than one user, so
+    memory stays bounded."""
     ids = list(user_ids) if user_ids is not None else None
-    iv = _intervals_cte(sql, start=start, end=end, user_ids=ids)
-    interval_rows = session.execute(
-        sa.select(iv.c.user_id, iv.c.plan, iv.c.s, iv.c.e).order_by(iv.c.user_id, iv.c.s),
-        execution_options=STREAM)
-    usage = _usage_rows(session, sql, iv, start=start, until=until, now=whole_second(now),
-                        user_ids=ids)
+    if ids == []:
+        return
+    intervals, usage = _statements(Sql(session).pg, ids is not None)
+    params = _params(month=month, now=now, user_ids=ids)
+    # One user's rows are a few: a server-side cursor would only add round trips.
+    options = {} if ids is not None and len(ids) == 1 else STREAM
+    interval_rows = session.execute(intervals, params, execution_options=options)
+    usage_rows = session.execute(usage, params, execution_options=options)
     try:
-        yield from _merge(interval_rows, usage, month=month, now=now)
+        yield from _merge(interval_rows, iter(usage_rows), month=month, now=now)
     finally:
-        usage.close()
+        usage_rows.close()
         interval_rows.close()
 
 

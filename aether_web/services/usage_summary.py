@@ -167,13 +167,16 @@ def invoice_view(bill: PeriodBill, invoiced: InvoicedMonth | None) -> dict | Non
 
 def _history_months(session: Session, user_id: uuid.UUID, month: date) -> list[date]:
     """This month and every month back to the first run or storage sample (at most 12)."""
-    firsts = [session.exec(select(sa.func.min(UsageRecord.started_at)).where(
-                  UsageRecord.user_id == user_id)).one(),
-              session.exec(select(sa.func.min(StorageSample.at)).where(
-                  StorageSample.user_id == user_id)).one()]
-    reported = session.exec(select(sa.func.min(OverageReport.month)).where(
-        OverageReport.user_id == user_id)).one()
-    starts = [month_of(f) for f in firsts if f is not None] + ([reported] if reported else [])
+    firsts = session.execute(sa.select(
+        sa.select(sa.func.min(UsageRecord.started_at)).where(
+            UsageRecord.user_id == user_id).scalar_subquery(),
+        sa.select(sa.func.min(StorageSample.at)).where(
+            StorageSample.user_id == user_id).scalar_subquery(),
+        sa.select(sa.func.min(OverageReport.month)).where(
+            OverageReport.user_id == user_id).scalar_subquery())).one()
+    first_run, first_sample, reported = firsts
+    starts = [month_of(f) for f in (first_run, first_sample) if f is not None]
+    starts += [reported] if reported else []
     first = min(starts, default=month)
     months = [month]
     while len(months) < HISTORY_MONTHS and months[-1] > first:

@@ -255,3 +255,22 @@ def test_hashing_is_capped_per_worker(monkeypatch, from_ip, make_user):
                               clients))
     assert codes == [401] * 12
     assert 1 <= most[0] <= passwords._cap() == 2
+
+
+def test_a_hash_from_the_older_profile_still_signs_in_and_is_replaced(from_ip, make_user,
+                                                                      engine):
+    from argon2 import PasswordHasher
+    from sqlmodel import Session
+
+    from aether_web.models import Profile
+
+    # The library's RFC 9106 low-memory profile (64 MiB, t=3, p=4), as hashes were made before.
+    older = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4).hash(RIGHT)
+    user = make_user(password_hash=older)
+    ok = _login(from_ip("198.51.100.8"), user.email, RIGHT)
+    assert ok.status_code == 200
+    with Session(engine) as s:
+        stored = s.get(Profile, user.id).password_hash
+    assert stored != older and stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert passwords.verify_password(stored, RIGHT) == (True, False)
+    assert passwords.verify_password(stored, "not-the-password") == (False, False)

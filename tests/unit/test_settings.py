@@ -18,6 +18,13 @@ GOOD = {
 
 
 def _settings(monkeypatch, **env):
+    """Settings from exactly `env`: what an earlier test (a session fixture pointing Stripe at
+    its emulator) left in the process environment does not count."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith(("AETHER_", "STRIPE_")) and key not in env:
+            monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return Settings(_env_file=None)
