@@ -111,10 +111,12 @@ def db_now(session: Session) -> datetime:
     else:
         value = session.exec(sa.text("SELECT now()")).one()[0]
         value = value.astimezone(UTC).replace(microsecond=0)
-    return value + _clock_offset()
+    return value + clock_offset()
 
 
-def _clock_offset() -> timedelta:
+def clock_offset() -> timedelta:
+    """How far tests moved the app's clock (`AETHER_APP_CLOCK_OFFSET_SECONDS`; 0 in
+    production): `db_now` and every statement that reads the database's clock itself add it."""
     from aether_web.settings import get_settings
 
     seconds = get_settings().app_clock_offset_seconds

@@ -5,7 +5,8 @@ The rules, stated here once (each statement below names the ones it encodes):
 - [lock] The project row is locked first; an earlier answer to the `event_id` (of this project:
   ids are unique per project) is returned as a repeat and nothing changes (rule 15).
 - [clock] One clock for the whole hook: `now` when a test gives it, else the transaction's
-  time to the second (as `db_now` reads it).
+  time to the second (as `db_now` reads it). While tests move the app's clock
+  (`db.clock_offset`), `db_now` gives HEARTBEAT_SQL its `at` and the fast path stands aside.
 - [match] A heartbeat is about the project's open run when its machine is the run's machine,
   or either machine id is empty (as `run_hooks.machine_matches`).
 - [alive] Only a live run moves: one silent longer than HEARTBEAT_TIMEOUT ended at its last
@@ -36,7 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from aether_web.db import is_postgres
+from aether_web.db import clock_offset, db_now, is_postgres
 from aether_web.errors import NotFound
 from aether_web.models import HookEvent, Project, UsageRecord
 from aether_web.services.hook_events import (
@@ -174,6 +175,8 @@ def record_heartbeat(
         return HookAnswer(200, body)
 
     if is_postgres(session):
+        if now is None and clock_offset():
+            now = db_now(session)  # HEARTBEAT_SQL's own clock is the unmoved now()
         at = None if now is None else (now if now.tzinfo else now.replace(tzinfo=UTC))
         row = session.execute(_HEARTBEAT_TEXT, {
             "project_id": str(pid), "event_id": event_id, "machine_id": machine_id,

@@ -258,3 +258,24 @@ def test_event_ids_are_per_project_on_the_fast_path(api, engine, make_user, make
     assert "Aether-Repeat" not in first_b.headers
     again_b = post(api, beat(b, event_id="same"))
     assert again_b.json() == first_b.json() and again_b.headers["Aether-Repeat"] == "true"
+
+
+@postgres
+def test_a_moved_app_clock_times_the_heartbeat_on_postgresql(api, engine, make_user,
+                                                             make_project, monkeypatch):
+    from aether_web.settings import get_settings
+
+    project = open_run(engine, make_user, make_project)
+    monkeypatch.setenv("AETHER_APP_CLOCK_OFFSET_SECONDS", "40")
+    get_settings.cache_clear()
+    try:
+        r = post(api, beat(project))
+    finally:
+        monkeypatch.delenv("AETHER_APP_CLOCK_OFFSET_SECONDS")
+        get_settings.cache_clear()
+    assert r.status_code == 200 and r.json()["outcome"] == "heartbeat", r.text
+    with Session(engine) as s:
+        database_now = s.exec(sa.select(sa.func.now())).one()[0]
+        run = s.exec(select(UsageRecord)).one()
+    # Stamped on the moved clock (40 s ahead of the database's), as db_now reads it.
+    assert run.last_heartbeat_at >= database_now + timedelta(seconds=35)
