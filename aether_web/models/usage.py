@@ -12,8 +12,9 @@ from sqlmodel import Field, SQLModel
 from aether_web.models.types import utc_column
 
 
-class UsageRecord(SQLModel, table=True):
-    """One VM run of one project, from database-time start to database-time end."""
+class Run(SQLModel, table=True):
+    """One VM run of one project, from database-time start to database-time end (the table
+    keeps its first name, `usage_records`)."""
 
     __tablename__ = "usage_records"
     __table_args__ = (

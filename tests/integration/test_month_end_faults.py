@@ -31,7 +31,7 @@ from aether_web.models import (
     PlanIntervalRow,
     Profile,
     Project,
-    UsageRecord,
+    Run,
 )
 from aether_web.services.invoicing import reporting
 from aether_web.services.overage import overage_identifier
@@ -104,7 +104,7 @@ def _paying_user(bed: Bed, make_user, engine, *, clock: str, hours_over: int,
         s.add(project)
         s.flush()
         seconds = PRO.compute_seconds + 3600 * hours_over
-        s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="m",
+        s.add(Run(project_id=project.id, user_id=user.id, machine_id="m",
                           started_at=start, ended_at=start + timedelta(seconds=seconds),
                           duration_seconds=seconds, end_reason="stopped"))
         s.commit()
@@ -241,7 +241,7 @@ def _rows(engine, model, user_id):
 
 def _units(engine, user: Profile) -> int:
     with Session(engine) as s:
-        usage = s.exec(select(UsageRecord).where(UsageRecord.user_id == user.id)).one()
+        usage = s.exec(select(Run).where(Run.user_id == user.id)).one()
     return (usage.duration_seconds - PRO.compute_seconds) // 360
 
 
