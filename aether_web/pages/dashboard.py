@@ -11,11 +11,11 @@ from aether_web.components.layout import app_page, skeleton_rows
 from aether_web.components.project_dialogs import delete_dialog, rename_dialog
 from aether_web.components.vm_controls import vm_controls
 from aether_web.db import transaction
-from aether_web.errors import AetherError, LimitReached, Unauthenticated
+from aether_web.errors import AetherError, LimitReached
 from aether_web.services import projects as project_service
 from aether_web.services.projects import MAX_NAME_LENGTH
 from aether_web.services.vms import stop_for_deletion
-from aether_web.state.auth import AuthState
+from aether_web.state.auth import AuthState, login_required
 from aether_web.state.flash import FlashState
 from aether_web.state.project_view import project_view
 from aether_web.state.usage import UsageState
@@ -52,16 +52,13 @@ class DashboardState(VMControlsState, AuthState):
         return ""
 
     @rx.event
+    @login_required
     async def load(self):
         """The projects, and the header's usage in the same answer."""
         usage = await self.get_state(UsageState)  # before the transaction: it may await
         with transaction() as session:
-            try:
-                self._reload(session)
-                usage._load_usage(session)
-            except Unauthenticated:
-                return self._login_redirect()
-        return None
+            self._reload(session)
+            usage._load_usage(session)
 
     @rx.event
     def set_new_name(self, value: str) -> None:
@@ -70,6 +67,7 @@ class DashboardState(VMControlsState, AuthState):
         self.form_error = ""
 
     @rx.event
+    @login_required
     def create_project(self, form_data: dict):
         name = str(form_data.get("name", self.new_name))
         self.form_error = ""
@@ -78,8 +76,6 @@ class DashboardState(VMControlsState, AuthState):
                 created = project_service.create_project(
                     session, user_id=self._user_id(session), name=name)
                 self._reload(session)
-        except Unauthenticated:
-            return self._login_redirect()
         except LimitReached as exc:
             self.limit_message = exc.message
             self.limit_open = True
@@ -117,6 +113,7 @@ class DashboardState(VMControlsState, AuthState):
         self.rename_name = str(value)[:64]
 
     @rx.event
+    @login_required
     def rename_project(self, form_data: dict):
         name = str(form_data.get("name", self.rename_name))
         try:
@@ -125,8 +122,6 @@ class DashboardState(VMControlsState, AuthState):
                     session, user_id=self._user_id(session), project_id=self.rename_id,
                     name=name)
                 self._reload(session)
-        except Unauthenticated:
-            return self._login_redirect()
         except AetherError as exc:
             self.rename_error = exc.message
             return None
@@ -138,6 +133,7 @@ class DashboardState(VMControlsState, AuthState):
         self.delete_id, self.delete_name = project_id, name
 
     @rx.event
+    @login_required
     def delete_project(self):
         # Optimistic: the card goes at once; stopping its VM can take a moment.
         project_id, name = self.delete_id, self.delete_name
@@ -150,9 +146,6 @@ class DashboardState(VMControlsState, AuthState):
                 # A deleted project must not keep a VM running or a run open.
                 stop_for_deletion(session, user_id=user_id, project_id=project_id)
                 project_service.delete_project(session, user_id=user_id, project_id=project_id)
-        except Unauthenticated:
-            yield self._login_redirect()
-            return
         except AetherError as exc:
             yield [FlashState.show("error", f'"{name}" was not deleted: {exc.message}'),
                    DashboardState.load]

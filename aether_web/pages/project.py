@@ -17,13 +17,13 @@ from aether_web.components.project_dialogs import delete_dialog, rename_dialog
 from aether_web.components.table import data_table
 from aether_web.components.vm_controls import vm_state_badge
 from aether_web.db import db_now, transaction
-from aether_web.errors import AetherError, LimitReached, NotFound, Unauthenticated
+from aether_web.errors import AetherError, LimitReached, NotFound
 from aether_web.integrations.vm_provider import get_vm_provider
 from aether_web.services import projects as project_service
 from aether_web.services import vms
 from aether_web.services.period_bill import period_bill
 from aether_web.services.project_usage import recent_runs
-from aether_web.state.auth import AuthState
+from aether_web.state.auth import AuthState, login_required
 from aether_web.state.flash import FlashState
 from aether_web.state.project_view import project_view, run_row
 from aether_web.state.usage import UsageState
@@ -79,6 +79,7 @@ class ProjectState(VMControlsState, AuthState):
             if project.vm_state == "running" else "")
 
     @rx.event
+    @login_required
     async def load(self):
         """The project, its month and runs, and the header's usage, in one answer."""
         self.status, self.limit_message = "loading", ""
@@ -87,11 +88,8 @@ class ProjectState(VMControlsState, AuthState):
             with transaction() as session:
                 self._reload(session)
                 usage._load_usage(session)
-        except Unauthenticated:
-            return self._login_redirect()
         except NotFound:
             self.project, self.status = {}, "missing"
-        return None
 
     def _clear_limit(self) -> None:
         self.limit_message = ""
@@ -114,6 +112,7 @@ class ProjectState(VMControlsState, AuthState):
         self.rename_name = value
 
     @rx.event
+    @login_required
     def rename(self, form_data: dict):
         name = str(form_data.get("name", self.rename_name))
         try:
@@ -122,8 +121,6 @@ class ProjectState(VMControlsState, AuthState):
                                                project_id=self.project.get("id", ""),
                                                name=name)
                 self._reload(session)
-        except Unauthenticated:
-            return self._login_redirect()
         except AetherError as exc:
             self.rename_error = exc.message
             return None
@@ -139,6 +136,7 @@ class ProjectState(VMControlsState, AuthState):
         self.delete_open = True
 
     @rx.event
+    @login_required
     def delete(self):
         name = self.project.get("name", "")
         self.delete_open = False
@@ -148,8 +146,6 @@ class ProjectState(VMControlsState, AuthState):
                 project_id = uuid.UUID(self.project.get("id", ""))
                 vms.stop_for_deletion(session, user_id=user_id, project_id=project_id)
                 project_service.delete_project(session, user_id=user_id, project_id=project_id)
-        except Unauthenticated:
-            return self._login_redirect()
         except (AetherError, ValueError) as exc:
             return FlashState.show("error", f'"{name}" was not deleted: {getattr(exc, "message", exc)}')
         return [FlashState.show("success", f'Project "{name}" deleted.'), rx.redirect(routes.DASHBOARD)]

@@ -30,6 +30,14 @@ def session_token_from_cookie(raw: str) -> str | None:
     return morsel.value if morsel else None
 
 
+class SessionEnded(Exception):
+    """The browser's session has ended (or there never was one): the visitor logs in again.
+
+    Raised by `AuthState._user`. Not an `AetherError`: a handler's `except AetherError` (the
+    refusals it shows) lets it through to `login_required`, which sends the visitor to log in.
+    """
+
+
 class AuthState(rx.State):
     """Base of every signed-in page's state. The browser never chooses the user."""
 
@@ -45,11 +53,11 @@ class AuthState(rx.State):
         return session_token_from_cookie(self.router.headers.cookie or "")
 
     def _user(self, session: Session) -> Profile:
-        """The current user from the server-side session, or Unauthenticated."""
+        """The current user from the server-side session, or SessionEnded."""
         user = accounts.user_for_token(session, token=self._session_token())
         if user is None:
             self.signed_in = False
-            raise Unauthenticated()
+            raise SessionEnded()
         return user
 
     def _user_id(self, session: Session) -> uuid.UUID:
@@ -84,9 +92,16 @@ class AuthState(rx.State):
                 self._remember(user)
 
 
+# What sends the visitor to log in: the session ended, or a service refused them as not
+# signed in.
+_TO_LOG_IN = (SessionEnded, Unauthenticated)
+
+
 def login_required(handler: Callable) -> Callable:
     """An event handler of an `AuthState` that sends a visitor whose session has ended to log in
-    (back to this page afterwards) instead of failing, wherever `Unauthenticated` is raised.
+    (back to this page afterwards) instead of failing, wherever `SessionEnded` (or an
+    `Unauthenticated` the handler lets through) is raised. Every handler that reads the user
+    has it (or says why not), so none catches these itself.
 
     Put it under `@rx.event`; plain, generator, async and background handlers all work:
         @rx.event(background=True)
@@ -99,7 +114,7 @@ def login_required(handler: Callable) -> Callable:
             try:
                 async for update in handler(self, *args, **kwargs):
                     yield update
-            except Unauthenticated:
+            except _TO_LOG_IN:
                 yield self._login_redirect()
         return each_async
     if inspect.iscoroutinefunction(handler):
@@ -107,7 +122,7 @@ def login_required(handler: Callable) -> Callable:
         async def awaited(self, *args, **kwargs):
             try:
                 return await handler(self, *args, **kwargs)
-            except Unauthenticated:
+            except _TO_LOG_IN:
                 return self._login_redirect()
         return awaited
     if inspect.isgeneratorfunction(handler):
@@ -115,7 +130,7 @@ def login_required(handler: Callable) -> Callable:
         def each(self, *args, **kwargs):
             try:
                 yield from handler(self, *args, **kwargs)
-            except Unauthenticated:
+            except _TO_LOG_IN:
                 yield self._login_redirect()
         return each
 
@@ -123,6 +138,6 @@ def login_required(handler: Callable) -> Callable:
     def called(self, *args, **kwargs):
         try:
             return handler(self, *args, **kwargs)
-        except Unauthenticated:
+        except _TO_LOG_IN:
             return self._login_redirect()
     return called
