@@ -6,13 +6,12 @@ import functools
 import inspect
 import uuid
 from collections.abc import Callable
-from http.cookies import SimpleCookie
 from urllib.parse import quote
 
 import reflex as rx
 from sqlmodel import Session
 
-from aether_web.cookies import SESSION_COOKIE
+from aether_web.cookies import SESSION_COOKIE, cookie_value
 from aether_web.db import transaction
 from aether_web.errors import Unauthenticated
 from aether_web.models import Profile
@@ -21,13 +20,7 @@ from aether_web.services import accounts
 
 def session_token_from_cookie(raw: str) -> str | None:
     """The session token in a Cookie header, or None."""
-    try:
-        jar = SimpleCookie()
-        jar.load(raw or "")
-    except Exception:
-        return None
-    morsel = jar.get(SESSION_COOKIE)
-    return morsel.value if morsel else None
+    return cookie_value(raw, SESSION_COOKIE)
 
 
 class SessionEnded(Exception):
