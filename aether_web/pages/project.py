@@ -10,6 +10,7 @@ from aether_web import routes
 from aether_web.billing.money import format_cents
 from aether_web.billing.periods import month_of
 from aether_web.components.a11y import link_button
+from aether_web.components.banner import banner
 from aether_web.components.layout import app_page, skeleton_rows
 from aether_web.components.project_dialogs import project_dialogs
 from aether_web.components.table import data_table
@@ -137,12 +138,9 @@ def _vm_actions() -> rx.Component:
 def _limit_notice() -> rx.Component:
     return rx.cond(
         ProjectState.limit_message != "",
-        rx.callout(
-            rx.hstack(
-                rx.text(ProjectState.limit_message, id="project-limit-message"),
-                link_button("Upgrade", size="1", href=routes.BILLING + "?upgrade=1"),
-                spacing="3", wrap="wrap", align="center",
-            ),
+        banner(
+            rx.text(ProjectState.limit_message, id="project-limit-message"),
+            link_button("Upgrade", size="1", href=routes.BILLING + "?upgrade=1"),
             icon="info", color_scheme="violet", high_contrast=True, role="status", width="100%",
         ),
     )
