@@ -51,7 +51,7 @@ def seed(db_url: str, runs_per_month: int) -> dict[str, dict]:
 
     from aether_web.billing.periods import month_of, split_seconds_by_month
     from aether_web.db import make_engine
-    from aether_web.models import Profile, Project, UsageMonthly, UsageRecord
+    from aether_web.models import Profile, Project, Run, UsageMonthly
     from aether_web.services.accounts import create_session
 
     engine = make_engine(db_url)
@@ -78,7 +78,7 @@ def seed(db_url: str, runs_per_month: int) -> dict[str, dict]:
         s.commit()
 
     records, monthly = [], {}
-    table = UsageRecord.__table__
+    table = Run.__table__
     for back in range(12):
         month = _month_back(this_month, back)
         start = datetime(month.year, month.month, 1, tzinfo=UTC)

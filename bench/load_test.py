@@ -95,7 +95,7 @@ def seed(db_url: str) -> tuple[list[dict], list[str]]:
     from sqlmodel import Session
 
     from aether_web.db import make_engine
-    from aether_web.models import Profile, Project, UsageRecord
+    from aether_web.models import Profile, Project, Run
     from aether_web.services.accounts import create_session, hash_password
 
     engine = make_engine(db_url)
@@ -115,7 +115,7 @@ def seed(db_url: str) -> tuple[list[dict], list[str]]:
         s.flush()
         projects = [str(r.id) for r in rows]
         now = datetime.now(UTC).replace(microsecond=0)
-        s.add_all([UsageRecord(project_id=r.id, user_id=r.user_id, machine_id="m1",
+        s.add_all([Run(project_id=r.id, user_id=r.user_id, machine_id="m1",
                                started_at=now - timedelta(minutes=10),
                                last_heartbeat_at=now - timedelta(minutes=1)) for r in rows])
         s.commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from aether_web.models import UsageRecord
+from aether_web.models import Run
 
 
 def add_month_runs(session, *, user_id, project_id, seconds: int) -> datetime:
@@ -17,7 +17,7 @@ def add_month_runs(session, *, user_id, project_id, seconds: int) -> datetime:
     left = seconds
     while left > 0:
         length = min(step, left)
-        session.add(UsageRecord(project_id=project_id, user_id=user_id, machine_id="old",
+        session.add(Run(project_id=project_id, user_id=user_id, machine_id="old",
                                 started_at=month, ended_at=month + timedelta(seconds=length),
                                 duration_seconds=length, end_reason="user_stopped"))
         left -= length

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-
 import anyio
 import sqlalchemy as sa
 from starlette.requests import Request
@@ -13,6 +10,7 @@ from starlette.routing import Route
 
 from aether_web.db import read_transaction
 from aether_web.jobs.status import job_statuses
+from aether_web.loop_limits import LoopLimiter
 from aether_web.observability import log
 
 
@@ -23,17 +21,7 @@ async def health(_request: Request) -> JSONResponse:
 
 # The readiness check's own worker thread: a burst of other work in Starlette's shared thread
 # pool (log-ins, pages) never queues the probe behind it.
-# One limiter per event loop (a worker has one; tests run several).
-_readiness_threads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary())
-
-
-def _readiness_limiter() -> anyio.CapacityLimiter:
-    loop = asyncio.get_running_loop()
-    limiter = _readiness_threads.get(loop)
-    if limiter is None:
-        limiter = _readiness_threads[loop] = anyio.CapacityLimiter(2)
-    return limiter
+_readiness_limiter = LoopLimiter(2)
 
 
 def _readiness(details: bool) -> dict:

@@ -10,6 +10,7 @@ import reflex as rx
 
 from aether_web import routes
 from aether_web.components.a11y import link_button
+from aether_web.components.banner import banner
 from aether_web.state.usage import UsageState
 
 
@@ -19,21 +20,18 @@ def usage_warning() -> rx.Component:
     at_limit = UsageState.alert_level == "limit"
     return rx.cond(
         (UsageState.alert_level != "ok") & (UsageState.alert_key != UsageState.dismissed_alert),
-        rx.callout(
-            rx.hstack(
-                rx.text(UsageState.alert_message, id="usage-warning-text"),
-                link_button("See usage", variant="soft", size="1", color_scheme="gray",
-                            high_contrast=True, href=routes.BILLING),
-                rx.cond(UsageState.plan == "free",
-                        link_button("Upgrade", size="1", color_scheme="violet",
-                                    href=routes.BILLING + "?upgrade=1",
-                                    id="usage-warning-upgrade")),
-                rx.icon_button(rx.icon("x", size=14), size="1", variant="ghost",
-                               color_scheme="gray", high_contrast=True,
-                               aria_label="Dismiss this notice", id="usage-warning-dismiss",
-                               on_click=UsageState.dismiss_alert),
-                align="center", spacing="3", wrap="wrap",
-            ),
+        banner(
+            rx.text(UsageState.alert_message, id="usage-warning-text"),
+            link_button("See usage", variant="soft", size="1", color_scheme="gray",
+                        high_contrast=True, href=routes.BILLING),
+            rx.cond(UsageState.plan == "free",
+                    link_button("Upgrade", size="1", color_scheme="violet",
+                                href=routes.BILLING + "?upgrade=1",
+                                id="usage-warning-upgrade")),
+            rx.icon_button(rx.icon("x", size=14), size="1", variant="ghost",
+                           color_scheme="gray", high_contrast=True,
+                           aria_label="Dismiss this notice", id="usage-warning-dismiss",
+                           on_click=UsageState.dismiss_alert),
             icon=rx.cond(at_limit, "info", "triangle_alert"),
             color_scheme=rx.cond(at_limit, "violet", "amber"),
             high_contrast=True,
@@ -49,16 +47,13 @@ def past_due_banner() -> rx.Component:
     """A failed payment: keep the plan until the grace period ends; fix the card now."""
     return rx.cond(
         UsageState.account_past_due,
-        rx.callout(
-            rx.hstack(
-                rx.text("We couldn't charge your card. Your plan stays active until ",
-                        UsageState.account_grace_ends,
-                        "; update your payment method to keep it."),
-                rx.button("Update payment method", on_click=UsageState.open_portal,
-                          color_scheme="red", high_contrast=True, size="1",
-                          id="app-update-payment-method"),
-                align="center", spacing="3", wrap="wrap",
-            ),
+        banner(
+            rx.text("We couldn't charge your card. Your plan stays active until ",
+                    UsageState.account_grace_ends,
+                    "; update your payment method to keep it."),
+            rx.button("Update payment method", on_click=UsageState.open_portal,
+                      color_scheme="red", high_contrast=True, size="1",
+                      id="app-update-payment-method"),
             icon="credit_card",
             color_scheme="red",
             role="alert",

@@ -88,36 +88,38 @@ def _menu_link(label: str, href: str, item_id: str) -> rx.Component:
                                 high_contrast=True, id=item_id), as_child=True)
 
 
-def public_header() -> rx.Component:
+def _header_bar(*children: rx.Component, spacing, padding) -> rx.Component:
+    """The header's one row (never wrapped: on a phone the links are in the menu), as wide as
+    the content, over a line."""
     return rx.el.header(
-        rx.hstack(
-            logo(),
-            rx.spacer(),
-            _wide(
-                rx.link("Pricing", href=routes.PRICING),
-                rx.link("Docs", href=routes.DOCS),
-                rx.cond(~AuthState.signed_in,
-                        rx.link("Log in", href=routes.LOGIN, id="nav-login")),
-            ),
-            rx.cond(
-                AuthState.signed_in,
-                link_button("Dashboard", href=routes.DASHBOARD, id="nav-dashboard-button"),
-                link_button("Sign up free", href=routes.SIGNUP, id="nav-signup"),
-            ),
-            _nav_menu(
-                _menu_link("Pricing", routes.PRICING, "menu-pricing"),
-                _menu_link("Docs", routes.DOCS, "menu-docs"),
-                rx.cond(~AuthState.signed_in, _menu_link("Log in", routes.LOGIN, "menu-login")),
-            ),
-            spacing=rx.breakpoints(initial="3", sm="5"),
-            align="center",
-            width="100%",
-            max_width="72rem",
-            margin_x="auto",
-            padding=rx.breakpoints(initial="0.75rem 1rem", sm="1rem 1.5rem"),
-            wrap="nowrap",
-        ),
+        rx.hstack(*children, spacing=spacing, align="center", width="100%", max_width="72rem",
+                  margin_x="auto", padding=padding, wrap="nowrap"),
         border_bottom="1px solid var(--gray-a5)",
+    )
+
+
+def public_header() -> rx.Component:
+    return _header_bar(
+        logo(),
+        rx.spacer(),
+        _wide(
+            rx.link("Pricing", href=routes.PRICING),
+            rx.link("Docs", href=routes.DOCS),
+            rx.cond(~AuthState.signed_in,
+                    rx.link("Log in", href=routes.LOGIN, id="nav-login")),
+        ),
+        rx.cond(
+            AuthState.signed_in,
+            link_button("Dashboard", href=routes.DASHBOARD, id="nav-dashboard-button"),
+            link_button("Sign up free", href=routes.SIGNUP, id="nav-signup"),
+        ),
+        _nav_menu(
+            _menu_link("Pricing", routes.PRICING, "menu-pricing"),
+            _menu_link("Docs", routes.DOCS, "menu-docs"),
+            rx.cond(~AuthState.signed_in, _menu_link("Log in", routes.LOGIN, "menu-login")),
+        ),
+        spacing=rx.breakpoints(initial="3", sm="5"),
+        padding=rx.breakpoints(initial="0.75rem 1rem", sm="1rem 1.5rem"),
     )
 
 
@@ -144,49 +146,41 @@ def plan_badge() -> rx.Component:
 
 
 def app_header(*extra: rx.Component) -> rx.Component:
-    return rx.el.header(
-        rx.hstack(
-            logo(),
-            _wide(
-                rx.link("Projects", href=routes.DASHBOARD, id="nav-dashboard"),
-                rx.link("Billing", href=routes.BILLING, id="nav-billing"),
-                rx.link("Docs", href=routes.DOCS),
-                rx.cond(AuthState.is_admin, rx.link("Support", href=routes.ADMIN)),
-                at="md",
-            ),
-            rx.spacer(),
-            *extra,
-            header_usage(UsageState),
-            plan_badge(),
-            _wide(
-                rx.link(AuthState.user_email, href=routes.SETTINGS, size="2", color_scheme="gray",
-                        id="user-email", class_name="ellipsis", max_width="14rem",
-                        title="Account settings: " + AuthState.user_email),
-                logout_form(),
-                at="md",
-            ),
-            _nav_menu(
-                rx.text(AuthState.user_email, size="1", color_scheme="gray", class_name="ellipsis",
-                        max_width="14rem", padding="0.25rem 0.75rem"),
-                _menu_link("Projects", routes.DASHBOARD, "menu-dashboard"),
-                _menu_link("Billing", routes.BILLING, "menu-billing"),
-                _menu_link("Docs", routes.DOCS, "menu-docs"),
-                _menu_link("Account settings", routes.SETTINGS, "menu-settings"),
-                rx.cond(AuthState.is_admin, _menu_link("Support", routes.ADMIN, "menu-admin")),
-                rx.menu.separator(),
-                rx.menu.item(rx.el.button("Log out", type="submit", form=LOGOUT_FORM,
-                                          id="menu-logout"), as_child=True),
-                at="md",
-            ),
-            spacing=rx.breakpoints(initial="2", sm="4"),
-            align="center",
-            width="100%",
-            max_width="72rem",
-            margin_x="auto",
-            padding=rx.breakpoints(initial="0.5rem 0.75rem", sm="0.75rem 1.5rem"),
-            wrap="nowrap",
+    return _header_bar(
+        logo(),
+        _wide(
+            rx.link("Projects", href=routes.DASHBOARD, id="nav-dashboard"),
+            rx.link("Billing", href=routes.BILLING, id="nav-billing"),
+            rx.link("Docs", href=routes.DOCS),
+            rx.cond(AuthState.is_admin, rx.link("Support", href=routes.ADMIN)),
+            at="md",
         ),
-        border_bottom="1px solid var(--gray-a5)",
+        rx.spacer(),
+        *extra,
+        header_usage(UsageState),
+        plan_badge(),
+        _wide(
+            rx.link(AuthState.user_email, href=routes.SETTINGS, size="2", color_scheme="gray",
+                    id="user-email", class_name="ellipsis", max_width="14rem",
+                    title="Account settings: " + AuthState.user_email),
+            logout_form(),
+            at="md",
+        ),
+        _nav_menu(
+            rx.text(AuthState.user_email, size="1", color_scheme="gray", class_name="ellipsis",
+                    max_width="14rem", padding="0.25rem 0.75rem"),
+            _menu_link("Projects", routes.DASHBOARD, "menu-dashboard"),
+            _menu_link("Billing", routes.BILLING, "menu-billing"),
+            _menu_link("Docs", routes.DOCS, "menu-docs"),
+            _menu_link("Account settings", routes.SETTINGS, "menu-settings"),
+            rx.cond(AuthState.is_admin, _menu_link("Support", routes.ADMIN, "menu-admin")),
+            rx.menu.separator(),
+            rx.menu.item(rx.el.button("Log out", type="submit", form=LOGOUT_FORM,
+                                      id="menu-logout"), as_child=True),
+            at="md",
+        ),
+        spacing=rx.breakpoints(initial="2", sm="4"),
+        padding=rx.breakpoints(initial="0.5rem 0.75rem", sm="0.75rem 1.5rem"),
     )
 
 

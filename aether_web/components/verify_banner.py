@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from aether_web.components.banner import banner
 from aether_web.state.auth import AuthState
 from aether_web.state.verification import VerificationState
 
@@ -18,18 +19,15 @@ def resend_button(**props) -> rx.Component:
 def verify_banner() -> rx.Component:
     return rx.cond(
         AuthState.signed_in & ~AuthState.email_verified,
-        rx.callout(
-            rx.hstack(
-                rx.text("Confirm your email address: open the link we sent to ",
-                        rx.text.strong(AuthState.user_email),
-                        ". Until then you can use Free with one VM running at a time, and "
-                        "paid plans wait.", id="verify-banner-text"),
-                resend_button(),
-                rx.cond(VerificationState.resend_message != "",
-                        rx.text(VerificationState.resend_message, size="1",
-                                id="resend-verification-message")),
-                align="center", spacing="3", wrap="wrap",
-            ),
+        banner(
+            rx.text("Confirm your email address: open the link we sent to ",
+                    rx.text.strong(AuthState.user_email),
+                    ". Until then you can use Free with one VM running at a time, and "
+                    "paid plans wait.", id="verify-banner-text"),
+            resend_button(),
+            rx.cond(VerificationState.resend_message != "",
+                    rx.text(VerificationState.resend_message, size="1",
+                            id="resend-verification-message")),
             icon="mail",
             color_scheme="blue",
             role="status",

@@ -15,7 +15,7 @@ from aether_web.models.metering import DriftReport, HookEvent
 from aether_web.models.plans import PlanIntervalRow, StorageSample
 from aether_web.models.projects import Project
 from aether_web.models.throttle import ThrottleCounter
-from aether_web.models.usage import UsageMonthly, UsageRecord
+from aether_web.models.usage import Run, UsageMonthly
 
 __all__ = [
     "AccountToken",
@@ -34,9 +34,9 @@ __all__ = [
     "PlanIntervalRow",
     "Profile",
     "Project",
+    "Run",
     "StorageSample",
     "StripeEvent",
     "ThrottleCounter",
     "UsageMonthly",
-    "UsageRecord",
 ]

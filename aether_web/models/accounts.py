@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from aether_web.billing.plans import PlanKey
-from aether_web.models.types import plan_key_check, utc_column
+from aether_web.models.types import plan_key_check, user_column, utc_column
 
 
 class Profile(SQLModel, table=True):
@@ -57,11 +57,7 @@ class AuthSession(SQLModel, table=True):
     __tablename__ = "auth_sessions"
 
     token_hash: str = Field(primary_key=True, max_length=64)
-    user_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid(), sa.ForeignKey("profiles.id", ondelete="CASCADE"), index=True, nullable=False
-        )
-    )
+    user_id: uuid.UUID = Field(sa_column=user_column(index=True))
     created_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))
     expires_at: datetime = Field(sa_column=utc_column(nullable=False))
     # The last request seen on this session (touched at most once a minute): idle timeout.
@@ -86,11 +82,7 @@ class AccountToken(SQLModel, table=True):
     )
 
     token_hash: str = Field(primary_key=True, max_length=64)
-    user_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid(), sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False
-        )
-    )
+    user_id: uuid.UUID = Field(sa_column=user_column())
     purpose: str = Field(max_length=32)
     email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False))
     created_at: datetime | None = Field(default=None, sa_column=utc_column(server_now=True))

@@ -8,7 +8,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from aether_web.models.types import utc_column
+from aether_web.models.types import month_column, user_column, utc_column
 
 
 class StripeEvent(SQLModel, table=True):
@@ -47,11 +47,7 @@ class InvoiceRecord(SQLModel, table=True):
     stripe_invoice_id: str = Field(
         sa_column=sa.Column(sa.String(255), nullable=False, unique=True)
     )
-    user_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid(), sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False
-        )
-    )
+    user_id: uuid.UUID = Field(sa_column=user_column())
     stripe_subscription_id: str | None = Field(default=None, max_length=255)
     number: str | None = Field(default=None, max_length=64)
     status: str = Field(max_length=32)  # paid | open | payment_failed | void | ...
@@ -81,10 +77,8 @@ class OverageReport(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    user_id: uuid.UUID = Field(
-        sa_column=sa.Column(sa.Uuid(), sa.ForeignKey("profiles.id"), nullable=False)
-    )
-    month: date = Field(sa_column=sa.Column(sa.Date(), nullable=False))
+    user_id: uuid.UUID = Field(sa_column=user_column(ondelete=None))
+    month: date = Field(sa_column=month_column())
     meter: str = Field(max_length=64)  # the meter's event_name
     identifier: str = Field(max_length=128)  # f"{user_id}:{YYYY-MM}:{compute|storage}"
     stripe_customer_id: str = Field(max_length=255)
@@ -127,10 +121,8 @@ class MeterReconciliation(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    user_id: uuid.UUID = Field(
-        sa_column=sa.Column(sa.Uuid(), sa.ForeignKey("profiles.id"), nullable=False)
-    )
-    month: date = Field(sa_column=sa.Column(sa.Date(), nullable=False))
+    user_id: uuid.UUID = Field(sa_column=user_column(ondelete=None))
+    month: date = Field(sa_column=month_column())
     meter: str = Field(max_length=64)
     our_units: int = Field(sa_type=sa.BigInteger)
     stripe_units: int = Field(sa_type=sa.BigInteger)
@@ -150,11 +142,7 @@ class EmailOutbox(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.Uuid(), sa.ForeignKey("profiles.id", ondelete="SET NULL"), nullable=True
-        ),
-    )
+        default=None, sa_column=user_column(ondelete="SET NULL", nullable=True))
     to: str = Field(max_length=320)
     subject: str = Field(max_length=255)
     body: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))

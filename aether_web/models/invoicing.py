@@ -10,7 +10,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from aether_web.models.types import utc_column
+from aether_web.models.types import month_column, user_column, utc_column
 
 # waiting: our overage is not in yet (Stripe answered nothing, or the hook failed);
 # ready: our overage was accepted while the invoice was a draft;
@@ -32,10 +32,8 @@ class InvoiceCheck(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     stripe_invoice_id: str = Field(max_length=255)
-    user_id: uuid.UUID = Field(
-        sa_column=sa.Column(sa.Uuid(), sa.ForeignKey("profiles.id", ondelete="CASCADE"),
-                            nullable=False))
-    month: date = Field(sa_column=sa.Column(sa.Date(), nullable=False))
+    user_id: uuid.UUID = Field(sa_column=user_column())
+    month: date = Field(sa_column=month_column())
     billing_reason: str = Field(default="", max_length=64)
     status: str = Field(default="waiting", max_length=16)
     attempts: int = Field(default=0)
@@ -56,10 +54,8 @@ class InvoiceReconciliation(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     stripe_invoice_id: str = Field(max_length=255)
-    user_id: uuid.UUID = Field(
-        sa_column=sa.Column(sa.Uuid(), sa.ForeignKey("profiles.id", ondelete="CASCADE"),
-                            nullable=False))
-    month: date = Field(sa_column=sa.Column(sa.Date(), nullable=False))
+    user_id: uuid.UUID = Field(sa_column=user_column())
+    month: date = Field(sa_column=month_column())
     meter: str = Field(max_length=64)
     our_units: int = Field(sa_type=sa.BigInteger)
     invoice_units: int = Field(sa_type=sa.BigInteger)
@@ -85,10 +81,8 @@ class OverageAdjustment(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    user_id: uuid.UUID = Field(
-        sa_column=sa.Column(sa.Uuid(), sa.ForeignKey("profiles.id", ondelete="CASCADE"),
-                            nullable=False))
-    month: date = Field(sa_column=sa.Column(sa.Date(), nullable=False))
+    user_id: uuid.UUID = Field(sa_column=user_column())
+    month: date = Field(sa_column=month_column())
     meter: str = Field(max_length=64)
     # f"overage-item:{user_id}:{YYYY-MM}:{compute|storage}": one item per user, month, meter.
     idempotency_key: str = Field(max_length=160)

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from aether_web.models.types import utc_column
+from aether_web.models.types import month_column, utc_column
 
 
 class HookEvent(SQLModel, table=True):
@@ -49,7 +49,7 @@ class DriftReport(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), nullable=False))
-    month: date = Field(sa_column=sa.Column(sa.Date(), nullable=False))
+    month: date = Field(sa_column=month_column())
     cached_compute_seconds: int = Field(sa_type=sa.BigInteger)
     actual_compute_seconds: int = Field(sa_type=sa.BigInteger)
     detected_at: datetime = Field(sa_column=utc_column(nullable=False))

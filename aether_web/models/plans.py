@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from aether_web.models.types import plan_key_check, utc_column
+from aether_web.models.types import plan_key_check, user_column, utc_column
 
 
 class PlanIntervalRow(SQLModel, table=True):
@@ -32,9 +32,7 @@ class PlanIntervalRow(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    user_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid(), sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False))
+    user_id: uuid.UUID = Field(sa_column=user_column())
     plan: str = Field(max_length=16)
     started_at: datetime = Field(sa_column=utc_column(nullable=False))
     ended_at: datetime | None = Field(default=None, sa_column=utc_column())
@@ -60,8 +58,6 @@ class StorageSample(SQLModel, table=True):
     project_id: uuid.UUID = Field(
         sa_column=sa.Column(
             sa.Uuid(), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False))
-    user_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid(), sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False))
+    user_id: uuid.UUID = Field(sa_column=user_column())
     at: datetime = Field(sa_column=utc_column(nullable=False))
     bytes_used: int = Field(sa_type=sa.BigInteger)

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from aether_web.models.types import utc_column
+from aether_web.models.types import user_column, utc_column
 
 
 class Project(SQLModel, table=True):
@@ -18,11 +18,7 @@ class Project(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_projects_user_id_deleted_at", "user_id", "deleted_at"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    user_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid(), sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False
-        )
-    )
+    user_id: uuid.UUID = Field(sa_column=user_column())
     name: str = Field(max_length=64)
     machine_type: str = Field(default="shared-cpu-1x", max_length=64)
     # The Fly machine (or simulated one) that runs this project, once it has one.

@@ -53,3 +53,16 @@ def utc_column(*, nullable: bool = True, server_now: bool = False, index: bool =
         server_default=sa.func.now() if server_now else None,
         index=index,
     )
+
+
+def user_column(*, ondelete: str | None = "CASCADE", nullable: bool = False,
+                index: bool = False) -> sa.Column:
+    """A row's user: a `profiles.id` foreign key, the row deleted with the profile unless
+    `ondelete` says otherwise (None: the profile can't be deleted while the row exists)."""
+    return sa.Column(sa.Uuid(), sa.ForeignKey("profiles.id", ondelete=ondelete),
+                     nullable=nullable, index=index)
+
+
+def month_column() -> sa.Column:
+    """A month, stored as the date of its first day."""
+    return sa.Column(sa.Date(), nullable=False)

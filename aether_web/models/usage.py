@@ -9,11 +9,12 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from aether_web.models.types import utc_column
+from aether_web.models.types import month_column, user_column, utc_column
 
 
-class UsageRecord(SQLModel, table=True):
-    """One VM run of one project, from database-time start to database-time end."""
+class Run(SQLModel, table=True):
+    """One VM run of one project, from database-time start to database-time end (the table
+    keeps its first name, `usage_records`)."""
 
     __tablename__ = "usage_records"
     __table_args__ = (
@@ -41,9 +42,7 @@ class UsageRecord(SQLModel, table=True):
             sa.Uuid(), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
         )
     )
-    user_id: uuid.UUID = Field(
-        sa_column=sa.Column(sa.Uuid(), sa.ForeignKey("profiles.id"), nullable=False)
-    )
+    user_id: uuid.UUID = Field(sa_column=user_column(ondelete=None))
     machine_id: str = Field(default="", max_length=64)
     machine_type: str = Field(default="shared-cpu-1x", max_length=64)
     started_at: datetime = Field(sa_column=utc_column(nullable=False))
@@ -64,10 +63,8 @@ class UsageMonthly(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    user_id: uuid.UUID = Field(
-        sa_column=sa.Column(sa.Uuid(), sa.ForeignKey("profiles.id"), nullable=False)
-    )
-    month: date = Field(sa_column=sa.Column(sa.Date(), nullable=False))
+    user_id: uuid.UUID = Field(sa_column=user_column(ondelete=None))
+    month: date = Field(sa_column=month_column())
     compute_seconds: int = Field(
         default=0, sa_column=sa.Column(sa.BigInteger(), nullable=False, server_default="0")
     )

@@ -10,8 +10,13 @@ import reflex as rx
 
 from aether_web import routes
 from aether_web.components.a11y import link_button
-from aether_web.components.layout import public_page
-from aether_web.components.native_form import native_form
+from aether_web.components.account_forms import (
+    FORM_ERRORS,
+    form_card,
+    form_field,
+    post_form,
+    submit_button,
+)
 from aether_web.db import transaction
 from aether_web.errors import AetherError
 from aether_web.services import accounts, billing, password_reset, verification
@@ -20,9 +25,7 @@ from aether_web.state.auth import AuthState, session_token_from_cookie
 
 RESET_ERRORS = {
     "invalid_token": "This reset link is invalid, used or expired. Ask for a new one below.",
-    "weak_password": f"Use at least {MIN_PASSWORD} characters for your password.",
-    "common_password": "This password is too common and easy to guess. Choose another one.",
-    "malformed_json": "Something went wrong sending the form. Please try again.",
+    **FORM_ERRORS,
 }
 
 
@@ -94,16 +97,6 @@ class AccountLinkState(rx.State):
         return None
 
 
-def _card(title: str, *children: rx.Component) -> rx.Component:
-    return public_page(
-        rx.center(
-            rx.card(rx.vstack(rx.heading(title, size="6", as_="h1"), *children, spacing="4"),
-                    width="100%", max_width="26rem", size="3"),
-            padding_y="2rem",
-        )
-    )
-
-
 def _error() -> rx.Component:
     return rx.cond(AccountLinkState.error != "",
                    rx.callout(AccountLinkState.error, icon="triangle_alert", color_scheme="red",
@@ -113,7 +106,7 @@ def _error() -> rx.Component:
 @rx.page(route=routes.FORGOT_PASSWORD, title="Reset your password · aether",
          on_load=[AuthState.load_optional_user, AccountLinkState.load_forgot])
 def forgot_password() -> rx.Component:
-    return _card(
+    return form_card(
         "Reset your password",
         _error(),
         rx.cond(
@@ -123,15 +116,10 @@ def forgot_password() -> rx.Component:
             rx.text("Enter the email address of your account and we'll send you a link to "
                     "choose a new password.", size="2"),
         ),
-        native_form(
-            rx.vstack(
-                rx.el.label("Email", html_for="email", style={"fontWeight": 500}),
-                rx.input(id="email", name="email", type="email", width="100%", size="3",
-                         auto_complete="email", required=True),
-                rx.button("Send the link", type="submit", size="3", width="100%", id="submit"),
-                spacing="2", width="100%",
-            ),
-            action="/api/auth/forgot-password", method="post", width="100%",
+        post_form(
+            "/api/auth/forgot-password",
+            form_field("Email", "email", "email", auto_complete="email", required=True),
+            submit_button("Send the link"),
         ),
         rx.text("Remembered it? ", rx.link("Log in", href=routes.LOGIN), size="2"),
     )
@@ -140,7 +128,7 @@ def forgot_password() -> rx.Component:
 @rx.page(route=routes.RESET_PASSWORD, title="Choose a new password · aether",
          on_load=[AuthState.load_optional_user, AccountLinkState.load_reset])
 def reset_password() -> rx.Component:
-    return _card(
+    return form_card(
         "Choose a new password",
         _error(),
         rx.cond(
@@ -148,21 +136,15 @@ def reset_password() -> rx.Component:
             rx.skeleton(rx.box(height="6rem", width="100%"), loading=True),
             rx.cond(
                 AccountLinkState.link_ok,
-                native_form(
-                    rx.vstack(
-                        rx.el.label(f"New password (at least {MIN_PASSWORD} characters)",
-                                    html_for="password", style={"fontWeight": 500}),
-                        rx.input(id="password", name="password", type="password",
-                                 width="100%", size="3", auto_complete="new-password",
-                                 required=True, min_length=MIN_PASSWORD),
-                        rx.el.input(type="hidden", name="token", value=AccountLinkState.token),
-                        rx.text("Every device signed in to your account will be signed out.",
-                                size="1", color_scheme="gray"),
-                        rx.button("Set the new password", type="submit", size="3",
-                                  width="100%", id="submit"),
-                        spacing="2", width="100%",
-                    ),
-                    action="/api/auth/reset-password", method="post", width="100%",
+                post_form(
+                    "/api/auth/reset-password",
+                    form_field(f"New password (at least {MIN_PASSWORD} characters)",
+                               "password", "password", auto_complete="new-password",
+                               required=True, min_length=MIN_PASSWORD),
+                    rx.el.input(type="hidden", name="token", value=AccountLinkState.token),
+                    rx.text("Every device signed in to your account will be signed out.",
+                            size="1", color_scheme="gray"),
+                    submit_button("Set the new password"),
                 ),
                 rx.vstack(
                     rx.callout(RESET_ERRORS["invalid_token"], icon="triangle_alert",
@@ -178,7 +160,7 @@ def reset_password() -> rx.Component:
 @rx.page(route=routes.VERIFY_EMAIL, title="Confirm your email · aether",
          on_load=[AuthState.load_optional_user, AccountLinkState.load_verify])
 def verify_email() -> rx.Component:
-    return _card(
+    return form_card(
         "Confirm your email",
         rx.cond(
             ~AccountLinkState.loaded,

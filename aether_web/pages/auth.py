@@ -5,16 +5,20 @@ is posted with the sign-up form: Checkout opens for it once the address is confi
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
 from urllib.parse import unquote
 
 import reflex as rx
 
 from aether_web import routes
 from aether_web.billing.plans import PAID_PLAN_KEYS, PLANS
-from aether_web.components.layout import public_page
-from aether_web.components.native_form import native_form
-from aether_web.cookies import FORM_EMAIL_COOKIE
+from aether_web.components.account_forms import (
+    FORM_ERRORS,
+    form_card,
+    form_field,
+    post_form,
+    submit_button,
+)
+from aether_web.cookies import FORM_EMAIL_COOKIE, cookie_value
 from aether_web.services.passwords import MIN_PASSWORD
 
 NOTICES = {
@@ -28,22 +32,14 @@ ERROR_MESSAGES = {
                           "reset your password."),
     "email_taken": "An account with this email already exists. Log in instead.",
     "invalid_email": "Enter a valid email address, like you@example.com.",
-    "weak_password": f"Use at least {MIN_PASSWORD} characters for your password.",
-    "common_password": "This password is too common and easy to guess. Choose another one.",
     "invalid_name": "Your name can't contain control or invisible characters (120 at most).",
-    "malformed_json": "Something went wrong sending the form. Please try again.",
+    **FORM_ERRORS,
 }
 
 
 def _form_email(cookie_header: str) -> str:
     """The email of the form that just failed, from its short-lived cookie (never the URL)."""
-    try:
-        jar = SimpleCookie()
-        jar.load(cookie_header)
-    except Exception:
-        return ""
-    morsel = jar.get(FORM_EMAIL_COOKIE)
-    return unquote(morsel.value)[:320] if morsel else ""
+    return unquote(cookie_value(cookie_header, FORM_EMAIL_COOKIE) or "")[:320]
 
 
 class AuthFormState(rx.State):
@@ -73,15 +69,6 @@ class AuthFormState(rx.State):
         self.next_path = nxt if nxt.startswith("/") and not nxt.startswith("//") else "/dashboard"
 
 
-def _field(label: str, name: str, type_: str, **props) -> rx.Component:
-    return rx.vstack(
-        rx.el.label(label, html_for=name, style={"fontWeight": 500, "fontSize": "0.9rem"}),
-        rx.input(id=name, name=name, type=type_, width="100%", size="3", **props),
-        spacing="1",
-        width="100%",
-    )
-
-
 def _error_box() -> rx.Component:
     return rx.fragment(
         rx.cond(
@@ -102,41 +89,21 @@ def _error_box() -> rx.Component:
     )
 
 
-def _card(title: str, *children: rx.Component) -> rx.Component:
-    return public_page(
-        rx.center(
-            rx.card(
-                rx.vstack(rx.heading(title, size="6", as_="h1"), *children, spacing="4"),
-                width="100%",
-                max_width="26rem",
-                size="3",
-            ),
-            padding_y="2rem",
-        )
-    )
-
-
 @rx.page(route=routes.LOGIN, title="Log in · aether", on_load=AuthFormState.load)
 def login() -> rx.Component:
-    return _card(
+    return form_card(
         "Log in to aether",
         _error_box(),
-        native_form(
-            rx.vstack(
-                _field("Email", "email", "email", default_value=AuthFormState.email,
+        post_form(
+            "/api/auth/login",
+            form_field("Email", "email", "email", default_value=AuthFormState.email,
                        auto_complete="email", required=True),
-                _field("Password", "password", "password", auto_complete="current-password",
+            form_field("Password", "password", "password", auto_complete="current-password",
                        required=True),
-                rx.link("Forgot your password?", href=routes.FORGOT_PASSWORD, size="2",
-                        id="forgot-password-link"),
-                rx.el.input(type="hidden", name="next", value=AuthFormState.next_path),
-                rx.button("Log in", type="submit", size="3", width="100%", id="submit"),
-                spacing="4",
-                width="100%",
-            ),
-            action="/api/auth/login",
-            method="post",
-            width="100%",
+            rx.link("Forgot your password?", href=routes.FORGOT_PASSWORD, size="2",
+                    id="forgot-password-link"),
+            rx.el.input(type="hidden", name="next", value=AuthFormState.next_path),
+            submit_button("Log in"),
         ),
         rx.text("New to aether? ", rx.link("Create an account", href=routes.SIGNUP), size="2"),
     )
@@ -144,7 +111,7 @@ def login() -> rx.Component:
 
 @rx.page(route=routes.SIGNUP, title="Sign up · aether", on_load=AuthFormState.load)
 def signup() -> rx.Component:
-    return _card(
+    return form_card(
         "Create your aether account",
         rx.cond(
             AuthFormState.plan != "",
@@ -157,24 +124,19 @@ def signup() -> rx.Component:
                     color_scheme="gray"),
         ),
         _error_box(),
-        native_form(
-            rx.vstack(
-                _field("Name (optional)", "name", "text", auto_complete="name", max_length=120),
-                _field("Email", "email", "email", default_value=AuthFormState.email,
+        post_form(
+            "/api/auth/signup",
+            form_field("Name (optional)", "name", "text", auto_complete="name", max_length=120),
+            form_field("Email", "email", "email", default_value=AuthFormState.email,
                        auto_complete="email", required=True),
-                _field(f"Password (at least {MIN_PASSWORD} characters)", "password", "password",
-                       auto_complete="new-password", required=True, min_length=MIN_PASSWORD),
-                rx.el.input(type="hidden", name="plan", value=AuthFormState.plan),
-                rx.button("Create account", type="submit", size="3", width="100%", id="submit"),
-                rx.text("By signing up you agree to the ", rx.link("Terms", href=routes.TERMS),
-                        " and the ", rx.link("Privacy Policy", href=routes.PRIVACY), ".",
-                        size="1", color_scheme="gray"),
-                spacing="4",
-                width="100%",
-            ),
-            action="/api/auth/signup",
-            method="post",
-            width="100%",
+            form_field(f"Password (at least {MIN_PASSWORD} characters)", "password",
+                       "password", auto_complete="new-password", required=True,
+                       min_length=MIN_PASSWORD),
+            rx.el.input(type="hidden", name="plan", value=AuthFormState.plan),
+            submit_button("Create account"),
+            rx.text("By signing up you agree to the ", rx.link("Terms", href=routes.TERMS),
+                    " and the ", rx.link("Privacy Policy", href=routes.PRIVACY), ".",
+                    size="1", color_scheme="gray"),
         ),
         rx.text("Already have an account? ", rx.link("Log in", href=routes.LOGIN), size="2"),
         rx.text("We'll email you a link to confirm your address.", size="1",

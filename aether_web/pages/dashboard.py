@@ -8,22 +8,23 @@ from aether_web import routes
 from aether_web.components.a11y import link_button
 from aether_web.components.app_banners import app_banners
 from aether_web.components.layout import app_page, skeleton_rows
-from aether_web.components.project_dialogs import delete_dialog, rename_dialog
+from aether_web.components.project_dialogs import project_dialogs
 from aether_web.components.vm_controls import vm_controls
 from aether_web.db import transaction
-from aether_web.errors import AetherError, LimitReached, Unauthenticated
+from aether_web.errors import AetherError, LimitReached
 from aether_web.services import projects as project_service
 from aether_web.services.projects import MAX_NAME_LENGTH
-from aether_web.services.vms import stop_for_deletion
-from aether_web.state.auth import AuthState
+from aether_web.state.auth import AuthState, login_required
 from aether_web.state.flash import FlashState
+from aether_web.state.project_edits import ProjectEditsState
 from aether_web.state.project_view import project_view
 from aether_web.state.usage import UsageState
 from aether_web.state.vm_controls import VMControlsState
 
 
-class DashboardState(VMControlsState, AuthState):
-    """The dashboard's projects, their VM controls and the dialogs."""
+class DashboardState(VMControlsState, ProjectEditsState, AuthState):
+    """The dashboard's projects, their VM controls, the rename and delete dialogs and the
+    limit dialog."""
 
     projects: list[dict[str, str]] = []
     loaded: bool = False
@@ -31,11 +32,6 @@ class DashboardState(VMControlsState, AuthState):
     form_error: str = ""
     limit_open: bool = False
     limit_message: str = ""
-    rename_id: str = ""
-    rename_name: str = ""
-    rename_error: str = ""
-    delete_id: str = ""
-    delete_name: str = ""
     busy: bool = False
 
     def _reload(self, session) -> None:
@@ -52,16 +48,13 @@ class DashboardState(VMControlsState, AuthState):
         return ""
 
     @rx.event
+    @login_required
     async def load(self):
         """The projects, and the header's usage in the same answer."""
         usage = await self.get_state(UsageState)  # before the transaction: it may await
         with transaction() as session:
-            try:
-                self._reload(session)
-                usage._load_usage(session)
-            except Unauthenticated:
-                return self._login_redirect()
-        return None
+            self._reload(session)
+            usage._load_usage(session)
 
     @rx.event
     def set_new_name(self, value: str) -> None:
@@ -70,6 +63,7 @@ class DashboardState(VMControlsState, AuthState):
         self.form_error = ""
 
     @rx.event
+    @login_required
     def create_project(self, form_data: dict):
         name = str(form_data.get("name", self.new_name))
         self.form_error = ""
@@ -78,8 +72,6 @@ class DashboardState(VMControlsState, AuthState):
                 created = project_service.create_project(
                     session, user_id=self._user_id(session), name=name)
                 self._reload(session)
-        except Unauthenticated:
-            return self._login_redirect()
         except LimitReached as exc:
             self.limit_message = exc.message
             self.limit_open = True
@@ -99,65 +91,15 @@ class DashboardState(VMControlsState, AuthState):
         self.limit_open = is_open
 
     @rx.event
-    def rename_open_change(self, is_open: bool) -> None:
-        if not is_open:
-            self.rename_id = ""
-
-    @rx.event
-    def delete_open_change(self, is_open: bool) -> None:
-        if not is_open:
-            self.delete_id = ""
-
-    @rx.event
-    def open_rename(self, project_id: str, name: str) -> None:
-        self.rename_id, self.rename_name, self.rename_error = project_id, name, ""
-
-    @rx.event
-    def set_rename_name(self, value: str) -> None:
-        self.rename_name = str(value)[:64]
-
-    @rx.event
-    def rename_project(self, form_data: dict):
-        name = str(form_data.get("name", self.rename_name))
-        try:
-            with transaction() as session:
-                project_service.rename_project(
-                    session, user_id=self._user_id(session), project_id=self.rename_id,
-                    name=name)
-                self._reload(session)
-        except Unauthenticated:
-            return self._login_redirect()
-        except AetherError as exc:
-            self.rename_error = exc.message
-            return None
-        self.rename_id = ""
-        return FlashState.show("success", "Project renamed.")
-
-    @rx.event
-    def ask_delete(self, project_id: str, name: str) -> None:
-        self.delete_id, self.delete_name = project_id, name
-
-    @rx.event
+    @login_required
     def delete_project(self):
         # Optimistic: the card goes at once; stopping its VM can take a moment.
         project_id, name = self.delete_id, self.delete_name
         self.delete_id = ""
         self.projects = [p for p in self.projects if p["id"] != project_id]
         yield
-        try:
-            with transaction() as session:
-                user_id = self._user_id(session)
-                # A deleted project must not keep a VM running or a run open.
-                stop_for_deletion(session, user_id=user_id, project_id=project_id)
-                project_service.delete_project(session, user_id=user_id, project_id=project_id)
-        except Unauthenticated:
-            yield self._login_redirect()
-            return
-        except AetherError as exc:
-            yield [FlashState.show("error", f'"{name}" was not deleted: {exc.message}'),
-                   DashboardState.load]
-            return
-        yield [FlashState.show("success", f'Project "{name}" deleted.'), UsageState.refresh]
+        deleted, notice = self._delete(project_id, name)
+        yield [notice, UsageState.refresh if deleted else DashboardState.load]
 
 
 def create_form() -> rx.Component:
@@ -287,12 +229,5 @@ def dashboard() -> rx.Component:
             width="100%",
         ),
         limit_dialog(),
-        rename_dialog(name=DashboardState.rename_name, error=DashboardState.rename_error,
-                      on_change=DashboardState.set_rename_name,
-                      on_submit=DashboardState.rename_project,
-                      open_=DashboardState.rename_id != "",
-                      on_open_change=DashboardState.rename_open_change),
-        delete_dialog(name=DashboardState.delete_name, on_confirm=DashboardState.delete_project,
-                      open_=DashboardState.delete_id != "",
-                      on_open_change=DashboardState.delete_open_change),
+        project_dialogs(DashboardState),
     )

@@ -4,27 +4,25 @@ sees "not found". Everything shown comes with the page's first answer."""
 
 from __future__ import annotations
 
-import uuid
-
 import reflex as rx
 
 from aether_web import routes
 from aether_web.billing.money import format_cents
 from aether_web.billing.periods import month_of
 from aether_web.components.a11y import link_button
+from aether_web.components.banner import banner
 from aether_web.components.layout import app_page, skeleton_rows
-from aether_web.components.project_dialogs import delete_dialog, rename_dialog
+from aether_web.components.project_dialogs import project_dialogs
 from aether_web.components.table import data_table
 from aether_web.components.vm_controls import vm_state_badge
 from aether_web.db import db_now, transaction
-from aether_web.errors import AetherError, LimitReached, NotFound, Unauthenticated
+from aether_web.errors import LimitReached, NotFound
 from aether_web.integrations.vm_provider import get_vm_provider
 from aether_web.services import projects as project_service
-from aether_web.services import vms
 from aether_web.services.period_bill import period_bill
 from aether_web.services.project_usage import recent_runs
-from aether_web.state.auth import AuthState
-from aether_web.state.flash import FlashState
+from aether_web.state.auth import AuthState, login_required
+from aether_web.state.project_edits import ProjectEditsState
 from aether_web.state.project_view import project_view, run_row
 from aether_web.state.usage import UsageState
 from aether_web.state.usage_view import duration_text, number
@@ -33,7 +31,7 @@ from aether_web.state.vm_controls import VMControlsState
 BYTES_PER_GB = 10**9
 
 
-class ProjectState(VMControlsState, AuthState):
+class ProjectState(VMControlsState, ProjectEditsState, AuthState):
     """The project, its month and its runs; the pending VM action and the dialogs."""
 
     project: dict[str, str] = {}
@@ -46,10 +44,6 @@ class ProjectState(VMControlsState, AuthState):
     runs: list[dict[str, str]] = []
     workspace_url: str = ""
     limit_message: str = ""
-    rename_open: bool = False
-    rename_name: str = ""
-    rename_error: str = ""
-    delete_open: bool = False
 
     def _project_id(self) -> str:
         return self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
@@ -79,6 +73,7 @@ class ProjectState(VMControlsState, AuthState):
             if project.vm_state == "running" else "")
 
     @rx.event
+    @login_required
     async def load(self):
         """The project, its month and runs, and the header's usage, in one answer."""
         self.status, self.limit_message = "loading", ""
@@ -87,11 +82,8 @@ class ProjectState(VMControlsState, AuthState):
             with transaction() as session:
                 self._reload(session)
                 usage._load_usage(session)
-        except Unauthenticated:
-            return self._login_redirect()
         except NotFound:
             self.project, self.status = {}, "missing"
-        return None
 
     def _clear_limit(self) -> None:
         self.limit_message = ""
@@ -101,58 +93,13 @@ class ProjectState(VMControlsState, AuthState):
         return ""
 
     @rx.event
-    def open_rename(self) -> None:
-        self.rename_open, self.rename_name = True, self.project.get("name", "")
-        self.rename_error = ""
-
-    @rx.event
-    def rename_open_change(self, is_open: bool) -> None:
-        self.rename_open = is_open
-
-    @rx.event
-    def set_rename_name(self, value: str) -> None:
-        self.rename_name = value
-
-    @rx.event
-    def rename(self, form_data: dict):
-        name = str(form_data.get("name", self.rename_name))
-        try:
-            with transaction() as session:
-                project_service.rename_project(session, user_id=self._user_id(session),
-                                               project_id=self.project.get("id", ""),
-                                               name=name)
-                self._reload(session)
-        except Unauthenticated:
-            return self._login_redirect()
-        except AetherError as exc:
-            self.rename_error = exc.message
-            return None
-        self.rename_open = False
-        return FlashState.show("success", "Project renamed.")
-
-    @rx.event
-    def delete_open_change(self, is_open: bool) -> None:
-        self.delete_open = is_open
-
-    @rx.event
-    def ask_delete(self) -> None:
-        self.delete_open = True
-
-    @rx.event
-    def delete(self):
-        name = self.project.get("name", "")
-        self.delete_open = False
-        try:
-            with transaction() as session:
-                user_id = self._user_id(session)
-                project_id = uuid.UUID(self.project.get("id", ""))
-                vms.stop_for_deletion(session, user_id=user_id, project_id=project_id)
-                project_service.delete_project(session, user_id=user_id, project_id=project_id)
-        except Unauthenticated:
-            return self._login_redirect()
-        except (AetherError, ValueError) as exc:
-            return FlashState.show("error", f'"{name}" was not deleted: {getattr(exc, "message", exc)}')
-        return [FlashState.show("success", f'Project "{name}" deleted.'), rx.redirect(routes.DASHBOARD)]
+    @login_required
+    def delete_project(self):
+        """Gone: back to the dashboard."""
+        project_id, name = self.delete_id, self.delete_name
+        self.delete_id = ""
+        deleted, notice = self._delete(project_id, name)
+        return [notice, rx.redirect(routes.DASHBOARD)] if deleted else notice
 
 
 def _vm_actions() -> rx.Component:
@@ -175,9 +122,11 @@ def _vm_actions() -> rx.Component:
                                   rel="noopener", id="open-workspace"),
                           variant="soft", as_child=True)),
         rx.button(rx.icon("pencil", size=16), "Rename", variant="soft", color_scheme="gray",
-                  on_click=ProjectState.open_rename, id="project-rename"),
+                  on_click=ProjectState.open_rename(project_id, ProjectState.project["name"]),
+                  id="project-rename"),
         rx.button(rx.icon("trash-2", size=16), "Delete", variant="soft", color_scheme="red",
-                  on_click=ProjectState.ask_delete, id="project-delete"),
+                  on_click=ProjectState.ask_delete(project_id, ProjectState.project["name"]),
+                  id="project-delete"),
         rx.cond(pending, rx.text(rx.cond(action == "start", "Starting the VM…",
                                          "Stopping the VM…"),
                                  size="2", color_scheme="gray", role="status",
@@ -189,12 +138,9 @@ def _vm_actions() -> rx.Component:
 def _limit_notice() -> rx.Component:
     return rx.cond(
         ProjectState.limit_message != "",
-        rx.callout(
-            rx.hstack(
-                rx.text(ProjectState.limit_message, id="project-limit-message"),
-                link_button("Upgrade", size="1", href=routes.BILLING + "?upgrade=1"),
-                spacing="3", wrap="wrap", align="center",
-            ),
+        banner(
+            rx.text(ProjectState.limit_message, id="project-limit-message"),
+            link_button("Upgrade", size="1", href=routes.BILLING + "?upgrade=1"),
             icon="info", color_scheme="violet", high_contrast=True, role="status", width="100%",
         ),
     )
@@ -285,11 +231,5 @@ def project_page() -> rx.Component:
             )),
             skeleton_rows(3),
         ),
-        rename_dialog(name=ProjectState.rename_name, error=ProjectState.rename_error,
-                      on_change=ProjectState.set_rename_name, on_submit=ProjectState.rename,
-                      open_=ProjectState.rename_open,
-                      on_open_change=ProjectState.rename_open_change, id_prefix="project-"),
-        delete_dialog(name=ProjectState.project["name"], on_confirm=ProjectState.delete,
-                      open_=ProjectState.delete_open,
-                      on_open_change=ProjectState.delete_open_change, id_prefix="project-"),
+        project_dialogs(ProjectState, id_prefix="project-"),
     )

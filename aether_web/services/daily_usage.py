@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from aether_web.billing.daily import daily_compute_seconds
 from aether_web.billing.periods import month_end, month_of, month_start
 from aether_web.db import db_now, is_postgres
-from aether_web.models import UsageRecord
+from aether_web.models import Run
 
 
 def _utc_day(session: Session, column):
@@ -34,10 +34,10 @@ def month_runs(
     """
     start, end = month_start(month), month_end(month)
     rows = session.exec(
-        select(UsageRecord.started_at, UsageRecord.ended_at).where(
-            UsageRecord.user_id == user_id,
-            sa.or_(UsageRecord.ended_at.is_(None), UsageRecord.ended_at > start),
-            UsageRecord.started_at < end)
+        select(Run.started_at, Run.ended_at).where(
+            Run.user_id == user_id,
+            sa.or_(Run.ended_at.is_(None), Run.ended_at > start),
+            Run.started_at < end)
     ).all()
     return [(started, ended) for started, ended in rows]
 
@@ -55,20 +55,20 @@ def daily_compute(
     now = (now or db_now(session)).replace(microsecond=0)
     month = month_of(now)
     start, end = month_start(month), month_end(month)
-    started_day = _utc_day(session, UsageRecord.started_at)
-    same_day = sa.and_(UsageRecord.ended_at.is_not(None),
-                       UsageRecord.duration_seconds.is_not(None), UsageRecord.started_at >= start,
-                       UsageRecord.ended_at <= now, started_day == _utc_day(
-                           session, UsageRecord.ended_at))
-    overlapping = (UsageRecord.user_id == user_id,
-                   sa.or_(UsageRecord.ended_at.is_(None), UsageRecord.ended_at > start),
-                   UsageRecord.started_at < end)
+    started_day = _utc_day(session, Run.started_at)
+    same_day = sa.and_(Run.ended_at.is_not(None),
+                       Run.duration_seconds.is_not(None), Run.started_at >= start,
+                       Run.ended_at <= now, started_day == _utc_day(
+                           session, Run.ended_at))
+    overlapping = (Run.user_id == user_id,
+                   sa.or_(Run.ended_at.is_(None), Run.ended_at > start),
+                   Run.started_at < end)
     summed = session.exec(
-        select(started_day, sa.func.sum(UsageRecord.duration_seconds))
+        select(started_day, sa.func.sum(Run.duration_seconds))
         .where(*overlapping, same_day).group_by(started_day)
     ).all()
     others = session.exec(
-        select(UsageRecord.started_at, UsageRecord.ended_at).where(*overlapping, ~same_day)
+        select(Run.started_at, Run.ended_at).where(*overlapping, ~same_day)
     ).all()
     series = daily_compute_seconds(others, month=month, now=now)
     for day, seconds in summed:

@@ -39,7 +39,7 @@ from sqlmodel import Session
 
 from aether_web.db import clock_offset, db_now, is_postgres
 from aether_web.errors import NotFound
-from aether_web.models import HookEvent, Project, UsageRecord
+from aether_web.models import HookEvent, Project, Run
 from aether_web.services.hook_events import (
     PROJECT_DELETED,
     HookAnswer,
@@ -64,7 +64,7 @@ MACHINE_MISMATCH, NO_OPEN_RUN = "machine_mismatch", "no_open_run"
 def _core_statements() -> dict[str, Any]:
     """The heartbeat's Core statements, built once. Parameters are named hb_* so none is
     taken for a column to set. Their PostgreSQL twin is HEARTBEAT_SQL, just below."""
-    projects, events, runs = Project.__table__, HookEvent.__table__, UsageRecord.__table__
+    projects, events, runs = Project.__table__, HookEvent.__table__, Run.__table__
     event_id = sa.bindparam("hb_event_id", type_=events.c.event_id.type)
     pid = sa.bindparam("hb_project_id", type_=projects.c.id.type)
     machine_id = sa.bindparam("hb_machine_id", type_=runs.c.machine_id.type)

@@ -16,8 +16,8 @@ from aether_web.models import (
     EmailOutbox,
     OverageAdjustment,
     OverageReport,
+    Run,
     StripeEvent,
-    UsageRecord,
 )
 
 # The queues whose rows wait for work, and the statuses counted as waiting.
@@ -44,7 +44,7 @@ def read_ops(session: Session) -> OpsReading:
             .where(table.c.status.in_(BACKLOG_STATUSES)).group_by(table.c.status)).all())
         backlog[table.name] = {status: found.get(status, 0) for status in BACKLOG_STATUSES}
     events = StripeEvent.__table__.c  # type: ignore[attr-defined]
-    runs = UsageRecord.__table__.c  # type: ignore[attr-defined]
+    runs = Run.__table__.c  # type: ignore[attr-defined]
     return OpsReading(
         now=db_now(session),
         backlog=backlog,
@@ -52,7 +52,7 @@ def read_ops(session: Session) -> OpsReading:
             sa.select(sa.func.min(events.received_at)).where(events.status == "pending")
         ).one()[0],
         open_runs=session.exec(  # type: ignore[call-overload]
-            sa.select(sa.func.count()).select_from(UsageRecord.__table__)  # type: ignore[attr-defined]
+            sa.select(sa.func.count()).select_from(Run.__table__)  # type: ignore[attr-defined]
             .where(runs.ended_at.is_(None))).one()[0],
         drift_reports=session.exec(  # type: ignore[call-overload]
             sa.select(sa.func.count()).select_from(DriftReport.__table__)  # type: ignore[attr-defined]

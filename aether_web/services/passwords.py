@@ -12,15 +12,14 @@ would keep the write lock for the whole hash.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import threading
-import weakref
 
-import anyio
 import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from aether_web.loop_limits import LoopLimiter
 
 # One lane: a log-in never takes more than one core from the requests beside it.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -37,17 +36,8 @@ def _thread_gate() -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(_cap())
 
 
-_loop_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary())
-
-
-def _loop_gate() -> anyio.CapacityLimiter:
-    """One limiter per event loop (a worker has one; tests run several)."""
-    loop = asyncio.get_running_loop()
-    gate = _loop_gates.get(loop)
-    if gate is None:
-        gate = _loop_gates[loop] = anyio.CapacityLimiter(_cap())
-    return gate
+# Async callers wait for the cap here, on the event loop, before a thread is taken.
+_loop_gate = LoopLimiter(_cap)
 
 
 def hash_password(password: str) -> str:
@@ -84,6 +74,8 @@ async def verify_password_async(stored_hash: str, password: str) -> tuple[bool, 
 # OWASP: at least 12 characters, any characters, no composition rules; not a common password.
 MIN_PASSWORD = 12
 MAX_PASSWORD = 256
+TOO_SHORT = f"Use at least {MIN_PASSWORD} characters for your password."
+TOO_COMMON = "This password is too common and easy to guess. Choose another one."
 
 
 @functools.cache
@@ -98,14 +90,14 @@ def password_problem(password: str, *, email: str = "") -> str | None:
     """What is wrong with a new password, as a sentence for the form, or None when fine."""
     password = password or ""
     if len(password) < MIN_PASSWORD:
-        return f"Use at least {MIN_PASSWORD} characters for your password."
+        return TOO_SHORT
     if len(password) > MAX_PASSWORD:
         return f"Use at most {MAX_PASSWORD} characters for your password."
     if "\x00" in password:
         return "Your password can't contain a NUL character."
     lowered = password.lower()
     if lowered in _common_passwords() or (email and lowered == email.strip().lower()):
-        return "This password is too common and easy to guess. Choose another one."
+        return TOO_COMMON
     return None
 
 

@@ -24,7 +24,7 @@ from aether_web.billing.periods import month_end, month_start
 from aether_web.billing.plan_history import HISTORY_START, PlanInterval, whole_second
 from aether_web.billing.plans import PAID_PLAN_KEYS, PlanKey
 from aether_web.db import Sql
-from aether_web.models import PlanIntervalRow, Profile, Project, StorageSample, UsageRecord
+from aether_web.models import PlanIntervalRow, Profile, Project, Run, StorageSample
 from aether_web.models.types import UTCDateTime
 from aether_web.services.runs import HEARTBEAT_TIMEOUT, last_sign_of_life_sql
 
@@ -73,9 +73,9 @@ def _intervals_cte(sql: Sql, *, some: bool) -> Any:
 def _runs(sql: Sql, *, some: bool, name: str) -> Any:
     """The month's runs as (user_id, project_id, rs, re) in epoch seconds, cut at the month's
     edges and at their billed end (rule 13 for runs still open)."""
-    ur = UsageRecord.__table__.c
+    ur = Run.__table__.c
     # The last sign of life (`runs.last_sign_of_life`), never before the start.
-    last = sql.greatest(sql.epoch(last_sign_of_life_sql(UsageRecord.__table__)),
+    last = sql.greatest(sql.epoch(last_sign_of_life_sql(Run.__table__)),
                         sql.epoch(ur.started_at))
     run_end = sa.case(
         (ur.ended_at.is_not(None), sql.epoch(ur.ended_at)),

@@ -8,13 +8,13 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from aether_web.models import UsageRecord
+from aether_web.models import Run
 
 RECENT_RUNS = 10
 
 
 @dataclass(frozen=True)
-class Run:
+class RecentRun:
     """A run of the project's VM; `ended_at` is None while it is open."""
 
     started_at: datetime
@@ -24,16 +24,16 @@ class Run:
 
 
 def recent_runs(session: Session, *, user_id: uuid.UUID, project_id: uuid.UUID,
-                now: datetime, limit: int = RECENT_RUNS) -> list[Run]:
+                now: datetime, limit: int = RECENT_RUNS) -> list[RecentRun]:
     """The project's latest runs, newest first; an open run's length counts up to `now`. The
     caller has checked that the project is the user's; `user_id` keeps the read on the
     user's index."""
     latest = session.exec(
-        select(UsageRecord).where(UsageRecord.user_id == user_id,
-                                  UsageRecord.project_id == project_id)
-        .order_by(UsageRecord.started_at.desc()).limit(limit)
+        select(Run).where(Run.user_id == user_id,
+                                  Run.project_id == project_id)
+        .order_by(Run.started_at.desc()).limit(limit)
     ).all()
-    return [Run(r.started_at, r.ended_at,
+    return [RecentRun(r.started_at, r.ended_at,
                 r.duration_seconds if r.duration_seconds is not None
                 else max(0, int((now - r.started_at).total_seconds())),
                 r.end_reason) for r in latest]

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from aether_web.errors import Conflict
-from aether_web.models import HookEvent, UsageRecord
+from aether_web.models import HookEvent, Run
 from aether_web.services.hook_events import (
     HookAnswer,
     billed_now,
@@ -51,7 +51,7 @@ STOPPED_BEFORE_STARTED = "stopped_before_started"
 ENDED_WITHOUT_STOP = ("heartbeat_lost", "replaced", "reconciled_not_running")
 
 
-def machine_matches(run: UsageRecord, machine_id: str) -> bool:
+def machine_matches(run: Run, machine_id: str) -> bool:
     """Whether a hook of `machine_id` is about `run` (an empty machine id matches any)."""
     return not run.machine_id or not machine_id or run.machine_id == machine_id
 
@@ -96,10 +96,10 @@ def _stop_belongs_to_closed_run(session: Session, project_id: uuid.UUID, machine
     run closed moments ago (a repeat or a late stop), or closed without a stop (silent,
     replaced, reconciled) and no stop of the machine arrived since it started."""
     last = session.exec(
-        select(UsageRecord.started_at, UsageRecord.ended_at, UsageRecord.end_reason)
-        .where(UsageRecord.project_id == project_id, UsageRecord.machine_id == machine_id,
-               UsageRecord.ended_at.is_not(None))
-        .order_by(UsageRecord.ended_at.desc())
+        select(Run.started_at, Run.ended_at, Run.end_reason)
+        .where(Run.project_id == project_id, Run.machine_id == machine_id,
+               Run.ended_at.is_not(None))
+        .order_by(Run.ended_at.desc())
     ).first()
     if last is None:
         return False

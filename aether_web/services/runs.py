@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 
 from aether_web.billing import period_bill
 from aether_web.billing.periods import split_seconds_by_month
-from aether_web.models import Project, UsageRecord
+from aether_web.models import Project, Run
 from aether_web.services.hook_events import billed_now, find_project
 from aether_web.services.usage_monthly import add_to_month
 
@@ -40,14 +40,14 @@ HEARTBEAT_TIMEOUT = timedelta(minutes=15)
 LAST_SIGN_OF_LIFE_SQL = "coalesce(last_heartbeat_at, started_at)"
 
 
-def last_sign_of_life(run: UsageRecord) -> datetime:
+def last_sign_of_life(run: Run) -> datetime:
     """The run's last sign of life: its last heartbeat, or its start (policy rule 13)."""
     return period_bill.last_sign_of_life(run.started_at, run.last_heartbeat_at)
 
 
 def last_sign_of_life_sql(runs: Any = None) -> Any:
     """`last_sign_of_life` as a SQL expression over `runs` (usage_records or an alias)."""
-    runs = UsageRecord.__table__ if runs is None else runs
+    runs = Run.__table__ if runs is None else runs
     return sa.func.coalesce(runs.c.last_heartbeat_at, runs.c.started_at)
 
 
@@ -57,33 +57,33 @@ def is_silent(last: datetime, now: datetime) -> bool:
     return now - last > HEARTBEAT_TIMEOUT
 
 
-def alive_until(run: UsageRecord, now: datetime) -> datetime:
+def alive_until(run: Run, now: datetime) -> datetime:
     """Where an open run ends if it ends at `now`: now, or its last sign of life when it has
     been silent longer than the heartbeat timeout (policy rule 13)."""
     last = last_sign_of_life(run)
     return last if is_silent(last, now) else max(now, last)
 
 
-def open_run_of(session: Session, *, project_id: uuid.UUID) -> UsageRecord | None:
+def open_run_of(session: Session, *, project_id: uuid.UUID) -> Run | None:
     """The project's open run, if any."""
     return session.exec(
-        select(UsageRecord).where(UsageRecord.project_id == project_id,
-                                  UsageRecord.ended_at.is_(None))
+        select(Run).where(Run.project_id == project_id,
+                                  Run.ended_at.is_(None))
     ).first()
 
 
-def open_runs_of(session: Session, *, user_id: uuid.UUID) -> list[UsageRecord]:
+def open_runs_of(session: Session, *, user_id: uuid.UUID) -> list[Run]:
     """The user's open runs."""
     return list(session.exec(
-        select(UsageRecord).where(UsageRecord.user_id == user_id,
-                                  UsageRecord.ended_at.is_(None))).all())
+        select(Run).where(Run.user_id == user_id,
+                                  Run.ended_at.is_(None))).all())
 
 
 def open_new_run(session: Session, *, project: Project, machine_id: str, machine_type: str,
-                 now: datetime) -> UsageRecord:
+                 now: datetime) -> Run:
     """Open a run of `machine_id` on the project at `now` (its first sign of life); the
     project shows the machine running."""
-    run = UsageRecord(project_id=project.id, user_id=project.user_id,
+    run = Run(project_id=project.id, user_id=project.user_id,
                       machine_id=machine_id or "",
                       machine_type=machine_type or project.machine_type,
                       started_at=now, last_heartbeat_at=now)
@@ -95,7 +95,7 @@ def open_new_run(session: Session, *, project: Project, machine_id: str, machine
     return run
 
 
-def close_run(session: Session, *, run: UsageRecord, at: datetime, reason: str) -> UsageRecord:
+def close_run(session: Session, *, run: Run, at: datetime, reason: str) -> Run:
     """Close an open run at `at` (never before it started) and add its seconds, split per UTC
     month, to usage_monthly."""
     end = max(at.replace(microsecond=0), run.started_at)
@@ -109,8 +109,8 @@ def close_run(session: Session, *, run: UsageRecord, at: datetime, reason: str) 
     return run
 
 
-def close_if_silent(session: Session, run: UsageRecord | None,
-                    now: datetime) -> UsageRecord | None:
+def close_if_silent(session: Session, run: Run | None,
+                    now: datetime) -> Run | None:
     """The open run, or None once it is closed at its last sign of life (`heartbeat_lost`)
     for having been silent past the heartbeat timeout at `now`."""
     if run is not None and is_silent(last_sign_of_life(run), now):
@@ -119,12 +119,12 @@ def close_if_silent(session: Session, run: UsageRecord | None,
     return run
 
 
-def close_orphaned_runs(session: Session, *, now: datetime | None = None) -> list[UsageRecord]:
+def close_orphaned_runs(session: Session, *, now: datetime | None = None) -> list[Run]:
     """Close every open run silent for HEARTBEAT_TIMEOUT at its last sign of life."""
     now = billed_now(session, now)
     stale = session.exec(
-        select(UsageRecord.project_id).where(
-            UsageRecord.ended_at.is_(None), last_sign_of_life_sql() < now - HEARTBEAT_TIMEOUT)
+        select(Run.project_id).where(
+            Run.ended_at.is_(None), last_sign_of_life_sql() < now - HEARTBEAT_TIMEOUT)
     ).all()
     closed = []
     for project_id in stale:

@@ -23,8 +23,8 @@ from aether_web.models import (
     OverageReport,
     Profile,
     Project,
+    Run,
     StripeEvent,
-    UsageRecord,
 )
 from aether_web.services import text_input
 from aether_web.services.invoicing.support_view import adjustment_rows, invoice_check_rows
@@ -91,10 +91,10 @@ def find_users(session: Session, *, query: str, limit: int = 20) -> list[dict[st
 
 def _usage_runs(session: Session, user_id: uuid.UUID) -> list[dict[str, str]]:
     rows = session.exec(
-        select(UsageRecord, Project.name)
-        .join(Project, Project.id == UsageRecord.project_id, isouter=True)
-        .where(UsageRecord.user_id == user_id)
-        .order_by(UsageRecord.started_at.desc())
+        select(Run, Project.name)
+        .join(Project, Project.id == Run.project_id, isouter=True)
+        .where(Run.user_id == user_id)
+        .order_by(Run.started_at.desc())
         .limit(MAX_ROWS)
     ).all()
     return [

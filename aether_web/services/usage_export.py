@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from aether_web.billing.periods import month_end, month_key, month_start
 from aether_web.errors import InvalidInput
-from aether_web.models import Project, UsageRecord
+from aether_web.models import Project, Run
 from aether_web.services.usage_summary import usage_summary
 
 RUN_COLUMNS = ["project", "project_id", "started_at", "ended_at", "duration_seconds",
@@ -60,15 +60,15 @@ def runs_csv(session: Session, *, user_id: uuid.UUID, month: date | None,
              now: datetime) -> str:
     """Every run of the user (in `month` when given, oldest first), deleted projects too:
     their usage stays on the bill. An open run has no end and counts up to `now`."""
-    query = (select(Project.name, UsageRecord.project_id, UsageRecord.started_at,
-                    UsageRecord.ended_at, UsageRecord.duration_seconds, UsageRecord.end_reason)
-             .join(Project, Project.id == UsageRecord.project_id)
-             .where(UsageRecord.user_id == user_id)
-             .order_by(UsageRecord.started_at, UsageRecord.id))
+    query = (select(Project.name, Run.project_id, Run.started_at,
+                    Run.ended_at, Run.duration_seconds, Run.end_reason)
+             .join(Project, Project.id == Run.project_id)
+             .where(Run.user_id == user_id)
+             .order_by(Run.started_at, Run.id))
     if month is not None:
-        query = query.where(sa.or_(UsageRecord.ended_at.is_(None),
-                                   UsageRecord.ended_at > month_start(month)),
-                            UsageRecord.started_at < month_end(month))
+        query = query.where(sa.or_(Run.ended_at.is_(None),
+                                   Run.ended_at > month_start(month)),
+                            Run.started_at < month_end(month))
 
     def rows() -> Iterator[list[str]]:
         for name, project_id, started, ended, seconds, reason in session.exec(

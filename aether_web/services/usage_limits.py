@@ -14,7 +14,7 @@ from aether_web.billing.limits import WARNING_RATIO, can_start_vm
 from aether_web.billing.periods import month_of
 from aether_web.billing.plans import BYTES_PER_GB, get_plan
 from aether_web.errors import InvalidInput, LimitReached, NotFound
-from aether_web.models import Profile, Project, UsageRecord
+from aether_web.models import Profile, Project, Run
 from aether_web.services.hook_events import billed_now, find_project
 from aether_web.services.period_bill import period_bill, period_bills
 
@@ -105,9 +105,9 @@ def free_users_over_cap(session: Session, *, now: datetime | None = None) -> lis
     """Free users with a running VM who have used the month's compute hours on Free."""
     now = billed_now(session, now)
     users = list(session.exec(
-        select(UsageRecord.user_id).distinct()
-        .join(Profile, Profile.id == UsageRecord.user_id)
-        .where(UsageRecord.ended_at.is_(None), Profile.plan == "free")
+        select(Run.user_id).distinct()
+        .join(Profile, Profile.id == Run.user_id)
+        .where(Run.ended_at.is_(None), Profile.plan == "free")
     ).all())
     used = free_seconds_used(session, user_ids=users, now=now)
     free = get_plan("free")

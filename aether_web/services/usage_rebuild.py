@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from aether_web.billing.periods import month_end, month_of, month_start, previous_month
 from aether_web.db import Sql, db_now
-from aether_web.models import DriftReport, UsageMonthly, UsageRecord
+from aether_web.models import DriftReport, Run, UsageMonthly
 from aether_web.models.types import UTCDateTime
 from aether_web.observability import log
 from aether_web.services.runs import last_sign_of_life_sql
@@ -81,7 +81,7 @@ def compute_seconds_query(session: Session, *, months: list[date], now: datetime
     if not months:
         raise ValueError("compute_seconds_query needs at least one month")
     sql = Sql(session)
-    runs = UsageRecord.__table__
+    runs = Run.__table__
     months = sorted(set(months))
     end = runs.c.ended_at
     if include_open:

@@ -25,7 +25,7 @@ from aether_web.billing.periods import (
 from aether_web.billing.plans import BYTES_PER_GB, get_plan
 from aether_web.db import db_now
 from aether_web.errors import NotFound
-from aether_web.models import InvoiceRecord, OverageReport, Profile, StorageSample, UsageRecord
+from aether_web.models import InvoiceRecord, OverageReport, Profile, Run, StorageSample
 from aether_web.services.invoicing.invoiced import InvoicedMonth, invoiced_months
 from aether_web.services.period_bill import period_bill
 from aether_web.services.projects import count_projects
@@ -168,8 +168,8 @@ def invoice_view(bill: PeriodBill, invoiced: InvoicedMonth | None) -> dict | Non
 def _history_months(session: Session, user_id: uuid.UUID, month: date) -> list[date]:
     """This month and every month back to the first run or storage sample (at most 12)."""
     firsts = session.execute(sa.select(
-        sa.select(sa.func.min(UsageRecord.started_at)).where(
-            UsageRecord.user_id == user_id).scalar_subquery(),
+        sa.select(sa.func.min(Run.started_at)).where(
+            Run.user_id == user_id).scalar_subquery(),
         sa.select(sa.func.min(StorageSample.at)).where(
             StorageSample.user_id == user_id).scalar_subquery(),
         sa.select(sa.func.min(OverageReport.month)).where(

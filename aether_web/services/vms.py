@@ -20,7 +20,7 @@ from aether_web.integrations.vm_provider import (
     VMProviderError,
     get_vm_provider,
 )
-from aether_web.models import Profile, Project, UsageRecord
+from aether_web.models import Profile, Project, Run
 from aether_web.observability import log
 from aether_web.services.accounts import lock_profile
 from aether_web.services.heartbeat import HEARTBEAT, record_heartbeat
@@ -164,7 +164,7 @@ def reconcile_with_provider(
         return counts
     now = (now or db_now(session)).replace(microsecond=0)
     by_id = {m.id: m for m in machines}
-    open_runs = session.exec(select(UsageRecord).where(UsageRecord.ended_at.is_(None))).all()
+    open_runs = session.exec(select(Run).where(Run.ended_at.is_(None))).all()
     for run in open_runs:
         project = session.exec(select(Project).where(Project.id == run.project_id)
                                .with_for_update()).one()
@@ -223,8 +223,8 @@ def simulated_heartbeats(session: Session, *, now: datetime | None = None) -> in
         return 0
     now = (now or db_now(session)).replace(microsecond=0)
     runs = session.exec(
-        select(UsageRecord).where(UsageRecord.ended_at.is_(None),
-                                  UsageRecord.machine_id.startswith(SIMULATED_PREFIX))
+        select(Run).where(Run.ended_at.is_(None),
+                                  Run.machine_id.startswith(SIMULATED_PREFIX))
     ).all()
     beats = 0
     for run in runs:

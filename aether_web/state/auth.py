@@ -6,13 +6,12 @@ import functools
 import inspect
 import uuid
 from collections.abc import Callable
-from http.cookies import SimpleCookie
 from urllib.parse import quote
 
 import reflex as rx
 from sqlmodel import Session
 
-from aether_web.cookies import SESSION_COOKIE
+from aether_web.cookies import SESSION_COOKIE, cookie_value
 from aether_web.db import transaction
 from aether_web.errors import Unauthenticated
 from aether_web.models import Profile
@@ -21,13 +20,15 @@ from aether_web.services import accounts
 
 def session_token_from_cookie(raw: str) -> str | None:
     """The session token in a Cookie header, or None."""
-    try:
-        jar = SimpleCookie()
-        jar.load(raw or "")
-    except Exception:
-        return None
-    morsel = jar.get(SESSION_COOKIE)
-    return morsel.value if morsel else None
+    return cookie_value(raw, SESSION_COOKIE)
+
+
+class SessionEnded(Exception):
+    """The browser's session has ended (or there never was one): the visitor logs in again.
+
+    Raised by `AuthState._user`. Not an `AetherError`: a handler's `except AetherError` (the
+    refusals it shows) lets it through to `login_required`, which sends the visitor to log in.
+    """
 
 
 class AuthState(rx.State):
@@ -45,11 +46,11 @@ class AuthState(rx.State):
         return session_token_from_cookie(self.router.headers.cookie or "")
 
     def _user(self, session: Session) -> Profile:
-        """The current user from the server-side session, or Unauthenticated."""
+        """The current user from the server-side session, or SessionEnded."""
         user = accounts.user_for_token(session, token=self._session_token())
         if user is None:
             self.signed_in = False
-            raise Unauthenticated()
+            raise SessionEnded()
         return user
 
     def _user_id(self, session: Session) -> uuid.UUID:
@@ -84,9 +85,16 @@ class AuthState(rx.State):
                 self._remember(user)
 
 
+# What sends the visitor to log in: the session ended, or a service refused them as not
+# signed in.
+_TO_LOG_IN = (SessionEnded, Unauthenticated)
+
+
 def login_required(handler: Callable) -> Callable:
     """An event handler of an `AuthState` that sends a visitor whose session has ended to log in
-    (back to this page afterwards) instead of failing, wherever `Unauthenticated` is raised.
+    (back to this page afterwards) instead of failing, wherever `SessionEnded` (or an
+    `Unauthenticated` the handler lets through) is raised. Every handler that reads the user
+    has it (or says why not), so none catches these itself.
 
     Put it under `@rx.event`; plain, generator, async and background handlers all work:
         @rx.event(background=True)
@@ -99,7 +107,7 @@ def login_required(handler: Callable) -> Callable:
             try:
                 async for update in handler(self, *args, **kwargs):
                     yield update
-            except Unauthenticated:
+            except _TO_LOG_IN:
                 yield self._login_redirect()
         return each_async
     if inspect.iscoroutinefunction(handler):
@@ -107,7 +115,7 @@ def login_required(handler: Callable) -> Callable:
         async def awaited(self, *args, **kwargs):
             try:
                 return await handler(self, *args, **kwargs)
-            except Unauthenticated:
+            except _TO_LOG_IN:
                 return self._login_redirect()
         return awaited
     if inspect.isgeneratorfunction(handler):
@@ -115,7 +123,7 @@ def login_required(handler: Callable) -> Callable:
         def each(self, *args, **kwargs):
             try:
                 yield from handler(self, *args, **kwargs)
-            except Unauthenticated:
+            except _TO_LOG_IN:
                 yield self._login_redirect()
         return each
 
@@ -123,6 +131,6 @@ def login_required(handler: Callable) -> Callable:
     def called(self, *args, **kwargs):
         try:
             return handler(self, *args, **kwargs)
-        except Unauthenticated:
+        except _TO_LOG_IN:
             return self._login_redirect()
     return called

@@ -10,12 +10,11 @@ import reflex as rx
 from sqlmodel import Session
 
 from aether_web.db import transaction
-from aether_web.errors import Unauthenticated
 from aether_web.services import billing as billing_service
 from aether_web.services import onboarding
 from aether_web.services.billing import BillingSummary
 from aether_web.services.usage_summary import usage_summary
-from aether_web.state.auth import AuthState, login_required
+from aether_web.state.auth import AuthState, SessionEnded, login_required
 from aether_web.state.portal import PortalMixin
 from aether_web.state.usage_view import usage_alert, usage_bars
 
@@ -67,11 +66,12 @@ class UsageState(PortalMixin, AuthState):
 
     @rx.event
     def refresh(self):
-        """Reload the usage (header bar, banners); quietly nothing when signed out."""
+        """Reload the usage (header bar, banners); quietly nothing when signed out (the
+        header is not the page: the page's own handlers send the visitor to log in)."""
         try:
             with transaction() as session:
                 self._load_usage(session)
-        except Unauthenticated:
+        except SessionEnded:
             self.usage_loaded = False
 
     @rx.event
@@ -89,11 +89,12 @@ class UsageState(PortalMixin, AuthState):
 
     @rx.event
     def check_welcome(self):
-        """On the dashboard: open the welcome on a user's first visit."""
+        """On the dashboard: open the welcome on a user's first visit (none when signed out;
+        the dashboard's load sends the visitor to log in)."""
         try:
             with transaction() as session:
                 self.welcome_open = onboarding.needs_welcome(self._user(session))
-        except Unauthenticated:
+        except SessionEnded:
             self.welcome_open = False
 
     @rx.event

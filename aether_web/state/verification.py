@@ -5,10 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from aether_web.db import transaction
-from aether_web.errors import AetherError, Unauthenticated
+from aether_web.errors import AetherError
 from aether_web.services import verification
 from aether_web.services.email import deliver_pending_quietly
-from aether_web.state.auth import AuthState
+from aether_web.state.auth import AuthState, SessionEnded
 
 
 class VerificationState(AuthState):
@@ -19,7 +19,8 @@ class VerificationState(AuthState):
 
     @rx.event(background=True)
     async def resend(self):
-        """Email a new confirmation link (at most a few an hour)."""
+        """Email a new confirmation link (at most a few an hour). A session that ended is said
+        in the banner, beside the button, rather than leaving the page."""
         async with self:
             self.resending = True
             self.resend_message = ""
@@ -33,7 +34,7 @@ class VerificationState(AuthState):
                        else "Your email address is already confirmed.")
             if sent:
                 deliver_pending_quietly()
-        except Unauthenticated:
+        except SessionEnded:
             message = "Please log in again."
         except AetherError as exc:
             message = exc.message

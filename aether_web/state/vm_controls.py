@@ -8,10 +8,10 @@ import asyncio
 import reflex as rx
 
 from aether_web.db import transaction
-from aether_web.errors import AetherError, LimitReached, Unauthenticated
+from aether_web.errors import AetherError, LimitReached
 from aether_web.observability import log
 from aether_web.services import vms
-from aether_web.state.auth import AuthState
+from aether_web.state.auth import AuthState, SessionEnded, login_required
 from aether_web.state.flash import FlashState
 from aether_web.state.usage import UsageState
 
@@ -56,31 +56,31 @@ class VMControlsState(AuthState, mixin=True):
 
         failure = ""
         try:
-            await asyncio.to_thread(work)
-        except Unauthenticated:
-            self.vm_pending_id = self.vm_pending_action = ""
-            yield self._login_redirect()
-            return
-        except LimitReached as exc:
-            failure = self._show_limit(exc)
-        except AetherError as exc:
-            failure = exc.message
-        except Exception:
-            log.exception("could not %s the VM of project %s", action, project_id)
-            failure = "Something went wrong on our side. Please try again."
-        try:
+            try:
+                await asyncio.to_thread(work)
+            except LimitReached as exc:
+                failure = self._show_limit(exc)
+            except AetherError as exc:
+                failure = exc.message
+            except SessionEnded:
+                raise  # not a failure to show: `login_required` sends the visitor to log in
+            except Exception:
+                log.exception("could not %s the VM of project %s", action, project_id)
+                failure = "Something went wrong on our side. Please try again."
             await asyncio.to_thread(self._reload_in_transaction)
         finally:
             self.vm_pending_id = self.vm_pending_action = ""
         yield [*([FlashState.show("error", failure)] if failure else []), UsageState.refresh]
 
     @rx.event
+    @login_required
     async def start_vm(self, project_id: str):
         """Start the project's VM (the user comes from the session, never the browser)."""
         async for update in self._vm_action(str(project_id), "start"):
             yield update
 
     @rx.event
+    @login_required
     async def stop_vm(self, project_id: str):
         """Stop the project's VM."""
         async for update in self._vm_action(str(project_id), "stop"):

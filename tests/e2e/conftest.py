@@ -22,6 +22,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
 PASSWORD = "e2e-password-123"
+GOOD_CARD = "4242 4242 4242 4242"
 
 
 class Server:
@@ -113,6 +114,17 @@ def mailed_link(server: Server, to: str, path: str) -> str:
                                                    row.body)]
     assert links, f"no {path} link mailed to {to}"
     return links[-1]
+
+
+def checkout_pro(pg) -> None:
+    """From /billing's plan chooser through the emulator's Checkout with a good card, back on
+    /billing once it says the user is on Pro."""
+    pg.goto("/billing?upgrade=1")
+    pg.locator("#upgrade-pro").click()
+    pg.wait_for_url(re.compile(r"/checkout/cs_test_"))
+    pg.fill("#card-number", GOOD_CARD)
+    pg.click("#pay")
+    pg.locator("#billing-notice").filter(has_text="You're on Pro now").wait_for()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from aether_web.models import PlanIntervalRow, Profile, Project, UsageMonthly, UsageRecord
+from aether_web.models import PlanIntervalRow, Profile, Project, Run, UsageMonthly
 from aether_web.state.usage_view import compute_used, hours_text, number
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +45,7 @@ def _seed(server, email: str, *, hours_this_month: float, runs: int = 0,
             end = min(start + timedelta(minutes=5), now)
             if end <= start:
                 break
-            s.add(UsageRecord(project_id=made[0].id, user_id=user.id, started_at=start,
+            s.add(Run(project_id=made[0].id, user_id=user.id, started_at=start,
                               ended_at=end, last_heartbeat_at=end,
                               duration_seconds=int((end - start).total_seconds())))
             recorded += int((end - start).total_seconds())
@@ -62,7 +62,7 @@ def _seed(server, email: str, *, hours_this_month: float, runs: int = 0,
                            compute_seconds=recorded + max(rest, 0)))
         while rest > 0:
             seconds = min(rest, room)
-            s.add(UsageRecord(project_id=made[0].id, user_id=user.id, started_at=start,
+            s.add(Run(project_id=made[0].id, user_id=user.id, started_at=start,
                               ended_at=start + timedelta(seconds=seconds),
                               last_heartbeat_at=start + timedelta(seconds=seconds),
                               duration_seconds=seconds))

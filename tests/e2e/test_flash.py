@@ -8,11 +8,10 @@ import re
 
 import pytest
 
+from tests.e2e.conftest import checkout_pro
 from tests.e2e.test_keyboard_and_phone import AXE, LONG_NAME, _overflow
 
 pytestmark = pytest.mark.e2e
-
-GOOD_CARD = "4242 4242 4242 4242"
 
 
 def _axe_on_notice(page) -> list[str]:
@@ -65,12 +64,7 @@ def test_the_notice_is_readable_closable_and_fades(browser, server, signup, sche
 
 def test_the_checkout_outcome_is_said_once(page, signup) -> None:
     signup(page)
-    page.goto("/billing?upgrade=1")
-    page.locator("#upgrade-pro").click()
-    page.wait_for_url(re.compile(r"/checkout/cs_test_"))
-    page.fill("#card-number", GOOD_CARD)
-    page.click("#pay")
-    page.locator("#billing-notice").filter(has_text="You're on Pro now").wait_for()
+    checkout_pro(page)
     page.wait_for_url(re.compile(r"/billing/?$"))  # the address lost ?checkout=
     page.reload()
     page.locator("#current-plan").filter(has_text="Pro").wait_for()

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from aether_web.billing.periods import month_of
 from aether_web.content import load_docs
-from aether_web.models import Profile, Project, UsageMonthly, UsageRecord
+from aether_web.models import Profile, Project, Run, UsageMonthly
 
 pytestmark = pytest.mark.e2e
 
@@ -117,7 +117,7 @@ def _seed(server, email: str) -> Profile:
         s.add_all(projects)
         s.flush()
         start = now - timedelta(minutes=3)
-        s.add(UsageRecord(project_id=projects[0].id, user_id=user.id, started_at=start,
+        s.add(Run(project_id=projects[0].id, user_id=user.id, started_at=start,
                           ended_at=now, last_heartbeat_at=now, duration_seconds=180))
         s.add(UsageMonthly(user_id=user.id, month=month_of(now), compute_seconds=180))
         s.commit()

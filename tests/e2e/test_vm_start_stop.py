@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from aether_web.models import PlanIntervalRow, Profile, Project, UsageRecord
+from aether_web.models import PlanIntervalRow, Profile, Project, Run
 from tests.usage_support import add_month_runs
 
 pytestmark = pytest.mark.e2e
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 def _runs(server, email):
     with Session(server.engine) as s:
         user = s.exec(select(Profile).where(Profile.email == email)).one()
-        return s.exec(select(UsageRecord).where(UsageRecord.user_id == user.id)).all()
+        return s.exec(select(Run).where(Run.user_id == user.id)).all()
 
 
 def _card(page, name):

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from aether_web.api.hooks import sign
 from aether_web.db import make_engine
-from aether_web.models import HookEvent, Profile, Project, UsageRecord
+from aether_web.models import HookEvent, Profile, Project, Run
 from tools.local_stack import LocalStack
 
 SECRET = os.environ["AETHER_HOOK_SECRETS"].split(",")[0]
@@ -143,8 +143,8 @@ def test_hooks_survive_a_postgresql_restart(private_pg, tmp_path: Path):
     engine = make_engine(private_pg.url)
     with Session(engine) as s:
         stored = s.exec(sa.select(HookEvent.event_id)).scalars().all()
-        open_runs = s.exec(sa.select(UsageRecord.project_id).where(
-            UsageRecord.ended_at.is_(None))).scalars().all()
+        open_runs = s.exec(sa.select(Run.project_id).where(
+            Run.ended_at.is_(None))).scalars().all()
     engine.dispose()
     assert sorted(stored) == sorted(sent)  # every event once: nothing lost, nothing doubled
     assert sorted(map(str, open_runs)) == sorted(projects)  # one run per project, still open

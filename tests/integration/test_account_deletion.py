@@ -16,8 +16,8 @@ from aether_web.models import (
     InvoiceRecord,
     Profile,
     Project,
+    Run,
     StripeEvent,
-    UsageRecord,
 )
 from aether_web.services import account_deletion, vms
 from aether_web.services.email import queue_email
@@ -65,7 +65,7 @@ def test_deleting_a_pro_account(bed: Bed, make_user, make_project, client_for, e
     bed.settle()
     with Session(engine) as s:
         gone = s.get(Profile, user.id)
-        runs = s.exec(select(UsageRecord).where(UsageRecord.user_id == user.id)).all()
+        runs = s.exec(select(Run).where(Run.user_id == user.id)).all()
         invoices = s.exec(select(InvoiceRecord).where(InvoiceRecord.user_id == user.id)).all()
         kept_project = s.get(Project, project.id)
         failed = s.exec(select(StripeEvent).where(StripeEvent.status == "failed")).all()

@@ -15,9 +15,9 @@ from aether_web.models import (
     InvoiceRecord,
     JobRun,
     OverageReport,
+    Run,
     StripeEvent,
     UsageMonthly,
-    UsageRecord,
 )
 
 SOME_ID = str(uuid.uuid4())
@@ -88,7 +88,7 @@ def test_admin_sees_a_users_plan_stripe_ids_usage_and_billing(admin_client, make
                      stripe_subscription_id="sub_456", subscription_status="active")
     project = make_project(user, name="api-server")
     start = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-    session.add(UsageRecord(project_id=project.id, user_id=user.id, started_at=start,
+    session.add(Run(project_id=project.id, user_id=user.id, started_at=start,
                             ended_at=start + timedelta(hours=3), duration_seconds=3 * 3600,
                             end_reason="stopped"))
     session.add(UsageMonthly(user_id=user.id, month=date(2026, 3, 1),

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session
 
 from aether_web.billing.plans import BYTES_PER_GB
-from aether_web.models import Profile, StorageSample, UsageRecord
+from aether_web.models import Profile, Run, StorageSample
 from aether_web.services.plan_history import change_plan
 from tests.integration.stripe_support import Bed, bed, billing_bed
 
@@ -25,7 +25,7 @@ def _setup(engine, user, project, *, plans, runs=(), samples=()):
         for moment, plan, cause in plans:
             change_plan(s, profile=profile, plan=plan, cause=cause, at=moment)
         for start, hours in runs:
-            s.add(UsageRecord(project_id=project.id, user_id=user.id, started_at=start,
+            s.add(Run(project_id=project.id, user_id=user.id, started_at=start,
                               ended_at=start + timedelta(hours=hours)))
         for moment, gb in samples:
             s.add(StorageSample(project_id=project.id, user_id=user.id, at=moment,

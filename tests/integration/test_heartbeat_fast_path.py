@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from aether_web.api.hooks import sign
 from aether_web.db import transaction
-from aether_web.models import HookEvent, UsageRecord
+from aether_web.models import HookEvent, Run
 from aether_web.services.run_hooks import record_started
 
 SECRET = "test-hook-secret-0001"
@@ -67,10 +67,10 @@ def test_common_heartbeat_never_uses_the_regular_handler(api, engine, make_user,
                                                          monkeypatch):
     project = open_run(engine, make_user, make_project)
     with transaction(engine) as s:  # the last heartbeat a minute ago: this one moves it
-        s.execute(sa.update(UsageRecord).values(
+        s.execute(sa.update(Run).values(
             last_heartbeat_at=sa.func.now() - sa.text("interval '1 minute'")))
     with Session(engine) as s:
-        run = s.exec(select(UsageRecord)).one()
+        run = s.exec(select(Run)).one()
 
     def regular(*_args, **_kwargs):
         raise AssertionError("the regular handler ran")
@@ -83,22 +83,22 @@ def test_common_heartbeat_never_uses_the_regular_handler(api, engine, make_user,
     assert "Aether-Repeat" not in r.headers
     with Session(engine) as s:
         stored = s.get(HookEvent, (project.id, body["event_id"]))
-        moved = s.get(UsageRecord, run.id)
+        moved = s.get(Run, run.id)
     assert stored is not None and stored.outcome == "heartbeat" and stored.status_code == 200
     assert stored.response == r.json()
     assert moved.last_heartbeat_at >= run.last_heartbeat_at + timedelta(seconds=59)
 
     # A repeat returns the first answer, marked as a repeat, and changes nothing.
     with transaction(engine) as s:
-        s.execute(sa.update(UsageRecord).where(UsageRecord.id == run.id).values(
+        s.execute(sa.update(Run).where(Run.id == run.id).values(
             last_heartbeat_at=sa.func.now() - sa.text("interval '1 hour'")))
     with Session(engine) as s:
-        before = s.get(UsageRecord, run.id).last_heartbeat_at
+        before = s.get(Run, run.id).last_heartbeat_at
     again = post(api, body)
     assert again.status_code == 200 and again.json() == r.json()
     assert again.headers["Aether-Repeat"] == "true"
     with Session(engine) as s:
-        assert s.get(UsageRecord, run.id).last_heartbeat_at == before
+        assert s.get(Run, run.id).last_heartbeat_at == before
         assert len(s.exec(select(HookEvent)).all()) == 2  # the start and this heartbeat
 
 
@@ -107,7 +107,7 @@ def test_what_the_statement_does_not_settle_gets_the_regular_answers(api, engine
                                                                      make_project):
     project = open_run(engine, make_user, make_project, machine="m1")
     with Session(engine) as s:
-        run = s.exec(select(UsageRecord)).one()
+        run = s.exec(select(Run)).one()
     other = post(api, beat(project, machine="m2"))
     assert other.status_code == 200
     assert other.json() == {"recorded": False, "outcome": "machine_mismatch",
@@ -119,7 +119,7 @@ def test_what_the_statement_does_not_settle_gets_the_regular_answers(api, engine
     assert opened.status_code == 200
     assert opened.json()["outcome"] == "opened_from_heartbeat"
     with Session(engine) as s:
-        [new] = s.exec(select(UsageRecord).where(UsageRecord.project_id == idle.id)).all()
+        [new] = s.exec(select(Run).where(Run.project_id == idle.id)).all()
     assert opened.json() == {"recorded": True, "outcome": "opened_from_heartbeat",
                              "run_id": str(new.id)}
     # Its next heartbeat is the common one again.
@@ -230,17 +230,17 @@ def test_a_silent_run_is_never_moved_by_the_statement(api, engine, make_user, ma
     # that comes after the silence opens a new run instead of billing the silence.
     project = open_run(engine, make_user, make_project)
     with transaction(engine) as s:
-        s.execute(sa.update(UsageRecord).values(
+        s.execute(sa.update(Run).values(
             started_at=sa.text("date_trunc('second', now()) - interval '3 hours'"),
             last_heartbeat_at=sa.text("date_trunc('second', now()) - interval '2 hours'")))
     with Session(engine) as s:
-        silent = s.exec(select(UsageRecord)).one()
+        silent = s.exec(select(Run)).one()
     r = post(api, beat(project))
     assert r.status_code == 200, r.text
     assert r.json()["outcome"] == "opened_from_heartbeat"
     with Session(engine) as s:
-        old = s.get(UsageRecord, silent.id)
-        new = s.exec(select(UsageRecord).where(UsageRecord.ended_at.is_(None))).one()
+        old = s.get(Run, silent.id)
+        new = s.exec(select(Run).where(Run.ended_at.is_(None))).one()
     assert (old.ended_at, old.end_reason) == (silent.last_heartbeat_at, "heartbeat_lost")
     assert old.duration_seconds == 3600
     assert r.json()["run_id"] == str(new.id) and new.started_at > old.ended_at
@@ -251,7 +251,7 @@ def test_event_ids_are_per_project_on_the_fast_path(api, engine, make_user, make
     a = open_run(engine, make_user, make_project)
     b = open_run(engine, make_user, make_project)
     with Session(engine) as s:
-        run_of = {r.project_id: str(r.id) for r in s.exec(select(UsageRecord)).all()}
+        run_of = {r.project_id: str(r.id) for r in s.exec(select(Run)).all()}
     first_a = post(api, beat(a, event_id="same"))
     first_b = post(api, beat(b, event_id="same"))
     assert first_a.json()["run_id"] == run_of[a.id] and first_b.json()["run_id"] == run_of[b.id]
@@ -276,6 +276,6 @@ def test_a_moved_app_clock_times_the_heartbeat_on_postgresql(api, engine, make_u
     assert r.status_code == 200 and r.json()["outcome"] == "heartbeat", r.text
     with Session(engine) as s:
         database_now = s.exec(sa.select(sa.func.now())).one()[0]
-        run = s.exec(select(UsageRecord)).one()
+        run = s.exec(select(Run)).one()
     # Stamped on the moved clock (40 s ahead of the database's), as db_now reads it.
     assert run.last_heartbeat_at >= database_now + timedelta(seconds=35)

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from aether_web import metrics
 from aether_web.api.hooks import sign, verify_signature
-from aether_web.models import HookEvent, Project, UsageMonthly, UsageRecord
+from aether_web.models import HookEvent, Project, Run, UsageMonthly
 from tests.usage_support import add_month_runs
 
 SECRET = "test-hook-secret-0001"
@@ -28,7 +28,7 @@ def post(api, path, body, *, secret=SECRET, timestamp=None, raw=None, header=Non
 
 def runs(engine):
     with Session(engine) as s:
-        return s.exec(select(UsageRecord).order_by(UsageRecord.started_at)).all()
+        return s.exec(select(Run).order_by(Run.started_at)).all()
 
 
 def started(project, event_id=None, machine="m1"):
@@ -369,7 +369,7 @@ def test_usage_summary_has_the_prd_shape(engine, client_for, make_user, make_pro
     project = make_project(user)
     make_project(user)
     with Session(engine) as s:
-        s.add(UsageRecord(project_id=project.id, user_id=user.id, started_at=start,
+        s.add(Run(project_id=project.id, user_id=user.id, started_at=start,
                           ended_at=start + timedelta(hours=202)))
         s.commit()
     body = client_for(user).get("/api/billing/usage").json()

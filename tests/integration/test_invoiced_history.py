@@ -14,7 +14,7 @@ from aether_web.models import (
     InvoiceReconciliation,
     OverageAdjustment,
     OverageReport,
-    UsageRecord,
+    Run,
 )
 from aether_web.services.support import user_overview
 from aether_web.services.usage_summary import usage_summary
@@ -24,7 +24,7 @@ def _month_with_overage(s, user, project, month, over_hours):
     """A whole month on Pro with `over_hours` over its 200 h: 10 units (cents) per hour."""
     start = month_start(month) + timedelta(days=1)
     end = start + timedelta(hours=200 + over_hours)
-    s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="m",
+    s.add(Run(project_id=project.id, user_id=user.id, machine_id="m",
                       started_at=start, ended_at=end, last_heartbeat_at=end,
                       duration_seconds=int((end - start).total_seconds()),
                       end_reason="user_stopped"))

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from aether_web.api.hooks import sign
 from aether_web.db import transaction
-from aether_web.models import UsageMonthly, UsageRecord
+from aether_web.models import Run, UsageMonthly
 from aether_web.services import usage_rebuild
 
 pytestmark = pytest.mark.postgres
@@ -89,13 +89,13 @@ def test_simultaneous_hooks_leave_one_open_run_and_exact_totals(
            if call["event_id"] == "dup-start"]
     assert all(d == dup[0] for d in dup)
     with Session(engine) as s:
-        open_runs = s.exec(select(UsageRecord).where(UsageRecord.ended_at.is_(None))).all()
+        open_runs = s.exec(select(Run).where(Run.ended_at.is_(None))).all()
     assert sorted(str(r.project_id) for r in open_runs) == sorted(str(p.id) for p in projects)
 
     # Give each run a known past start, so a double count would show in the totals.
     with transaction(engine) as s:
         for hours, run in enumerate(open_runs, start=1):
-            s.execute(sa.update(UsageRecord).where(UsageRecord.id == run.id).values(
+            s.execute(sa.update(Run).where(Run.id == run.id).values(
                 started_at=sa.func.date_trunc("second", sa.func.now())
                 - timedelta(hours=hours)))
 
@@ -114,7 +114,7 @@ def test_simultaneous_hooks_leave_one_open_run_and_exact_totals(
     assert len(closes) == 1
 
     with Session(engine) as s:
-        runs = s.exec(select(UsageRecord)).all()
+        runs = s.exec(select(Run)).all()
         monthly = s.exec(select(UsageMonthly).where(UsageMonthly.user_id == user.id)).all()
     assert len(runs) == 3 and all(r.ended_at is not None for r in runs)
     durations = sum(r.duration_seconds for r in runs)

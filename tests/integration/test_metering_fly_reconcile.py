@@ -12,7 +12,7 @@ from aether_web.db import transaction
 from aether_web.errors import ServiceUnavailable
 from aether_web.integrations.fly import FlyGateway
 from aether_web.integrations.vm_provider import FlyProvider
-from aether_web.models import Project, UsageRecord
+from aether_web.models import Project, Run
 from aether_web.services import vms
 from aether_web.services.heartbeat import record_heartbeat
 from tools.fly_emulator.testing import RunningEmulator, run_in_thread
@@ -35,8 +35,8 @@ def fly(emulator) -> Iterator[FlyProvider]:
 
 def runs(engine, project_id):
     with Session(engine) as s:
-        return s.exec(select(UsageRecord).where(UsageRecord.project_id == project_id)
-                      .order_by(UsageRecord.started_at)).all()
+        return s.exec(select(Run).where(Run.project_id == project_id)
+                      .order_by(Run.started_at)).all()
 
 
 def test_start_and_stop_a_fly_machine(engine, emulator, fly, make_user, make_project):

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from aether_web.billing.periods import split_seconds_by_month
 from aether_web.db import transaction
-from aether_web.models import Profile, Project, UsageMonthly, UsageRecord
+from aether_web.models import Profile, Project, Run, UsageMonthly
 from aether_web.services import usage_rebuild
 from aether_web.services.heartbeat import record_heartbeat
 from aether_web.services.run_hooks import REORDER_WINDOW, record_started, record_stopped
@@ -35,7 +35,7 @@ start_moment = st.datetimes(min_value=datetime(2023, 12, 28), max_value=datetime
 
 def _snapshot(engine) -> list[tuple]:
     with Session(engine) as s:
-        runs = s.exec(select(UsageRecord).order_by(UsageRecord.started_at)).all()
+        runs = s.exec(select(Run).order_by(Run.started_at)).all()
         monthly = s.exec(select(UsageMonthly).order_by(UsageMonthly.month)).all()
         return ([(r.id, r.started_at, r.ended_at, r.last_heartbeat_at) for r in runs]
                 + [(m.user_id, m.month, m.compute_seconds) for m in monthly])
@@ -116,7 +116,7 @@ def test_random_hook_sequences_keep_the_ledger_exact(engine, start, steps):
         deliveries[pid].append((kind, machine, now))
 
     with Session(engine) as s:
-        runs = s.exec(select(UsageRecord)).all()
+        runs = s.exec(select(Run)).all()
         monthly = s.exec(select(UsageMonthly)).all()
 
     expected: dict[tuple, int] = {}

@@ -16,7 +16,7 @@ from aether_web.integrations.vm_provider import (
     VMProviderError,
     set_vm_provider,
 )
-from aether_web.models import DriftReport, Project, UsageMonthly, UsageRecord
+from aether_web.models import DriftReport, Project, Run, UsageMonthly
 from aether_web.services import usage_rebuild, vms
 from aether_web.services.heartbeat import record_heartbeat
 from aether_web.services.run_hooks import record_started, record_stopped
@@ -50,9 +50,9 @@ def spy():
 
 def runs(engine, project_id=None):
     with Session(engine) as s:
-        query = select(UsageRecord).order_by(UsageRecord.started_at)
+        query = select(Run).order_by(Run.started_at)
         if project_id:
-            query = query.where(UsageRecord.project_id == project_id)
+            query = query.where(Run.project_id == project_id)
         return s.exec(query).all()
 
 
@@ -74,7 +74,7 @@ def keep_alive(engine, project_id, machine_id, start, end, every=timedelta(minut
 
 def used_earlier(s, user, project, seconds, at=datetime(2024, 1, 10, tzinfo=UTC)):
     """A closed run of `seconds` this month (the Free cap counts runs, not the cache)."""
-    s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="sim-old",
+    s.add(Run(project_id=project.id, user_id=user.id, machine_id="sim-old",
                       started_at=at, ended_at=at + timedelta(seconds=seconds),
                       last_heartbeat_at=at + timedelta(seconds=seconds),
                       duration_seconds=seconds, end_reason="user_stopped"))
@@ -164,7 +164,7 @@ def test_a_vm_the_provider_cannot_stop_keeps_its_run_open(engine, make_user, mak
     try:
         with transaction(engine) as s:
             used_earlier(s, user, project, 180000)
-            s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="sim-x",
+            s.add(Run(project_id=project.id, user_id=user.id, machine_id="sim-x",
                               started_at=T0, last_heartbeat_at=T0))
         with transaction(engine) as s:
             assert vms.enforce_free_caps(s, now=T0 + timedelta(minutes=1)) == []

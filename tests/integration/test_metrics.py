@@ -88,13 +88,13 @@ def test_webhook_backlog_counts_pending_and_failed_events(api, session):
 
 
 def test_open_vm_runs_are_counted(api, make_user, make_project, session):
-    from aether_web.models import UsageRecord
+    from aether_web.models import Run
 
     user = make_user()
     running, stopped = make_project(user), make_project(user)
     now = datetime.now(UTC).replace(microsecond=0)
-    session.add(UsageRecord(project_id=running.id, user_id=user.id, started_at=now))
-    session.add(UsageRecord(project_id=stopped.id, user_id=user.id,
+    session.add(Run(project_id=running.id, user_id=user.id, started_at=now))
+    session.add(Run(project_id=stopped.id, user_id=user.id,
                             started_at=now - timedelta(hours=1), ended_at=now))
     session.commit()
     assert parse(api.get("/api/metrics", headers=OPERATOR).text)["aether_usage_open_runs"] == 1

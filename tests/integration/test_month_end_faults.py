@@ -31,7 +31,7 @@ from aether_web.models import (
     PlanIntervalRow,
     Profile,
     Project,
-    UsageRecord,
+    Run,
 )
 from aether_web.services.invoicing import reporting
 from aether_web.services.overage import overage_identifier
@@ -104,7 +104,7 @@ def _paying_user(bed: Bed, make_user, engine, *, clock: str, hours_over: int,
         s.add(project)
         s.flush()
         seconds = PRO.compute_seconds + 3600 * hours_over
-        s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="m",
+        s.add(Run(project_id=project.id, user_id=user.id, machine_id="m",
                           started_at=start, ended_at=start + timedelta(seconds=seconds),
                           duration_seconds=seconds, end_reason="stopped"))
         s.commit()
@@ -184,7 +184,7 @@ def test_the_app_down_across_midnight(bed: Bed, make_user, engine, app_clock) ->
     bed.webhooks_to_app(True)
     app_clock(MIDNIGHT + timedelta(hours=2, minutes=1))
     tick = MIDNIGHT + timedelta(hours=2, minutes=1)
-    month_end = run_job("report_overage", tick=tick)
+    month_end = run_job("send_month_end_overage", tick=tick)
     assert month_end.status == "succeeded" and "3 new reports; accepted 3" in month_end.detail
     recheck = run_job("recheck_invoice_drafts", tick=tick)
     assert recheck.status == "succeeded", recheck.detail
@@ -197,7 +197,7 @@ def test_the_app_down_across_midnight(bed: Bed, make_user, engine, app_clock) ->
     [adjustment] = wait_until(lambda: _rows(engine, OverageAdjustment, late.id))
     assert (adjustment.units, adjustment.reason) == (_units(engine, late), "late")
     for minutes in (6, 11):
-        for job in ("bill_overage_items", "recheck_invoice_drafts", "report_overage"):
+        for job in ("bill_overage_items", "recheck_invoice_drafts", "send_month_end_overage"):
             assert run_job(job, tick=tick + timedelta(minutes=minutes)).status == "succeeded"
     bed.settle()
     items = [i for i in bed.stripe.v1.invoice_items.list(
@@ -241,7 +241,7 @@ def _rows(engine, model, user_id):
 
 def _units(engine, user: Profile) -> int:
     with Session(engine) as s:
-        usage = s.exec(select(UsageRecord).where(UsageRecord.user_id == user.id)).one()
+        usage = s.exec(select(Run).where(Run.user_id == user.id)).one()
     return (usage.duration_seconds - PRO.compute_seconds) // 360
 
 
@@ -315,7 +315,7 @@ def test_two_schedulers_at_the_same_tick(bed: Bed, make_user, engine, app_clock)
 
     def scheduler() -> None:
         start.wait(timeout=60)
-        outcomes.append(run_job("report_overage", tick=tick))
+        outcomes.append(run_job("send_month_end_overage", tick=tick))
 
     threads = [threading.Thread(target=scheduler) for _ in range(2)]
     for t in threads:
@@ -324,7 +324,7 @@ def test_two_schedulers_at_the_same_tick(bed: Bed, make_user, engine, app_clock)
         t.join(timeout=300)
     assert sorted(o.status for o in outcomes) == ["skipped", "succeeded"]
     with Session(engine) as s:
-        runs = s.exec(select(JobRun).where(JobRun.job_name == "report_overage")).all()
+        runs = s.exec(select(JobRun).where(JobRun.job_name == "send_month_end_overage")).all()
     assert [(r.tick.replace(tzinfo=UTC), r.status) for r in runs] == [(tick, "succeeded")]
     expected = {overage_identifier(u.id, MONTH, "compute") for u in users}
     assert _events_by_identifier(bed) == dict.fromkeys(expected, 1)

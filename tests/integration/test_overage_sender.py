@@ -327,7 +327,7 @@ def test_the_month_end_job_plans_a_month_once_and_a_rerun_sends_nothing(emu, mak
     from aether_web.billing.periods import month_end, month_of, month_start, previous_month
     from aether_web.billing.plans import PRO
     from aether_web.db import db_now
-    from aether_web.models import OverageMonth, PlanIntervalRow, Project, UsageRecord
+    from aether_web.models import OverageMonth, PlanIntervalRow, Project, Run
     from aether_web.services.invoicing.month_end import run_month_end
     from aether_web.services.overage import REPORT_DELAY
 
@@ -352,7 +352,7 @@ def test_the_month_end_job_plans_a_month_once_and_a_rerun_sends_nothing(emu, mak
             s.add(project)
             s.flush()
             seconds = PRO.compute_seconds + 3600 * (i + 1)  # 10, 20, 30 units over
-            s.add(UsageRecord(project_id=project.id, user_id=user.id, machine_id="m",
+            s.add(Run(project_id=project.id, user_id=user.id, machine_id="m",
                               started_at=start, ended_at=start + timedelta(seconds=seconds),
                               duration_seconds=seconds, end_reason="stopped"))
             s.commit()

@@ -20,7 +20,7 @@ from aether_web.billing.period_bill import (
 from aether_web.billing.periods import month_end, month_start
 from aether_web.billing.plan_history import check_history
 from aether_web.billing.plans import BYTES_PER_GB
-from aether_web.models import PlanIntervalRow, Profile, StorageSample, UsageRecord
+from aether_web.models import PlanIntervalRow, Profile, Run, StorageSample
 from aether_web.services.period_bill import period_bill, period_bills
 from aether_web.services.plan_history import change_plan, plan_intervals
 from aether_web.services.runs import HEARTBEAT_TIMEOUT
@@ -62,7 +62,7 @@ def test_team_to_pro_on_the_28th_with_400_hours(engine, make_user, make_project)
     project = make_project(user, name="api")
     with Session(engine) as s:
         _history(s, user, [(at(2026, 11, 28), "pro", "switch")])
-        s.add(UsageRecord(project_id=project.id, user_id=user.id, started_at=at(2026, 11, 2),
+        s.add(Run(project_id=project.id, user_id=user.id, started_at=at(2026, 11, 2),
                           ended_at=at(2026, 11, 2) + timedelta(hours=400)))
         s.commit()
         bill = period_bill(s, user_id=user.id, month=date(2026, 11, 1), now=at(2026, 12, 2))
@@ -87,17 +87,17 @@ def _random_world(s, rng, users, projects, month):
         for _ in range(rng.randint(0, 5)):
             a = start + timedelta(seconds=rng.randint(-5 * 86400, 32 * 86400))
             d = timedelta(seconds=rng.randint(0, 300 * 3600))
-            s.add(UsageRecord(project_id=project.id, user_id=project.user_id, started_at=a,
+            s.add(Run(project_id=project.id, user_id=project.user_id, started_at=a,
                               ended_at=a + d, last_heartbeat_at=a + d))
         for _ in range(rng.randint(0, 4)):
             s.add(StorageSample(project_id=project.id, user_id=project.user_id,
                                 at=start + timedelta(seconds=rng.randint(-3 * 86400, 31 * 86400)),
                                 bytes_used=rng.randint(0, 70 * BYTES_PER_GB)))
     # one open run, heartbeating, and one open run gone silent
-    s.add(UsageRecord(project_id=projects[0].id, user_id=projects[0].user_id,
+    s.add(Run(project_id=projects[0].id, user_id=projects[0].user_id,
                       started_at=start + timedelta(days=20),
                       last_heartbeat_at=start + timedelta(days=20, hours=5)))
-    s.add(UsageRecord(project_id=projects[1].id, user_id=projects[1].user_id,
+    s.add(Run(project_id=projects[1].id, user_id=projects[1].user_id,
                       started_at=start + timedelta(days=25),
                       last_heartbeat_at=start + timedelta(days=35)))
     s.commit()
@@ -117,8 +117,8 @@ def test_sql_aggregation_equals_the_pure_rules(engine, make_user, make_project, 
             assert set(bills) == {u.id for u in users}
             for user in users:
                 runs = [RunSpan(r.project_id, r.started_at, r.ended_at, r.last_heartbeat_at)
-                        for r in s.exec(select(UsageRecord).where(
-                            UsageRecord.user_id == user.id)).all()]
+                        for r in s.exec(select(Run).where(
+                            Run.user_id == user.id)).all()]
                 samples = [SampleSpan(x.project_id, x.at, x.bytes_used) for x in s.exec(
                     select(StorageSample).where(StorageSample.user_id == user.id)
                     .order_by(StorageSample.at, StorageSample.id)).all()]

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from aether_web.integrations.vm_provider import FlyProvider, SimulatedProvider
-from aether_web.models import UsageRecord
+from aether_web.models import Run
 from aether_web.services.project_usage import RECENT_RUNS, recent_runs
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 def _run(session, project, start, end):
-    session.add(UsageRecord(project_id=project.id, user_id=project.user_id, started_at=start,
+    session.add(Run(project_id=project.id, user_id=project.user_id, started_at=start,
                             ended_at=end, last_heartbeat_at=end or start,
                             duration_seconds=int((end - start).total_seconds()) if end else None,
                             end_reason="user_stopped" if end else None))

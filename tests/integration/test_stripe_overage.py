@@ -16,8 +16,8 @@ from aether_web.models import (
     OverageReport,
     PlanIntervalRow,
     Project,
+    Run,
     StorageSample,
-    UsageRecord,
 )
 from aether_web.services import overage
 from aether_web.services.period_bill import period_bill
@@ -59,7 +59,7 @@ def _pro_user_with_usage(bed: Bed, make_user, client_for, engine):
             helper = Project(user_id=user.id, name=f"busy-{compute}")
             s.add(helper)
             s.flush()
-            s.add(UsageRecord(project_id=helper.id, user_id=user.id, machine_id="m1",
+            s.add(Run(project_id=helper.id, user_id=user.id, machine_id="m1",
                               started_at=start, ended_at=start + timedelta(seconds=seconds),
                               duration_seconds=seconds, end_reason="stopped"))
             compute -= seconds
@@ -211,13 +211,13 @@ def test_runs_open_at_midnight_are_billed_to_the_months_end(engine, make_user, m
     month = datetime(2026, 10, 1, tzinfo=UTC).date()
     midnight = datetime(2026, 11, 1, tzinfo=UTC)
     with Session(engine) as s:
-        s.add(UsageRecord(project_id=alive.id, user_id=user.id, machine_id="a",
+        s.add(Run(project_id=alive.id, user_id=user.id, machine_id="a",
                           started_at=midnight - timedelta(hours=2),
                           last_heartbeat_at=midnight + timedelta(minutes=5)))
-        s.add(UsageRecord(project_id=silent.id, user_id=user.id, machine_id="b",
+        s.add(Run(project_id=silent.id, user_id=user.id, machine_id="b",
                           started_at=midnight - timedelta(hours=3),
                           last_heartbeat_at=midnight - timedelta(hours=1)))
-        s.add(UsageRecord(project_id=closed.id, user_id=user.id, machine_id="c",
+        s.add(Run(project_id=closed.id, user_id=user.id, machine_id="c",
                           started_at=midnight - timedelta(hours=1),
                           ended_at=midnight + timedelta(hours=1), duration_seconds=7200))
         s.commit()

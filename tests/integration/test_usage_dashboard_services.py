@@ -11,7 +11,7 @@ from sqlmodel import Session
 from aether_web.billing.daily import daily_compute_seconds
 from aether_web.db import is_postgres
 from aether_web.integrations.stripe import COMPUTE_METER, StripeUnavailable
-from aether_web.models import UsageRecord
+from aether_web.models import Run
 from aether_web.services.daily_usage import daily_compute, month_runs
 from aether_web.services.upcoming_invoice import upcoming_invoice
 from tests.integration.stripe_support import Bed, bed, billing_bed
@@ -23,8 +23,8 @@ def at(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def _run(project, start, end=None) -> UsageRecord:
-    return UsageRecord(project_id=project.id, user_id=project.user_id, started_at=start,
+def _run(project, start, end=None) -> Run:
+    return Run(project_id=project.id, user_id=project.user_id, started_at=start,
                        ended_at=end, last_heartbeat_at=end or start,
                        duration_seconds=int((end - start).total_seconds()) if end else None)
 

@@ -7,7 +7,7 @@ import io
 from datetime import timedelta
 
 from aether_web.db import db_now
-from aether_web.models import UsageRecord
+from aether_web.models import Run
 
 
 def _rows(response) -> list[dict]:
@@ -21,13 +21,13 @@ def test_runs_csv_is_the_users_own_with_open_runs_and_safe_cells(session, make_u
     other = make_project(stranger)
     now = db_now(session).replace(microsecond=0)
     start = now - timedelta(minutes=30)
-    session.add(UsageRecord(project_id=project.id, user_id=user.id, started_at=start,
+    session.add(Run(project_id=project.id, user_id=user.id, started_at=start,
                             ended_at=start + timedelta(minutes=5),
                             last_heartbeat_at=start + timedelta(minutes=5),
                             duration_seconds=300, end_reason="user_stopped"))
-    session.add(UsageRecord(project_id=project.id, user_id=user.id,
+    session.add(Run(project_id=project.id, user_id=user.id,
                             started_at=now - timedelta(minutes=2), last_heartbeat_at=now))
-    session.add(UsageRecord(project_id=other.id, user_id=stranger.id, started_at=start,
+    session.add(Run(project_id=other.id, user_id=stranger.id, started_at=start,
                             ended_at=now, last_heartbeat_at=now, duration_seconds=1800))
     session.commit()
 
@@ -51,7 +51,7 @@ def test_months_csv_matches_the_usage_api(session, make_user, make_project, clie
     user = make_user()
     project = make_project(user)
     now = db_now(session).replace(microsecond=0)
-    session.add(UsageRecord(project_id=project.id, user_id=user.id,
+    session.add(Run(project_id=project.id, user_id=user.id,
                             started_at=now - timedelta(hours=2), ended_at=now - timedelta(hours=1),
                             last_heartbeat_at=now, duration_seconds=3600))
     session.commit()

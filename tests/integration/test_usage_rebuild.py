@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from aether_web.billing.periods import split_seconds_by_month
 from aether_web.db import transaction
-from aether_web.models import DriftReport, UsageMonthly, UsageRecord
+from aether_web.models import DriftReport, Run, UsageMonthly
 from aether_web.services import usage_rebuild
 
 FEB, MAR = date(2024, 2, 1), date(2024, 3, 1)
@@ -17,7 +17,7 @@ NOW = datetime(2024, 3, 5, 12, 0, tzinfo=UTC)
 
 
 def _run(session, project, start, end=None, last=None):
-    run = UsageRecord(project_id=project.id, user_id=project.user_id, machine_id="m",
+    run = Run(project_id=project.id, user_id=project.user_id, machine_id="m",
                       started_at=start, ended_at=end, last_heartbeat_at=last or end or start,
                       duration_seconds=int((end - start).total_seconds()) if end else None,
                       end_reason="user" if end else None)

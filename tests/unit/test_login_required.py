@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 
-from aether_web.errors import Unauthenticated
-from aether_web.state.auth import login_required
+from aether_web.errors import AetherError, Unauthenticated
+from aether_web.state.auth import SessionEnded, login_required
 
 TO_LOGIN = "to log in"
 
@@ -73,3 +73,24 @@ def test_a_session_that_ended_goes_to_log_in():
     assert list(page.steps("ok")) == ["started", TO_LOGIN]
     assert asyncio.run(page.awaited("ok")) == TO_LOGIN
     assert asyncio.run(_collect(page.async_steps("ok"))) == ["started", TO_LOGIN]
+
+
+class Console(Page):
+    """A page whose handler shows its own refusals (`except AetherError`), as most do."""
+
+    def _check(self):
+        if not self.signed_in:
+            raise SessionEnded()
+
+    @login_required
+    def shows_refusals(self):
+        try:
+            self._check()
+        except AetherError as exc:
+            return exc.message
+        return "ok"
+
+
+def test_a_session_that_ended_is_not_a_refusal_the_handler_shows():
+    assert Console(signed_in=True).shows_refusals() == "ok"
+    assert Console(signed_in=False).shows_refusals() == TO_LOGIN

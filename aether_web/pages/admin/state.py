@@ -7,10 +7,10 @@ from __future__ import annotations
 import reflex as rx
 
 from aether_web.db import transaction
-from aether_web.errors import AetherError, Unauthenticated
+from aether_web.errors import AetherError
 from aether_web.jobs import status as job_status
 from aether_web.services import support
-from aether_web.state.auth import AuthState
+from aether_web.state.auth import AuthState, login_required
 from aether_web.state.flash import FlashState
 
 Rows = list[dict[str, str]]
@@ -37,7 +37,7 @@ class AdminState(AuthState):
     drift: Rows = []
 
     def _admin(self, session):
-        """The signed-in admin; Unauthenticated or Forbidden otherwise."""
+        """The signed-in admin; SessionEnded or Forbidden otherwise."""
         user = self._user(session)
         self._remember(user)
         self.allowed = user.is_admin
@@ -49,17 +49,15 @@ class AdminState(AuthState):
         self.drift = support.last_drift_report(session)
 
     @rx.event
+    @login_required
     def load(self):
         try:
             with transaction() as session:
                 self._admin(session)
                 self._load_operations(session)
-        except Unauthenticated:
-            return self._login_redirect()
         except AetherError:
             self._forget()
         self.loaded = True
-        return None
 
     def _forget(self) -> None:
         self.allowed = False
@@ -80,6 +78,7 @@ class AdminState(AuthState):
         self.query = str(value)[:320]
 
     @rx.event
+    @login_required
     def search(self, form_data: dict):
         self.query = str(form_data.get("email", self.query))[:320]
         self.search_error = ""
@@ -87,8 +86,6 @@ class AdminState(AuthState):
             with transaction() as session:
                 self._admin(session)
                 self.results = support.find_users(session, query=self.query)
-        except Unauthenticated:
-            return self._login_redirect()
         except AetherError as exc:
             if self._refused():
                 return None
@@ -99,13 +96,12 @@ class AdminState(AuthState):
         return None
 
     @rx.event
+    @login_required
     def open_user(self, user_id: str):
         try:
             with transaction() as session:
                 self._admin(session)
                 view = support.user_overview(session, user_id=user_id)
-        except Unauthenticated:
-            return self._login_redirect()
         except AetherError as exc:
             return None if self._refused() else FlashState.show("error", exc.message)
         self.selected = view["user"]
@@ -123,12 +119,11 @@ class AdminState(AuthState):
         self.selected = {}
 
     @rx.event
+    @login_required
     def replay(self, event_id: str):
         try:
             with transaction() as session:
                 self._admin(session)
-        except Unauthenticated:
-            return self._login_redirect()
         except AetherError:
             self._forget()
             return None

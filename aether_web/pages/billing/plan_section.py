@@ -9,6 +9,7 @@ from collections.abc import Callable
 import reflex as rx
 
 from aether_web.billing.plans import PLANS, Plan
+from aether_web.components.banner import banner
 from aether_web.components.plans import plan_card as catalogue_card
 from aether_web.components.verify_banner import resend_button
 from aether_web.pages.billing.state import BillingState
@@ -64,14 +65,11 @@ def start_checkout_prompt() -> rx.Component:
     """The plan chosen before sign-up, one click away from its Checkout."""
     return rx.cond(
         BillingState.start_plan != "",
-        rx.callout(
-            rx.hstack(
-                rx.text("You chose ", BillingState.start_plan_name, " before signing up."),
-                rx.button("Continue to Checkout for ", BillingState.start_plan_name,
-                          on_click=BillingState.upgrade(BillingState.start_plan),
-                          loading=BillingState.checkout_plan != "", id="start-checkout"),
-                align="center", spacing="3", wrap="wrap",
-            ),
+        banner(
+            rx.text("You chose ", BillingState.start_plan_name, " before signing up."),
+            rx.button("Continue to Checkout for ", BillingState.start_plan_name,
+                      on_click=BillingState.upgrade(BillingState.start_plan),
+                      loading=BillingState.checkout_plan != "", id="start-checkout"),
             icon="info", color_scheme="blue", id="start-checkout-prompt"),
     )
 
@@ -79,29 +77,23 @@ def start_checkout_prompt() -> rx.Component:
 def error_notice() -> rx.Component:
     return rx.cond(
         BillingState.error != "",
-        rx.callout(
-            rx.hstack(
-                rx.text(BillingState.error),
-                rx.cond(BillingState.error_code == "email_unverified",
-                        resend_button(id="billing-resend-verification")),
-                align="center", spacing="3", wrap="wrap",
-            ),
+        banner(
+            rx.text(BillingState.error),
+            rx.cond(BillingState.error_code == "email_unverified",
+                    resend_button(id="billing-resend-verification")),
             icon="circle_alert", color_scheme="red", role="alert", id="billing-error"))
 
 
 def past_due_banner() -> rx.Component:
     return rx.cond(
         BillingState.past_due,
-        rx.callout(
-            rx.hstack(
-                rx.text("We couldn't charge your card. You keep ", BillingState.plan_name,
-                        " until ", BillingState.grace_ends,
-                        "; after that your account moves to Free (nothing is deleted)."),
-                rx.button("Update payment method", on_click=BillingState.open_portal,
-                          color_scheme="red", high_contrast=True,
-                          id="update-payment-method"),
-                align="center", spacing="4", wrap="wrap",
-            ),
+        banner(
+            rx.text("We couldn't charge your card. You keep ", BillingState.plan_name,
+                    " until ", BillingState.grace_ends,
+                    "; after that your account moves to Free (nothing is deleted)."),
+            rx.button("Update payment method", on_click=BillingState.open_portal,
+                      color_scheme="red", high_contrast=True, id="update-payment-method"),
+            spacing="4",
             icon="triangle_alert", color_scheme="red", role="alert", id="past-due-banner",
         ),
     )

@@ -8,12 +8,12 @@ import reflex as rx
 from aether_web import routes
 from aether_web.client_address import forwarded_client
 from aether_web.db import transaction
-from aether_web.errors import AetherError, Unauthenticated
+from aether_web.errors import AetherError
 from aether_web.integrations.stripe import get_gateway
 from aether_web.services import account_deletion, account_settings, account_tokens, verification
 from aether_web.services.email import deliver_pending_quietly
 from aether_web.services.passwords import hash_password_async
-from aether_web.state.auth import AuthState
+from aether_web.state.auth import AuthState, login_required
 
 
 def _when(value) -> str:
@@ -83,7 +83,8 @@ class SettingsState(AuthState):
 
     async def _run(self, fn, *, password: str | None = None) -> AetherError | None:
         """Run `fn(session, user_id)` (or `fn(session, user_id, verified_hash)` when the
-        current `password` is needed) in one transaction and reload; the error, if any."""
+        current `password` is needed) in one transaction and reload; the error to show, if any
+        (a session that ended is raised: `login_required`)."""
         try:
             verified = await self._verified_hash(password) if password is not None else None
             with transaction() as session:
@@ -98,41 +99,35 @@ class SettingsState(AuthState):
         return None
 
     @rx.event
+    @login_required
     def load(self):
         self.name_msg = self.email_msg = self.password_msg = self.sessions_msg = ""
         self.delete_msg = ""
-        try:
-            with transaction() as session:
-                self._reload(session)
-        except Unauthenticated:
-            return self._login_redirect()
-        return None
+        with transaction() as session:
+            self._reload(session)
 
     @rx.event
+    @login_required
     async def save_name(self, form_data: dict):
         error = await self._run(lambda s, uid: account_settings.rename(
             s, user_id=uid, name=str(form_data.get("name", ""))))
-        if isinstance(error, Unauthenticated) and error.code == "unauthenticated":
-            return self._login_redirect()
         self.name_msg = error.message if error else "Saved."
-        return None
 
     @rx.event
+    @login_required
     async def change_email(self, form_data: dict):
         error = await self._run(lambda s, uid, verified: verification.request_email_change(
             s, user_id=uid, new_email=str(form_data.get("new_email", "")),
             verified_hash=verified), password=str(form_data.get("password", "")))
-        if isinstance(error, Unauthenticated) and error.code == "unauthenticated":
-            return self._login_redirect()
         self.email_ok = error is None
         self.email_msg = error.message if error else (
             f"We've sent a link to {self.pending_email}. Your address changes when you open "
             "it; until then it stays as it is.")
         if error is None:
             deliver_pending_quietly()
-        return None
 
     @rx.event
+    @login_required
     async def change_password(self, form_data: dict):
         token = self._session_token()
         new_password = str(form_data.get("new_password", ""))
@@ -156,16 +151,14 @@ class SettingsState(AuthState):
             error = await self._run(change)
         except AetherError as exc:
             error = exc
-        if isinstance(error, Unauthenticated) and error.code == "unauthenticated":
-            return self._login_redirect()
         self.password_ok = error is None
         self.password_msg = error.message if error else (
             "Your password is changed. Your other devices were signed out.")
         if error is None:
             deliver_pending_quietly()
-        return None
 
     @rx.event
+    @login_required
     async def sign_out_others(self):
         token = self._session_token()
         ended = [0]
@@ -173,14 +166,13 @@ class SettingsState(AuthState):
         def run(s, uid):
             ended[0] = account_settings.sign_out_others(s, user_id=uid, current_token=token)
 
-        error = await self._run(run)
-        if error is not None:
-            return self._login_redirect() if isinstance(error, Unauthenticated) else None
+        if await self._run(run) is not None:
+            return
         self.sessions_msg = (f"Signed out {ended[0]} other session"
                              f"{'' if ended[0] == 1 else 's'}.")
-        return None
 
     @rx.event
+    @login_required
     async def delete_account(self, form_data: dict):
         self.delete_msg = ""
         try:
@@ -189,12 +181,7 @@ class SettingsState(AuthState):
                 account_deletion.delete_account(
                     session, user_id=self._user_id(session), verified_hash=verified,
                     gateway=get_gateway())
-        except Unauthenticated as exc:
-            if exc.code == "unauthenticated":
-                return self._login_redirect()
-            self.delete_msg = exc.message
-            return None
-        except AetherError as exc:
+        except AetherError as exc:  # a wrong password among them
             self.delete_msg = exc.message
             return None
         self.signed_in = False

@@ -2,7 +2,7 @@
 Stripe (planned once per month, sent by `reporting.py`), and whatever Stripe did not answer is
 sent again on the next runs until it did. Only one run at a time does anything.
 
-How does overage reach Stripe? Start here (job `report_overage`, every minute):
+How does overage reach Stripe? Start here (job `send_month_end_overage`, every minute):
 1. The month's bills come from `services.period_bill` (the one computation; read through
    `services.overage.read_bills`), priced in whole cents by `billing.pricing`.
 2. `planning.plan_rows` records one `pending` `overage_reports` row per user, month and meter
