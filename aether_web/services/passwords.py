@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import threading
 import weakref
 
@@ -81,6 +82,11 @@ async def verify_password_async(stored_hash: str, password: str) -> tuple[bool, 
 # OWASP: at least 12 characters, any characters, no composition rules; not a common password.
 MIN_PASSWORD = 12
 MAX_PASSWORD = 256
+# NIST SP 800-63B also names repetitive and sequential characters ("aaaaaaaaaaaa",
+# "123456789012", "qwertyuiopas"): zxcvbn's estimate of the guesses an attacker needs, from
+# its patterns (repeats, sequences, keyboard walks, dates, words), must reach this.
+MIN_GUESSES_LOG10 = 6
+_ESTIMATED_CHARS = 72  # zxcvbn refuses longer input; the first 72 characters decide
 
 
 @functools.cache
@@ -101,9 +107,18 @@ def password_problem(password: str, *, email: str = "") -> str | None:
     if "\x00" in password:
         return "Your password can't contain a NUL character."
     lowered = password.lower()
-    if lowered in _common_passwords() or (email and lowered == email.strip().lower()):
+    if lowered in _common_passwords() or (email and lowered == email.strip().lower()) or \
+            _guesses_log10(password, email) < MIN_GUESSES_LOG10:
         return "This password is too common and easy to guess. Choose another one."
     return None
+
+
+def _guesses_log10(password: str, email: str) -> float:
+    """zxcvbn's estimate (log10 of the guesses needed), with the email's parts as words."""
+    from zxcvbn import zxcvbn
+
+    words = [w for w in re.split(r"[@._+-]", email.strip().lower()) if len(w) > 2]
+    return float(zxcvbn(password[:_ESTIMATED_CHARS], user_inputs=words)["guesses_log10"])
 
 
 def password_matches(stored_hash: str, password: str) -> bool:
