@@ -60,6 +60,17 @@ def test_a_strangers_guesses_never_lock_the_real_user_out(from_ip, make_user):
     assert ok.status_code == 200 and ok.json()["user"]["email"] == user.email
 
 
+def test_one_address_spraying_many_accounts_is_limited_per_address(from_ip):
+    """One guess each at many accounts never meets an account's backoff: the address's own
+    limit (AETHER_LOGIN_IP_LIMITS, 30 a minute) stops it, and no one else."""
+    sprayer = from_ip("203.0.113.44")
+    answers = [_login(sprayer, f"user{i}@example.com", "Summer2024!!").status_code
+               for i in range(31)]
+    assert answers == [401] * 30 + [429]
+    assert _login(from_ip("198.51.100.44"), "user0@example.com",
+                  "Summer2024!!").status_code == 401
+
+
 def test_forged_forwarded_for_does_not_reset_the_count(from_ip, make_user):
     user = make_user()
     stranger = from_ip("203.0.113.66")
