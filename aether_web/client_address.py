@@ -14,12 +14,13 @@ def forwarded_client(peer: str, forwarded_for: str, trusted: Sequence[IPNetwork]
     the leftmost one when all are trusted."""
     chain = [h.strip() for h in forwarded_for.split(",") if h.strip()] + [peer]
     for hop in reversed(chain):
-        if not _is_trusted(hop, trusted):
+        if not is_trusted(hop, trusted):
             return hop[:64]
     return chain[0][:64]
 
 
-def _is_trusted(hop: str, trusted: Sequence[IPNetwork]) -> bool:
+def is_trusted(hop: str, trusted: Sequence[IPNetwork]) -> bool:
+    """Whether `hop` is one of the trusted proxies."""
     try:
         address = ipaddress.ip_address(hop)
     except ValueError:

@@ -174,6 +174,11 @@ class Sql:
         """Byte-seconds can pass 2^63 on PostgreSQL: add them up as numeric there."""
         return sa.cast(col, sa.Numeric(38, 0)) if self.pg else col
 
+    def big_sum(self, col: Any) -> Any:
+        """The sum of a BigInteger column that may pass 2^63, never NULL: numeric on PostgreSQL;
+        SQLite's sum() raises on overflow, so total() there (a float, exact up to 2^53)."""
+        return sa.func.coalesce(sa.func.sum(col), 0) if self.pg else sa.func.total(col)
+
     def new_uuid(self) -> Any:
         """A new random id, as the UUID columns store it."""
         if self.pg:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sentry_sdk
@@ -130,10 +132,42 @@ def _jsonable(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool, type(None), list, dict))
 
 
+def unreadable_client_packet(exc: BaseException) -> bool:
+    """Whether socket.io raised `exc` while reading a packet a client sent (malformed or
+    over-deep JSON, an unknown packet type, an event without a name), before any handler of
+    Reflex's or ours ran: every frame after `_handle_eio_message` is socket.io's, engine.io's
+    or json's."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    names = [frame.name for frame in frames]
+    if "_handle_eio_message" not in names:
+        return False
+    after = frames[names.index("_handle_eio_message") + 1:]
+    return all(f.name == "_sio_loads" or any(part in ("socketio", "engineio", "json")
+                                             for part in Path(f.filename).parts)
+               for f in after)
+
+
+class ClientPacketErrors(logging.Filter):
+    """engineio logs a packet it could not read as an error with its traceback, which Sentry
+    reports as an event: any client could fill the logs and the Sentry quota at will. Such a
+    record becomes one warning line (the packet was dropped; the connection stays)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and unreadable_client_packet(exc):
+            record.msg, record.args = "dropped an unreadable socket.io packet (%s)", (
+                type(exc).__name__,)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure_logging(stream: Any = None) -> None:
-    """Send the app's logs to stderr as JSON lines (see JsonLinesFormatter)."""
+    """Send the app's logs to stderr as JSON lines (see JsonLinesFormatter); socket.io's
+    errors about clients' unreadable packets become warnings (`ClientPacketErrors`)."""
     if getattr(configure_logging, "_done", False):
         return
+    logging.getLogger("engineio.server").addFilter(ClientPacketErrors())
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonLinesFormatter())
     log.addHandler(handler)

@@ -14,6 +14,11 @@ gets the answer rather than a reset). The ceiling is far above the app's own lim
 (`api.limits`: 414 for a URL over 8 KiB, 431 for headers over 32 KiB, bodies by size and
 time), which answer every realistic request; this one only stops the server from holding an
 unbounded head in memory.
+
+A websocket message is bounded too (`MAX_WS_MESSAGE_BYTES`, uvicorn's `ws_max_size`): a larger
+one closes the connection (1009) before more of it is read or inflated. uvicorn's default of
+16 MiB let a client hold 16 MiB of a worker per connection with a few KiB of compressed
+traffic; Reflex's events are small, and its socket.io refuses anything over 1 MB anyway.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from uvicorn_worker import UvicornWorker
 HEADER_TIMEOUT = 10.0
 MAX_HEAD_BYTES = 1024 * 1024  # request line and headers; far above api.limits' limits
 REFUSAL_LINGER_SECONDS = 2.0
+# Just over socket.io's own limit (Reflex's REFLEX_SOCKET_MAX_HTTP_BUFFER_SIZE, 1,000,000).
+MAX_WS_MESSAGE_BYTES = 1024 * 1024
 KEEP_ALIVE_SECONDS = 5
 GRACEFUL_TIMEOUT_SECONDS = 25  # fly.toml's kill_timeout is longer
 
@@ -112,9 +119,11 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
 
 class AetherUvicornWorker(UvicornWorker):
-    """gunicorn's uvicorn worker on uvloop with the header deadline above."""
+    """gunicorn's uvicorn worker on uvloop with the header deadline and the websocket message
+    bound above."""
 
-    CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": HeaderDeadlineProtocol}
+    CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": HeaderDeadlineProtocol,
+                                     "ws_max_size": MAX_WS_MESSAGE_BYTES}
 
 
 WORKER_CLASS = "aether_web.serving.AetherUvicornWorker"

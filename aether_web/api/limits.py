@@ -11,7 +11,8 @@ The request line and headers are bounded too, before any route runs: a URL (path
 string) longer than `MAX_URL_BYTES` is answered 414, request headers of more than
 `MAX_HEADER_BYTES` in all 431, both in the error shape. (The server's protocol has a far higher
 ceiling of its own for the whole request head, so that it never buffers an unbounded one:
-`aether_web.serving.MAX_HEAD_BYTES`.)
+`aether_web.serving.MAX_HEAD_BYTES`.) A websocket handshake (Reflex's `/_event`) is held to the
+same URL and header limits: its headers stay in memory for as long as the socket is open.
 """
 
 from __future__ import annotations
@@ -109,10 +110,26 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
+async def _refuse_handshake(scope: Scope, send: Send, refusal: _Refuse) -> None:
+    """Answer a websocket handshake with the refusal's status and error body where the server
+    can (the ASGI `websocket.http.response` extension), else close it (403)."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = _error_body(refusal.code, refusal.message)
+    await send({"type": "websocket.http.response.start", "status": refusal.status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
 def limit_request_bodies(app: ASGIApp) -> ASGIApp:
     """`app` behind the URL, header and body limits and the body timeouts of this module."""
 
     async def limited(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and (refusal := _head_refusal(scope)) is not None:
+            await _refuse_handshake(scope, send, refusal)
+            return
         if scope["type"] != "http":
             await app(scope, receive, send)
             return

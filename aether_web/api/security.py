@@ -7,7 +7,9 @@
   their requests. This makes log-in, sign-up and log-out CSRF-safe along with SameSite=Lax.
 - The websocket of Reflex's events (`/_event`) is refused (403) from any other origin.
 - Behind a proxy of `AETHER_TRUSTED_PROXIES`, the request's client becomes the rightmost
-  untrusted X-Forwarded-For hop for everything downstream (throttling, sessions, logs).
+  untrusted X-Forwarded-For hop for everything downstream (throttling, sessions, logs). In
+  production, X-Forwarded-For from any other peer is logged once per peer: a proxy missing
+  from the list makes all its clients one address to the throttle.
 - `/api/metrics` and `/api/ready`'s details are for operators only (`is_operator`).
 - Every response carries a CSP (our origin, our websocket, the configured Sentry and analytics
   origins, nothing else; `frame-ancestors 'none'`), nosniff, a Referrer-Policy, HSTS in
@@ -27,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aether_web.client_address import forwarded_client
-from aether_web.observability import SENTRY_LOADER
+from aether_web.client_address import forwarded_client, is_trusted
+from aether_web.observability import SENTRY_LOADER, log
 from aether_web.settings import Settings, get_settings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -125,13 +127,26 @@ def _policy() -> tuple[list[str], list[tuple[str, str]]]:
 def _use_forwarded_client(scope: Scope, headers: Headers) -> None:
     """Behind a trusted proxy, the client everything downstream sees (routes, Reflex, Sentry,
     the server's access log) is the one `context.forwarded_client` finds, not the proxy."""
-    trusted = get_settings().trusted_proxy_networks
+    settings = get_settings()
+    trusted = settings.trusted_proxy_networks
     client = scope.get("client")
-    if not trusted or not client or "x-forwarded-for" not in headers:
+    if not client or "x-forwarded-for" not in headers:
+        return
+    if not is_trusted(client[0], trusted):
+        if settings.is_production:
+            _warn_untrusted_proxy(client[0])
         return
 
     hops = ",".join(headers.getlist("x-forwarded-for"))
     scope["client"] = (forwarded_client(client[0], hops, trusted), client[1])
+
+
+@functools.lru_cache(maxsize=64)
+def _warn_untrusted_proxy(peer: str) -> None:
+    """Once per peer and process: in production every browser comes through a proxy, and one
+    missing from AETHER_TRUSTED_PROXIES makes all its clients one address to the throttle."""
+    log.warning("X-Forwarded-For from %s, which is not in AETHER_TRUSTED_PROXIES: every client "
+                "it forwards counts as one address for the log-in and sign-up limits", peer)
 
 
 def _acceptable_body(path: str, headers: Headers) -> bool:

@@ -69,5 +69,5 @@ class UsageMonthly(SQLModel, table=True):
         default=0, sa_column=sa.Column(sa.BigInteger(), nullable=False, server_default="0")
     )
     storage_gb_hours: Decimal = Field(
-        default=Decimal(0), sa_column=sa.Column(sa.Numeric(14, 4), nullable=False, default=0, server_default="0")
+        default=Decimal(0), sa_column=sa.Column(sa.Numeric(24, 4), nullable=False, default=0, server_default="0")
     )

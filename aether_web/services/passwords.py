@@ -13,6 +13,7 @@ would keep the write lock for the whole hash.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 
 import anyio.to_thread
@@ -76,6 +77,11 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 256
 TOO_SHORT = f"Use at least {MIN_PASSWORD} characters for your password."
 TOO_COMMON = "This password is too common and easy to guess. Choose another one."
+# NIST SP 800-63B also names repetitive and sequential characters ("aaaaaaaaaaaa",
+# "123456789012", "qwertyuiopas"): zxcvbn's estimate of the guesses an attacker needs, from
+# its patterns (repeats, sequences, keyboard walks, dates, words), must reach this.
+MIN_GUESSES_LOG10 = 6
+_ESTIMATED_CHARS = 72  # zxcvbn refuses longer input; the first 72 characters decide
 
 
 @functools.cache
@@ -96,9 +102,18 @@ def password_problem(password: str, *, email: str = "") -> str | None:
     if "\x00" in password:
         return "Your password can't contain a NUL character."
     lowered = password.lower()
-    if lowered in _common_passwords() or (email and lowered == email.strip().lower()):
+    if lowered in _common_passwords() or (email and lowered == email.strip().lower()) or \
+            _guesses_log10(password, email) < MIN_GUESSES_LOG10:
         return TOO_COMMON
     return None
+
+
+def _guesses_log10(password: str, email: str) -> float:
+    """zxcvbn's estimate (log10 of the guesses needed), with the email's parts as words."""
+    from zxcvbn import zxcvbn
+
+    words = [w for w in re.split(r"[@._+-]", email.strip().lower()) if len(w) > 2]
+    return float(zxcvbn(password[:_ESTIMATED_CHARS], user_inputs=words)["guesses_log10"])
 
 
 def password_matches(stored_hash: str, password: str) -> bool:

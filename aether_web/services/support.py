@@ -30,6 +30,7 @@ from aether_web.services import text_input
 from aether_web.services.invoicing.support_view import adjustment_rows, invoice_check_rows
 
 MAX_ROWS = 50
+MAX_EVENT_ID = 255  # stripe_events.id
 
 
 def require_admin(user: Profile) -> Profile:
@@ -244,10 +245,13 @@ def failed_webhook_events(session: Session, *, limit: int = MAX_ROWS) -> list[di
 
 
 def replay_webhook_event(event_id: str) -> dict[str, Any]:
-    """Process a stored Stripe event again through the Stripe integration's replay."""
+    """Process a stored Stripe event again through the Stripe integration's replay. An id no
+    stored event can have (too long, NUL or hidden characters) is InvalidInput."""
     from aether_web.integrations.stripe import get_gateway
     from aether_web.services.stripe_events import replay_event
 
+    if len(event_id) > MAX_EVENT_ID or text_input.hidden_character(event_id):
+        raise InvalidInput("That is not a Stripe event id.", code="invalid_event_id")
     delivery = replay_event(event_id, gateway=get_gateway())
     return {"event_id": event_id, "status": delivery.event_status,
             "ok": delivery.http_status == 200}

@@ -7,12 +7,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from aether_web.billing.limits import WARNING_RATIO, can_start_vm
 from aether_web.billing.periods import month_of
 from aether_web.billing.plans import BYTES_PER_GB, get_plan
+from aether_web.db import Sql
 from aether_web.errors import InvalidInput, LimitReached, NotFound
 from aether_web.models import Profile, Project, Run
 from aether_web.services.hook_events import billed_now, find_project
@@ -65,11 +65,10 @@ def storage_status(session: Session, *, user_id: uuid.UUID, additional_bytes: in
     """The user's stored bytes against the plan: `allowed` to write `additional_bytes` more,
     and why (`ok`, `storage_near_limit` from 80%, `storage_limit_reached`). Paid plans may
     always write (overage)."""
-    total = session.exec(
-        select(sa.func.coalesce(sa.func.sum(Project.storage_bytes), 0))
+    total = int(session.exec(
+        select(Sql(session).big_sum(Project.storage_bytes))
         .where(Project.user_id == user_id, Project.deleted_at.is_(None))
-    ).one()
-    total = int(total)
+    ).one())
     profile = session.get(Profile, user_id)
     plan = get_plan(profile.plan if profile else None)
     limit = plan.storage_gb * BYTES_PER_GB

@@ -28,8 +28,20 @@ def test_short_and_common_passwords_are_refused_at_sign_up(api, password) -> Non
     assert "password" in r.json()["error"]["fields"]
 
 
+@pytest.mark.parametrize("password", ["aaaaaaaaaaaa", "123456789012", "qwertyuiopas",
+                                      "abcdefghijkl", "1q2w3e4r5t6y", "iloveyou2024"])
+def test_repeats_sequences_and_keyboard_walks_are_refused(api, password) -> None:
+    """Twelve characters, none in the common list, all among an attacker's first guesses
+    (NIST SP 800-63B: repetitive or sequential characters)."""
+    r = api.post("/api/auth/signup", json={"email": "new@example.com", "password": password})
+    assert r.status_code == 400, password
+    assert "too common" in r.json()["error"]["fields"]["password"]
+
+
 def test_twelve_characters_without_composition_rules_are_enough(api) -> None:
     assert password_problem("tangerine sky") is None  # no digits, no capitals: fine
+    assert password_problem("Zoë in Kyōto 佐藤") is None  # any characters
+    assert password_problem("december 2026") is None
     assert password_problem("x" * 11) is not None
     r = api.post("/api/auth/signup", json={"email": "new@example.com",
                                             "password": "tangerine sky"})

@@ -116,3 +116,50 @@ def test_server_error_reaches_sentry_scrubbed_and_answers_json(engine):
     events = [json.loads(line) for line in payload.splitlines()
               if line.startswith(b"{") and b'"exception"' in line]
     assert events, "no error event arrived"
+
+
+def test_unreadable_socket_io_packets_send_nothing_to_sentry():
+    """A real socket.io server as Reflex runs it (engineio's logger, our logging setup):
+    packets no handler could read stay out of Sentry; a handler's own error still arrives."""
+    import logging
+    import time
+
+    import sentry_sdk
+    import socketio
+    from starlette.testclient import TestClient
+
+    from aether_web.observability import ClientPacketErrors, configure_logging, init_sentry
+
+    configure_logging()
+    assert any(isinstance(f, ClientPacketErrors)
+               for f in logging.getLogger("engineio.server").filters)
+    server = HTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Collector.bodies.clear()
+    assert init_sentry(f"http://publickey@127.0.0.1:{server.server_port}/1")
+    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[],
+                               transports=["websocket"])
+
+    @sio.on("event")
+    async def event(sid, data):
+        raise RuntimeError("a bug in a handler")
+
+    try:
+        with TestClient(socketio.ASGIApp(sio)) as client, client.websocket_connect(
+                "/socket.io/?EIO=4&transport=websocket", headers={"Upgrade": "websocket"}) as ws:
+            ws.receive_text()  # engine.io's open packet
+            ws.send_text("40")
+            ws.receive_text()
+            for packet in ['42["event",' + "[" * 5_000 + "]" * 5_000 + "]", "42[", "49",
+                           "4{", "42[]"]:
+                ws.send_text(packet)
+            ws.send_text('42["event", {}]')  # reaches the handler, which raises
+            time.sleep(1.0)  # engineio runs each packet's handler as a task of its own
+        sentry_sdk.flush(5)
+    finally:
+        sentry_sdk.get_client().close()
+        server.shutdown()
+    events = [json.loads(line) for body in _Collector.bodies for line in body.splitlines()
+              if line.startswith(b"{") and b'"exception"' in line]
+    kinds = [e["exception"]["values"][-1]["type"] for e in events]
+    assert kinds == ["RuntimeError"], kinds

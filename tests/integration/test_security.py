@@ -294,6 +294,59 @@ def test_the_largest_byte_counts_add_up_without_overflow(api, make_user, make_pr
     assert check.status_code == 200, check.text
 
 
+def test_a_month_of_the_largest_sizes_on_every_project_fits(engine, make_user, make_project,
+                                                             client_for):
+    """20 Pro projects at the largest accepted size for a month: 16 PB-months of GB-hours
+    (numeric(14, 4) overflowed on PostgreSQL and failed the hourly accrual for everyone)."""
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from sqlmodel import Session, select
+
+    from aether_web.db import transaction
+    from aether_web.models import UsageMonthly
+    from aether_web.services.storage_accrual import accrue_storage, record_storage
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    user = make_user(plan="pro")
+    projects = [make_project(user) for _ in range(20)]
+    with transaction(engine) as s:
+        for i, project in enumerate(projects):
+            record_storage(s, event_id=f"big-{i}", project_id=project.id, bytes_used=MAX_BYTES,
+                           now=start)
+    with transaction(engine) as s:
+        accrue_storage(s, now=start + timedelta(days=31))
+    with Session(engine) as s:
+        [month] = s.exec(select(UsageMonthly)).all()
+    # each project: 2^50 bytes = 1,125,899.9 GB for 744 hours, accrued to 1/10,000 GB-hour
+    assert month.storage_gb_hours == 20 * Decimal("837669530.6909")
+    usage = client_for(user).get("/api/billing/usage")  # this month: the same sizes, billed
+    assert usage.status_code == 200, usage.text
+    assert usage.json()["usage"]["storage_bytes"] == 20 * MAX_BYTES
+
+
+def test_a_users_total_past_2_63_bytes_is_a_number_not_an_error(api, make_user, engine,
+                                                                no_sentry):
+    """Team has no project cap: 8,193 projects at 2^50 bytes pass 2^63 in all (SQLite's sum()
+    raised 'integer overflow', answered as a 503 the orchestrator would retry forever)."""
+    from sqlmodel import Session, select
+
+    from aether_web.models import Project
+
+    user = make_user(plan="team")
+    with Session(engine) as s:
+        s.add_all([Project(user_id=user.id, name=f"p{i}", storage_bytes=MAX_BYTES)
+                   for i in range(8_193)])
+        s.commit()
+        project_id = s.exec(select(Project.id).where(Project.user_id == user.id)
+                            .limit(1)).one()
+    check = _hook(api, "/api/hooks/storage/check", {"project_id": str(project_id),
+                                                    "additional_bytes": MAX_BYTES})
+    assert check.status_code == 200, check.text
+    assert check.json()["allowed"] is True
+    assert check.json()["storage_bytes"] >= 2**63
+
+
 @pytest.mark.parametrize("field, value", [("event_id", "e\x00vil"), ("machine_id", "m\x00"),
                                           ("machine_type", "shared\x00")])
 def test_hook_strings_with_nul_bytes_are_refused(api, make_user, make_project, no_sentry,
@@ -313,6 +366,19 @@ def test_support_search_refuses_huge_and_hidden_strings(client_for, make_user, n
     assert admin.get("/api/admin/users", params={"email": "example"}).status_code == 200
 
 
+@pytest.mark.parametrize("event_id", ["evt_\x00", "evt_\u202e1", "e" * 256])
+def test_a_webhook_replay_of_an_impossible_id_is_a_400(client_for, make_user, no_sentry,
+                                                       event_id):
+    """A NUL in the id reached PostgreSQL and answered 500."""
+    from urllib.parse import quote
+
+    admin = client_for(make_user(is_admin=True))
+    r = admin.post(f"/api/admin/webhooks/{quote(event_id)}/replay", json={})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_event_id"
+    missing = admin.post("/api/admin/webhooks/evt_unknown/replay", json={})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "event_not_found"
+
+
 def test_downstream_sees_the_forwarded_client_only_behind_a_trusted_proxy(monkeypatch):
     from starlette.responses import PlainTextResponse
 
@@ -326,3 +392,39 @@ def test_downstream_sees_the_forwarded_client_only_behind_a_trusted_proxy(monkey
     assert direct.get("/", headers=forged).text == "203.0.113.8"  # not from the proxy
     proxied = TestClient(security_middleware(who), client=("10.1.2.3", 5000))
     assert proxied.get("/", headers=forged).text == "198.51.100.23"
+
+
+def test_production_says_so_when_a_proxy_is_missing_from_the_trusted_list(monkeypatch):
+    """Without it every client behind the load balancer is one address: the sign-up limit is
+    then the whole site's, and a stranger's wrong guesses hold back the account's owner."""
+    import logging
+
+    from starlette.responses import PlainTextResponse
+
+    import aether_web.api.security as security
+
+    async def who(scope, receive, send):
+        await PlainTextResponse(scope["client"][0])(scope, receive, send)
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("aether_web").addHandler(handler)
+    security._warn_untrusted_proxy.cache_clear()
+    try:
+        proxied = TestClient(security_middleware(who), client=("10.1.2.3", 5000))
+        forwarded = {"X-Forwarded-For": "198.51.100.23"}
+        assert proxied.get("/", headers=forwarded).text == "10.1.2.3"
+        assert records == []  # development: nothing to say
+        monkeypatch.setattr(get_settings(), "env", "production")
+        for _ in range(3):
+            assert proxied.get("/", headers=forwarded).text == "10.1.2.3"
+        assert proxied.get("/").text == "10.1.2.3"  # no header: nothing to say
+        assert [r.getMessage() for r in records] == [
+            "X-Forwarded-For from 10.1.2.3, which is not in AETHER_TRUSTED_PROXIES: every "
+            "client it forwards counts as one address for the log-in and sign-up limits"]
+        monkeypatch.setattr(get_settings(), "trusted_proxies", "10.0.0.0/8")
+        assert proxied.get("/", headers=forwarded).text == "198.51.100.23"
+        assert len(records) == 1
+    finally:
+        logging.getLogger("aether_web").removeHandler(handler)

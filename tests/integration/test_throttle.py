@@ -60,6 +60,17 @@ def test_a_strangers_guesses_never_lock_the_real_user_out(from_ip, make_user):
     assert ok.status_code == 200 and ok.json()["user"]["email"] == user.email
 
 
+def test_one_address_spraying_many_accounts_is_limited_per_address(from_ip):
+    """One guess each at many accounts never meets an account's backoff: the address's own
+    limit (AETHER_LOGIN_IP_LIMITS, 30 a minute) stops it, and no one else."""
+    sprayer = from_ip("203.0.113.44")
+    answers = [_login(sprayer, f"user{i}@example.com", "Summer2024!!").status_code
+               for i in range(31)]
+    assert answers == [401] * 30 + [429]
+    assert _login(from_ip("198.51.100.44"), "user0@example.com",
+                  "Summer2024!!").status_code == 401
+
+
 def test_forged_forwarded_for_does_not_reset_the_count(from_ip, make_user):
     user = make_user()
     stranger = from_ip("203.0.113.66")
@@ -183,6 +194,31 @@ def test_signups_are_limited_per_address(from_ip):
     assert from_ip("198.51.100.8").post(
         "/api/auth/signup", json={"email": "other@example.com",
                                   "password": "long-password-1"}).status_code == 200
+
+
+def test_asking_whether_addresses_are_taken_is_held_to_the_sign_up_limit(from_ip, make_user,
+                                                                         engine):
+    """Sign-up answers 409 for a taken address (docs/architecture.md, decided): an enumerator
+    gets 5 answers per 10 minutes per address, and the account it probes is left alone."""
+    from sqlmodel import Session, select
+
+    from aether_web.models import AuthSession, EmailOutbox
+
+    owner = make_user(email="owner@example.com")
+    with Session(engine) as s:
+        mails = len(s.exec(select(EmailOutbox)).all())
+    prober = from_ip("203.0.113.91")
+    probes = ["owner@example.com", "nobody@example.com", "owner@example.com", "OWNER@example.com",
+              "owner@example.com", "owner@example.com", "nobody-else@example.com"]
+    answers = [prober.post("/api/auth/signup", json={"email": email,
+                                                     "password": "long-password-1"})
+               for email in probes]
+    assert [a.status_code for a in answers] == [409, 200, 409, 409, 409, 429, 429]
+    assert answers[0].json()["error"]["code"] == "email_taken"
+    with Session(engine) as s:
+        # The one new account's confirmation mail; nothing to the owner, no session of theirs.
+        assert len(s.exec(select(EmailOutbox)).all()) == mails + 1
+        assert s.exec(select(AuthSession).where(AuthSession.user_id == owner.id)).all() == []
 
 
 def test_reset_requests_are_limited_per_address(clock):
