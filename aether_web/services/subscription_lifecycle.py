@@ -48,29 +48,43 @@ def _live_profile(session: Session, user_id: uuid.UUID) -> Profile:
     return profile
 
 
+def _end_paid_plan(session: Session, *, profile: Profile, now: datetime, reason: str,
+                   cause: str) -> str:
+    """Put the user on Free from `now` before the overage so far is computed, so that the
+    paid interval (and its prorated allowance, rule 3) ends at this moment: the final
+    invoice then carries what every display shows afterwards. Returns the paid plan held."""
+    paid = profile.plan
+    set_plan(session, profile=profile, plan=PlanKey.FREE, reason=reason, cause=cause, at=now)
+    return paid
+
+
 def _overage_so_far_in(session: Session, *, profile: Profile, gateway: StripeGateway,
-                       now: datetime) -> None:
+                       now: datetime, plan_key: str) -> None:
     """Plan and send the open month's overage up to now (before an immediate cancel, whose
-    final invoice then carries it)."""
+    final invoice then carries it). The paid interval must already end at `now`."""
     bill = compute_period_overage(session, user_id=profile.id, month=month_of(now), now=now,
-                                  plan_key=profile.plan)
+                                  plan_key=plan_key)
     # Stamped a second before the cancel (the final invoice bills usage before its moment),
     # and never before the subscription's period began.
     sub = gateway.retrieve_subscription(profile.stripe_subscription_id or "")
     stamp = max(int(now.timestamp()) - 1, sub.current_period_start or 0)
     plan_period_reports(session, profile=profile, bill=bill, timestamp=stamp,
-                        plan_key=profile.plan)
+                        plan_key=plan_key)
     send_reports(session, bill=bill, now=now, gateway=gateway)
 
 
 def cancel_now(session: Session, *, user_id: uuid.UUID, gateway: StripeGateway) -> str:
-    """Cancel at once: the overage so far is sent, then the subscription is cancelled with
-    a final invoice (`invoice_now`) that credits the unused flat fee (`prorate`)."""
+    """Cancel at once: the plan ends now, the overage so far (on the allowance prorated to
+    this moment) is sent, then the subscription is cancelled with a final invoice
+    (`invoice_now`) that credits the unused flat fee (`prorate`). If Stripe does not answer,
+    the caller's transaction rolls all of it back."""
     profile = _live_profile(session, user_id)
     lock_profile(session, user_id=profile.id)
     now = db_now(session)
+    paid = _end_paid_plan(session, profile=profile, now=now, reason="cancelled now",
+                          cause="cancellation")
     try:
-        _overage_so_far_in(session, profile=profile, gateway=gateway, now=now)
+        _overage_so_far_in(session, profile=profile, gateway=gateway, now=now, plan_key=paid)
         sub = gateway.cancel_subscription(
             subscription_id=profile.stripe_subscription_id or "", invoice_now=True,
             prorate=True, idempotency_key=f"cancel-now-{profile.stripe_subscription_id}")
@@ -174,8 +188,10 @@ def cancelled_without_final_invoice(session: Session, *, profile: Profile,
         latest = gateway.retrieve_invoice(sub.latest_invoice_id)
         if latest.created >= sub.ended_at - 60 and latest.billing_reason != "subscription_create":
             return None  # invoice_now: the gate reconciles that final invoice
-    ended = datetime.fromtimestamp(sub.ended_at, UTC)
+    ended = min(datetime.fromtimestamp(sub.ended_at, UTC), db_now(session))
     plan_key = sub.plan_key or PlanKey.PRO
+    _end_paid_plan(session, profile=profile, now=ended, reason="subscription canceled",
+                   cause="cancellation")
     bill = compute_period_overage(session, user_id=profile.id, month=month_of(ended),
                                   now=ended, plan_key=plan_key)
     plan_period_reports(session, profile=profile, bill=bill, timestamp=sub.ended_at,
@@ -193,11 +209,15 @@ def cancelled_without_final_invoice(session: Session, *, profile: Profile,
 def end_grace(session: Session, *, profile: Profile, gateway: StripeGateway) -> str:
     """Day 7 of a failed payment: cancel in Stripe with a final invoice for the overage so
     far and the unused flat fee credited; unpaid invoices stay payable; the user is Free
-    now and can upgrade again at once. StripeUnavailable propagates (decided next tick)."""
+    now and can upgrade again at once. The plan ends at this moment, before the overage so
+    far is computed (its allowance prorated to it). StripeUnavailable propagates (decided
+    next tick): the caller rolls back to before this call."""
     now = db_now(session)
     outcome = "no subscription in Stripe"
     if profile.stripe_subscription_id and profile.subscription_status in LIVE_STATUSES:
-        _overage_so_far_in(session, profile=profile, gateway=gateway, now=now)
+        paid = _end_paid_plan(session, profile=profile, now=now, reason="grace period ended",
+                              cause="grace_expiry")
+        _overage_so_far_in(session, profile=profile, gateway=gateway, now=now, plan_key=paid)
         try:
             sub = gateway.cancel_subscription(
                 subscription_id=profile.stripe_subscription_id, invoice_now=True, prorate=True,
@@ -211,5 +231,6 @@ def end_grace(session: Session, *, profile: Profile, gateway: StripeGateway) -> 
     profile.past_due_since = None
     profile.grace_ends_at = None
     session.add(profile)
-    return f"{set_plan(session, profile=profile, plan=PlanKey.FREE, reason='grace period ended')}; " \
-           f"{outcome}"
+    changed = set_plan(session, profile=profile, plan=PlanKey.FREE, reason="grace period ended",
+                       cause="grace_expiry")
+    return f"{changed}; {outcome}"

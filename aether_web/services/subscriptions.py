@@ -7,7 +7,7 @@ correct whatever order events arrive in; `stripe_synced_at` keeps the newest eve
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -111,11 +111,12 @@ def _this_month_note(session: Session, profile: Profile) -> str:
 
 
 def set_plan(session: Session, *, profile: Profile, plan: str, reason: str,
-             cause: str | None = None) -> str:
-    """Change the plan (never deleting anything), record the plan interval it starts in the
-    same transaction (`plan_history.change_plan`), and tell the user. Returns an outcome."""
+             cause: str | None = None, at: datetime | None = None) -> str:
+    """Change the plan from `at` (database time by default; never deleting anything), record
+    the plan interval it starts in the same transaction (`plan_history.change_plan`), and
+    tell the user. Returns an outcome."""
     cause = cause or _cause(profile.plan, plan, profile.subscription_status)
-    old = change_plan(session, profile=profile, plan=plan, cause=cause)
+    old = change_plan(session, profile=profile, plan=plan, cause=cause, at=at)
     if old is None or old == plan:
         return f"plan stays {plan}"
     _plan_changed_email(session, profile, old, plan)
@@ -150,8 +151,18 @@ def apply_subscription(
     plan = entitled_plan(status=sub.status, plan_key=sub.plan_key, current_plan=profile.plan,
                          grace_ends_at=profile.grace_ends_at, now=now)
     session.add(profile)
-    outcome = set_plan(session, profile=profile, plan=plan, reason=f"subscription {sub.status}")
+    outcome = set_plan(session, profile=profile, plan=plan, reason=f"subscription {sub.status}",
+                       at=_ended_at(sub, now))
     return f"{outcome}; status {sub.status}"
+
+
+def _ended_at(sub: SubscriptionInfo, now: datetime) -> datetime | None:
+    """When a cancelled subscription's plan ended: Stripe's `ended_at` (rule 2: the plan
+    history follows what happened, not when the webhook arrived), never later than now.
+    None (database time) for any other change."""
+    if sub.status != "canceled" or not sub.ended_at:
+        return None
+    return min(datetime.fromtimestamp(sub.ended_at, UTC), now)
 
 
 def start_grace(profile: Profile, *, now: datetime) -> bool:
@@ -193,7 +204,8 @@ def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = No
             from aether_web.services.subscription_lifecycle import end_grace
 
             try:
-                end_grace(session, profile=profile, gateway=gateway)
+                with session.begin_nested():  # Stripe not answering undoes the plan change
+                    end_grace(session, profile=profile, gateway=gateway)
             except StripeUnavailable:
                 continue  # cancelled in Stripe on the next tick; the plan waits for it
         moved += 1

@@ -26,10 +26,16 @@ def _profile(server, user_id) -> Profile:
 
 
 def _log_in(page, email: str, password: str) -> None:
+    """Log in from the keyboard (Enter in the password field submits the form), waiting for
+    the server's answer to the POST: a lost submission fails here, saying so, rather than
+    as a missing message later."""
     page.goto("/login")
     page.fill("#email", email)
     page.fill("#password", password)
-    page.click("#submit")
+    with page.expect_response(lambda r: r.url.endswith("/api/auth/login")
+                              and r.request.method == "POST") as answer:
+        page.press("#password", "Enter")
+    assert answer.value.status == 303, answer.value.status
 
 
 def test_sign_up_for_pro_confirm_settings_reset_and_delete(page, browser, server) -> None:

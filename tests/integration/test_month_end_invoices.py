@@ -153,7 +153,7 @@ def test_cancel_at_period_end_bills_the_last_period_on_an_invoice_of_its_own(
 def test_cancel_now_in_the_app_invoices_the_overage_so_far_at_once(
         bed: Bed, make_user, client_for, engine) -> None:
     profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
-    ours = _ours(engine, profile.id, month)
+    held_all_month = _ours(engine, profile.id, month)
     client = client_for(profile)
     # a period begun this very second is empty: nothing could be billed in it
     started = bed.stripe.v1.subscriptions.retrieve(
@@ -163,6 +163,10 @@ def test_cancel_now_in_the_app_invoices_the_overage_so_far_at_once(
     assert r.status_code == 200, r.text
     assert bed.profile(profile.id).plan == "free"
     bed.settle()
+    # rule 3: the paid interval ended at the cancel, so its allowance is prorated to it (a
+    # few seconds of Pro include almost nothing); the final invoice carries exactly that
+    ours = _ours(engine, profile.id, month)
+    assert ours[COMPUTE_METER] > held_all_month[COMPUTE_METER]
     sub = bed.stripe.v1.subscriptions.retrieve(profile.stripe_subscription_id)
     final = bed.stripe.v1.invoices.retrieve(sub.latest_invoice).to_dict()
     assert _metered(final) == ours
@@ -179,10 +183,13 @@ def test_cancel_now_in_the_app_invoices_the_overage_so_far_at_once(
 def test_cancel_now_in_the_portal_still_invoices_the_overage(
         bed: Bed, make_user, client_for, engine) -> None:
     profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
-    ours = _ours(engine, profile.id, month)
+    held_all_month = _ours(engine, profile.id, month)
     assert bed.portal(client_for(profile), "cancel-now").status_code == 303
     bed.wait_for_plan(profile.id, "free")
     bed.settle()
+    # the paid interval ends when Stripe ended the subscription (its allowance prorated)
+    ours = _ours(engine, profile.id, month)
+    assert ours[COMPUTE_METER] > held_all_month[COMPUTE_METER]
     adjustments = wait_until(lambda: len(_rows(engine, OverageAdjustment, profile.id)) == 2
                              and _rows(engine, OverageAdjustment, profile.id))
     assert {(a.units, a.reason) for a in adjustments} == {

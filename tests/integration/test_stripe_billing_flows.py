@@ -115,6 +115,65 @@ def test_cancel_in_portal_ends_on_free_and_keeps_projects(
     assert r.status_code == 200  # canceled: a new subscription can start
 
 
+def _grace_runs_out(engine, profile) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE profiles SET grace_ends_at = :t WHERE id = :id"),
+                     {"t": profile.past_due_since - timedelta(seconds=1),
+                      "id": profile.id.hex if engine.dialect.name == "sqlite" else profile.id})
+
+
+class _CancelUnavailable:
+    """The test's gateway, except that Stripe does not answer a cancellation."""
+
+    def __init__(self, gateway) -> None:
+        self._gateway = gateway
+
+    def __getattr__(self, name):
+        return getattr(self._gateway, name)
+
+    def cancel_subscription(self, **_kwargs):
+        from aether_web.integrations.stripe import StripeUnavailable
+
+        raise StripeUnavailable()
+
+
+def test_grace_expiry_with_stripe_not_answering_keeps_the_plan_for_the_next_run(
+        bed: Bed, make_user, client_for, engine) -> None:
+    from aether_web.db import transaction
+    from aether_web.models import PlanIntervalRow
+    from aether_web.services.subscriptions import expire_grace_periods
+
+    user = make_user()
+    bed.checkout(client_for(user), "pro")
+    bed.wait_for_plan(user.id, "pro")
+    bed.settle()
+    profile = bed.profile(user.id)
+    bed.set_card(profile.stripe_customer_id, DECLINED)
+    bed.close_period(profile.stripe_subscription_id)
+    profile = wait_until(lambda: (p := bed.profile(user.id)).past_due_since and p,
+                         what="past due")
+    bed.settle()
+    _grace_runs_out(engine, profile)
+    mails = len(_emails(engine, user.id, "plan_changed"))
+    with transaction(engine) as s:
+        outcome = expire_grace_periods(s, gateway=_CancelUnavailable(bed.gateway))
+    assert outcome.startswith("0 moved")
+    # nothing of the grace end was kept: the plan, its history and the mail wait for Stripe
+    after = bed.profile(user.id)
+    assert (after.plan, after.subscription_status) == ("pro", "past_due")
+    with Session(engine) as s:
+        open_intervals = s.exec(select(PlanIntervalRow).where(
+            PlanIntervalRow.user_id == user.id, PlanIntervalRow.ended_at.is_(None))).all()
+    assert [iv.plan for iv in open_intervals] == ["pro"]
+    assert len(_emails(engine, user.id, "plan_changed")) == mails
+    # the next run, with Stripe answering, ends it
+    with transaction(engine) as s:
+        assert expire_grace_periods(s, gateway=bed.gateway).startswith("1 moved")
+    assert bed.profile(user.id).plan == "free"
+    assert bed.stripe.v1.subscriptions.retrieve(profile.stripe_subscription_id).status == \
+        "canceled"
+
+
 def test_payment_failure_keeps_the_plan_through_grace_then_cancels_in_stripe(
         bed: Bed, make_user, client_for, engine) -> None:
     from aether_web.jobs.runner import run_job
@@ -134,11 +193,7 @@ def test_payment_failure_keeps_the_plan_through_grace_then_cancels_in_stripe(
     bed.settle()
     mails = _emails(engine, user.id, "payment_failed")
     assert len(mails) == 1 and "Update your payment method" in mails[0].body
-    # the grace period runs out
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE profiles SET grace_ends_at = :t WHERE id = :id"),
-                     {"t": profile.past_due_since - timedelta(seconds=1),
-                      "id": user.id.hex if engine.dialect.name == "sqlite" else user.id})
+    _grace_runs_out(engine, profile)
     unpaid = profile.stripe_subscription_id
     assert run_job("expire_grace_periods").status == "succeeded"
     # Rule 12: the subscription is cancelled in Stripe (no further invoices), the user is
