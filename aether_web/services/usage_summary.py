@@ -184,10 +184,12 @@ def _history_months(session: Session, user_id: uuid.UUID, month: date) -> list[d
     return months
 
 
-def usage_summary(session: Session, *, user_id: uuid.UUID, now: datetime | None = None) -> dict:
+def usage_summary(session: Session, *, user_id: uuid.UUID, now: datetime | None = None,
+                  with_history: bool = True) -> dict:
     """Plan, this UTC month's period, limits, usage with percentages and levels (against the
     month's included amounts), and up to 12 months of history, each with its bill's breakdown
-    and, for a past month, what was billed (or why not).
+    and, for a past month, what was billed (or why not). `with_history=False` prices this month
+    only (its history holds this month alone): what the header's meters and banners need.
 
     Hours and GB are floored to two decimals, so a display never shows more than was used.
     """
@@ -201,7 +203,7 @@ def usage_summary(session: Session, *, user_id: uuid.UUID, now: datetime | None 
     invoiced = invoiced_months(session, user_id=user_id)
     history = []
     current: PeriodBill | None = None
-    for key in _history_months(session, user_id, month):
+    for key in _history_months(session, user_id, month) if with_history else [month]:
         bill = period_bill(session, user_id=user_id, month=key, now=now)
         current = current or (bill if key == month else None)
         status, why, cents = month_status(session, bill=bill, reports=reports.get(key, []),

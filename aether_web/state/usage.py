@@ -42,10 +42,11 @@ class UsageState(PortalMixin, AuthState):
     welcome_open: bool = False
 
     def _load_usage(self, session: Session) -> dict:
-        """Fill the bars, the alert and past-due; returns the summary for pages that show more."""
+        """Fill the bars, the alert and past-due from this month's usage (no history: the
+        header needs none); returns that summary."""
         user = self._user(session)
         self._remember(user)
-        summary = usage_summary(session, user_id=user.id)
+        summary = usage_summary(session, user_id=user.id, with_history=False)
         self._show_usage(summary, billing_service.billing_summary(session, user_id=user.id))
         return summary
 

@@ -129,3 +129,28 @@ def test_a_late_remainder_shows_its_labelled_item_until_it_is_billed(
     month = _history(engine, user)[month_key(last)]
     assert month["status"] == "billed" and month["overage_cents"] == 50
     assert "next invoice" not in month["status_reason"]
+
+
+def test_the_header_prices_this_month_alone_with_the_numbers_billing_shows(
+        engine, make_user, make_project):
+    user = make_user(plan="pro", stripe_customer_id="cus_x")
+    project = make_project(user)
+    this = month_of(datetime.now(UTC))
+    with Session(engine) as s:
+        _month_with_overage(s, user, project, previous_month(this), 4)
+        start = month_start(this)
+        s.add(Run(project_id=project.id, user_id=user.id, machine_id="m",
+                  started_at=start, ended_at=start + timedelta(minutes=90),
+                  last_heartbeat_at=start + timedelta(minutes=90), duration_seconds=5400,
+                  end_reason="user_stopped"))
+        s.commit()
+    now = datetime.now(UTC).replace(microsecond=0)
+    with Session(engine) as s:
+        full = usage_summary(s, user_id=user.id, now=now)
+        header = usage_summary(s, user_id=user.id, now=now, with_history=False)
+    assert [m["month"] for m in full["history"]] == [month_key(this),
+                                                     month_key(previous_month(this))]
+    assert [m["month"] for m in header["history"]] == [month_key(this)]
+    assert header["history"][0] == full["history"][0]
+    assert header["usage"] == full["usage"] and header["usage"]["compute_seconds"] == 5400
+    assert header["overage_so_far_cents"] == full["overage_so_far_cents"]
