@@ -3,7 +3,8 @@
 Starts the prod server (gunicorn with uvicorn workers, backend only: no page is loaded), then
 probes `GET /api/health` and `GET /api/ready` every 100 ms, first idle for `--idle` seconds,
 then while `--concurrency` clients replay bad log-ins (unknown emails: each one still verifies
-a password hash) for `--seconds`. Prints p50/max of both probes beside idle; goal: the burst's
+a password hash) for `--seconds`, from a process of their own (so the probe's event loop measures
+the server, not a busy generator). Prints p50/max of both probes beside idle; goal: the burst's
 p50 within 2x of idle.
 
     .venv/bin/python -m bench.login_burst_bench [--seconds 20] [--concurrency 20] [--workers 1]
@@ -62,20 +63,49 @@ async def _bad_logins(client: httpx.AsyncClient, stop: asyncio.Event, counts: di
             counts[exc.__class__.__name__] = counts.get(exc.__class__.__name__, 0) + 1
 
 
-async def _phase(url: str, seconds: float, concurrency: int) -> tuple[dict, dict]:
+async def _burst(url: str, seconds: float, concurrency: int) -> dict:
     stop = asyncio.Event()
     counts: dict = {}
     limits = httpx.Limits(max_connections=concurrency + 4)
-    async with httpx.AsyncClient(base_url=url, limits=limits) as probe_client, \
-            httpx.AsyncClient(base_url=url, limits=limits) as login_client:
-        probe = asyncio.create_task(_probe(probe_client, stop))
+    async with httpx.AsyncClient(base_url=url, limits=limits) as login_client:
         burst = [asyncio.create_task(_bad_logins(login_client, stop, counts))
                  for _ in range(concurrency)]
         await asyncio.sleep(seconds)
         stop.set()
-        seen = await probe
         await asyncio.gather(*burst)
-    return seen, counts
+    return counts
+
+
+def _burst_process(url: str, seconds: float, concurrency: int, out) -> None:
+    started = resource.getrusage(resource.RUSAGE_SELF)
+    counts = asyncio.run(_burst(url, seconds, concurrency))
+    done = resource.getrusage(resource.RUSAGE_SELF)
+    out.put((counts, (done.ru_utime - started.ru_utime) + (done.ru_stime - started.ru_stime)))
+
+
+async def _phase(url: str, seconds: float, concurrency: int) -> tuple[dict, dict, float]:
+    """Probe for `seconds` while `concurrency` clients replay bad log-ins from a process of
+    their own: the probe's timings are the server's, not a busy generator's event loop."""
+    stop = asyncio.Event()
+    counts: dict = {}
+    cpu = 0.0
+    process = None
+    if concurrency:
+        import multiprocessing
+
+        out = multiprocessing.get_context("spawn").Queue()
+        process = multiprocessing.get_context("spawn").Process(
+            target=_burst_process, args=(url, seconds, concurrency, out))
+        process.start()
+    async with httpx.AsyncClient(base_url=url) as probe_client:
+        probe = asyncio.create_task(_probe(probe_client, stop))
+        await asyncio.sleep(seconds)
+        stop.set()
+        seen = await probe
+    if process is not None:
+        counts, cpu = await asyncio.to_thread(out.get)
+        process.join()
+    return seen, counts, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,10 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                        log_dir=tmp / "logs", extra_env=extra)
     stack.start(timeout=180)
     try:
-        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-        idle, _ = asyncio.run(_phase(stack.url, args.idle, 0))
-        burst, counts = asyncio.run(_phase(stack.url, args.seconds, args.concurrency))
-        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        idle, _, _ = asyncio.run(_phase(stack.url, args.idle, 0))
+        burst, counts, burst_cpu = asyncio.run(_phase(stack.url, args.seconds, args.concurrency))
     finally:
         stack.stop()
 
@@ -117,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = ok and ratio <= GOAL_RATIO
         print(f"{path:14} {i50:8.1f}ms {imax:8.1f}ms {b50:9.1f}ms {bmax:9.1f}ms {ratio:9.2f}x "
               f"{'ok' if ratio <= GOAL_RATIO else 'OVER'}")
-    used = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    print(f"load generator CPU: {used:.1f} s over {args.idle + args.seconds:.0f} s; "
+    print(f"log-ins answered: {sum(counts.values()) / args.seconds:.0f}/s; burst generator "
+          f"(its own process) CPU: {burst_cpu:.1f} s over {args.seconds:.0f} s; "
           f"machine load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} CPUs")
     return 0 if ok else 1

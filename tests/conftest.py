@@ -140,6 +140,9 @@ def _clean_tables(request):
         return
     engine = request.getfixturevalue("engine")
     _truncate(engine)
+    from aether_web.services import throttle
+
+    throttle.forget_refusals()  # the counters went with the tables
     yield
 
 

@@ -43,6 +43,17 @@ class Refusal:
     """Which limit refused an attempt and how long until it admits one again."""
 
     retry_after: int
+    reset_at: float = 0.0  # when the full window ends, on the storage's clock
+
+
+# Per-address refusals this worker has seen, until their window ends: a fixed window that is
+# full stays full until it resets, so later attempts from that address are refused here
+# without a round trip to the counters (a burst from one address costs almost nothing).
+# Only per-address tiers are remembered: nothing clears them early, whereas a successful
+# log-in clears an account's backoff. Bounded: past `_REFUSED_MAX` ended entries are dropped,
+# then all of them (each worker learns a refusal again at its next attempt).
+_REFUSED: dict[tuple[str, str], float] = {}
+_REFUSED_MAX = 10_000
 
 
 def _settings():
@@ -72,6 +83,12 @@ def use_storage(storage: Storage | None) -> None:
     """Count on `storage` from now on (None: back to the configured one). For tests and tools."""
     global _override
     _override = storage
+    forget_refusals()
+
+
+def forget_refusals() -> None:
+    """Drop this worker's remembered refusals (a new storage, or a test's fresh database)."""
+    _REFUSED.clear()
 
 
 def storage() -> Storage:
@@ -121,14 +138,36 @@ def rules() -> dict[str, list[RateLimitItem]]:
     }
 
 
-def _take(items: list[RateLimitItem], namespace: str, identity: str) -> Refusal | None:
-    """Take one slot of every tier in order, stopping at the first that is full."""
+def _clock(store: Storage) -> float:
+    return store.clock() if isinstance(store, DatabaseStorage) else time.time()
+
+
+def _take(items: list[RateLimitItem], namespace: str, identity: str, *,
+          remember: bool = False) -> Refusal | None:
+    """Take one slot of every tier in order, stopping at the first that is full.
+    `remember`: a refusal is kept in this worker until its window ends (per-address tiers)."""
+    store, key = storage(), (namespace, identity)
+    if remember and (until := _REFUSED.get(key)) is not None:
+        left = until - _clock(store)
+        if left > 0:
+            return Refusal(retry_after=max(1, math.ceil(left)), reset_at=until)
+        _REFUSED.pop(key, None)
     try:
-        return _take_on(storage(), items, namespace, identity)
+        refusal = _take_on(store, items, namespace, identity)
     except StorageError as exc:
         log.warning("throttle: %s unavailable (%s); counting in the database",
-                    type(storage()).__name__, exc.__class__.__name__)
+                    type(store).__name__, exc.__class__.__name__)
         return _take_on(DatabaseStorage(), items, namespace, identity)
+    if remember and refusal is not None:
+        if len(_REFUSED) >= _REFUSED_MAX:
+            now = _clock(store)
+            for old, until in list(_REFUSED.items()):
+                if until <= now:
+                    _REFUSED.pop(old, None)
+            if len(_REFUSED) >= _REFUSED_MAX:
+                _REFUSED.clear()
+        _REFUSED[key] = refusal.reset_at
+    return refusal
 
 
 def _take_on(store: Storage, items: list[RateLimitItem], namespace: str,
@@ -137,8 +176,8 @@ def _take_on(store: Storage, items: list[RateLimitItem], namespace: str,
     for item in items:
         if not limiter.hit(item, namespace, identity):
             reset_at = limiter.get_window_stats(item, namespace, identity).reset_time
-            now = store.clock() if isinstance(store, DatabaseStorage) else time.time()
-            return Refusal(retry_after=max(1, math.ceil(reset_at - now)))
+            return Refusal(retry_after=max(1, math.ceil(reset_at - _clock(store))),
+                           reset_at=reset_at)
     return None
 
 
@@ -155,7 +194,7 @@ def check_login(*, email: str, ip: str) -> None:
 
     Call before checking the password; `login_succeeded` afterwards clears the backoff."""
     address = client_key(ip)
-    refusal = _take(rules()["login"], "login-ip", _digest(address))
+    refusal = _take(rules()["login"], "login-ip", _digest(address), remember=True)
     if refusal is None:
         refusal = _take(backoff_tiers(), "login-account", _digest(email, address))
     if refusal is not None:
@@ -176,7 +215,7 @@ def login_succeeded(*, email: str, ip: str) -> None:
 def check(rule: str, *, ip: str) -> None:
     """Take one attempt of `rule` ("signup", "password_reset") for `ip`, or raise
     RateLimited with `retry_after` seconds in its details."""
-    refusal = _take(rules()[rule], rule, _digest(client_key(ip)))
+    refusal = _take(rules()[rule], rule, _digest(client_key(ip)), remember=True)
     if refusal is not None:
         what = {"signup": "sign-ups", "password_reset": "reset requests"}.get(rule, "attempts")
         raise _refuse(refusal, what)

@@ -97,6 +97,31 @@ def test_backoff_doubles_and_never_becomes_a_hard_lock(clock):
     assert allowed_at[-1] < 24 * 3600  # still admitted: a wait, not a lock
 
 
+def test_an_address_over_its_limit_is_refused_without_counting_until_its_window_ends(clock):
+    ip = "203.0.113.77"
+    # 30 a minute from one address (each to another account: no backoff involved)
+    for i in range(30):
+        throttle.check_login(email=f"user-{i}@example.com", ip=ip)
+    with pytest.raises(RateLimited) as first:
+        throttle.check_login(email="user-30@example.com", ip=ip)
+    store, hits = throttle.storage(), []
+    real_incr = store.incr
+    store.incr = lambda *a, **k: hits.append(a) or real_incr(*a, **k)
+    try:
+        clock[0] += 10
+        for i in range(50):  # a burst from that address: refused here, the counters untouched
+            with pytest.raises(RateLimited) as exc:
+                throttle.check_login(email=f"burst-{i}@example.com", ip=ip)
+        assert hits == []
+        assert exc.value.details["retry_after"] == first.value.details["retry_after"] - 10
+        throttle.check_login(email="other@example.com", ip="198.51.100.8")  # others count
+        assert len(hits) == 2 + len(throttle.backoff_tiers())  # its address and account tiers
+        clock[0] += exc.value.details["retry_after"]  # the minute's window ends
+        throttle.check_login(email="user-31@example.com", ip=ip)
+    finally:
+        store.incr = real_incr
+
+
 def test_a_right_password_clears_the_backoff_for_that_address_only(clock):
     email = "owner@example.com"
     for _ in range(5):
