@@ -4,6 +4,7 @@ from our computation said out loud."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
@@ -154,3 +155,26 @@ def test_the_header_prices_this_month_alone_with_the_numbers_billing_shows(
     assert header["history"][0] == full["history"][0]
     assert header["usage"] == full["usage"] and header["usage"]["compute_seconds"] == 5400
     assert header["overage_so_far_cents"] == full["overage_so_far_cents"]
+
+
+def test_billing_opens_on_this_month_and_its_history_follows_priced_at_the_same_moment(
+        engine, make_user, make_project):
+    from aether_web.pages.billing.overview import read_history, read_overview
+
+    user = make_user(plan="pro", stripe_customer_id="cus_x")
+    project = make_project(user)
+    this = month_of(datetime.now(UTC))
+    with Session(engine) as s:
+        _month_with_overage(s, user, project, previous_month(this), 2)
+        s.add(Run(project_id=project.id, user_id=user.id, machine_id="m",
+                  started_at=month_start(this), ended_at=None,
+                  last_heartbeat_at=datetime.now(UTC)))  # still running: grows every second
+        s.commit()
+    with Session(engine) as s:
+        first = read_overview(s, user_id=user.id)
+    assert [m["month"] for m in first.usage["history"]] == [month_key(this)]
+    time.sleep(1.1)
+    past = read_history(user.id, first.at)
+    assert [row["key"] for row in past.rows] == [month_key(this),
+                                                 month_key(previous_month(this))]
+    assert past.rows[0] == first.history[0] and past.has_usage  # the same moment's numbers

@@ -47,7 +47,7 @@ def billing_page() -> rx.Component:
                     rx.vstack(usage_section(), cost_section(), width="100%", spacing="4"),
                     skeleton_rows(1, "12rem")),
             daily_chart(),
-            rx.cond(BillingState.loaded, history_section(), skeleton_rows(2)),
+            rx.cond(BillingState.history_loaded, history_section(), skeleton_rows(2)),
             rx.cond(BillingState.loaded, projects_section(), skeleton_rows(2)),
             rx.cond(BillingState.loaded, invoices_table(), skeleton_rows(2)),
             spacing="5", width="100%",

@@ -1,18 +1,19 @@
 """What /billing shows, read for one user: `BillingOverview` (everything on the page when it
-opens, one transaction) and the slower parts read off the event loop afterwards (the daily
-chart, per-project lines, Stripe's invoice preview, the card on file)."""
+opens, this month priced alone, one transaction) and the slower parts read off the event loop
+afterwards (the months of history, the daily chart, per-project lines, Stripe's invoice
+preview, the card on file)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlmodel import Session
 
 from aether_web.billing.money import format_cents
 from aether_web.billing.plans import SECONDS_PER_HOUR, get_plan
-from aether_web.db import db_now, transaction
+from aether_web.db import db_now, read_transaction, transaction
 from aether_web.integrations.stripe import get_gateway
 from aether_web.models import InvoiceRecord
 from aether_web.observability import log
@@ -51,8 +52,9 @@ class BillingOverview:
     The page's text is derived here, so nothing else reads the summary's keys."""
 
     account: BillingSummary
-    usage: dict  # `services.usage_summary`, as `GET /api/billing/usage` answers it
+    usage: dict  # `services.usage_summary` of this month alone (its history is this month)
     invoices: list[dict[str, str]]
+    at: datetime  # the moment it was priced at: the history is priced at it too
 
     @property
     def plan_price(self) -> str:
@@ -104,12 +106,31 @@ class BillingOverview:
 
 
 def read_overview(session: Session, *, user_id: uuid.UUID) -> BillingOverview:
-    """The page's first answer for the user."""
+    """The page's first answer for the user: this month's numbers (the history follows,
+    `read_history`)."""
+    at = db_now(session).replace(microsecond=0)
     return BillingOverview(
         account=billing_service.billing_summary(session, user_id=user_id),
-        usage=usage_summary(session, user_id=user_id),
+        usage=usage_summary(session, user_id=user_id, now=at, with_history=False),
         invoices=[invoice_row(r) for r in billing_service.list_invoices(session, user_id=user_id)],
+        at=at,
     )
+
+
+@dataclass(frozen=True)
+class BillingHistory:
+    """Up to 12 months, newest first, as the history table shows them."""
+
+    rows: list[dict[str, str]]
+    has_usage: bool
+
+
+def read_history(user_id: uuid.UUID, at: datetime) -> BillingHistory:
+    """Every month's bill priced at `at` (the first answer's moment, so this month's row is
+    the one the page already shows), in a read transaction of its own."""
+    with read_transaction() as session:
+        summary = usage_summary(session, user_id=user_id, now=at)
+    return BillingHistory(rows=history_rows(summary), has_usage=has_any_usage(summary))
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
-"""/billing's state: one `BillingState`. Its on_load reads the whole page (and the header's
-usage) in one transaction; the chart, the per-project lines and Stripe's answers follow in one
-background event, each outside the state lock."""
+"""/billing's state: one `BillingState`. Its on_load reads the page with this month's numbers
+(and the header's usage) in one transaction; the months of history, the chart, the per-project
+lines and Stripe's answers follow in one background event, each outside the state lock."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import reflex as rx
 from sqlmodel import Session
@@ -14,6 +15,7 @@ from aether_web.db import transaction
 from aether_web.errors import AetherError
 from aether_web.models import Profile
 from aether_web.pages.billing import overview
+from aether_web.pages.billing.project_months import ProjectMonthsMixin
 from aether_web.services import billing as billing_service
 from aether_web.services import subscription_lifecycle
 from aether_web.state.auth import AuthState, login_required
@@ -24,7 +26,7 @@ from aether_web.state.usage import UsageState
 CONFIRM_POLLS, CONFIRM_INTERVAL_SECONDS = 20, 0.5
 
 
-class BillingState(PortalMixin, AuthState):
+class BillingState(PortalMixin, ProjectMonthsMixin, AuthState):
     """The signed-in user's billing page: plan, usage and cost, invoices, Checkout, the switch
     between paid plans, the Customer Portal (its refusals in the page's error)."""
 
@@ -56,6 +58,7 @@ class BillingState(PortalMixin, AuthState):
     # Usage and cost (the bars themselves are the header's `UsageState`)
     period_label: str = ""
     history: list[dict[str, str]] = []
+    history_loaded: bool = False
     has_usage: bool = False
     is_paid: bool = False
     overage_so_far: str = "$0.00"
@@ -66,11 +69,8 @@ class BillingState(PortalMixin, AuthState):
     next_invoice_total: str = ""
     next_invoice_date: str = ""
     next_invoice_detail: str = ""
-    project_months: list[dict[str, str]] = []  # {"key", "label"}, newest first
-    project_month: str = ""
-    project_rows: list[dict[str, str]] = []  # the months' lines so far, each with its "month"
-    projects_loaded: bool = False
     _overage_cents: int = 0
+    _priced_at: str = ""  # when the first answer priced this month (the history is too)
     _usage_plan_name: str = ""
     _checkout_outcome: str = ""  # ?checkout= of the address just left, said once
 
@@ -88,15 +88,13 @@ class BillingState(PortalMixin, AuthState):
         self.past_due, self.grace_ends = account.past_due, seen.grace_ends
         self.is_paid, self.period_label = seen.is_paid, seen.period_label
         self.history, self.has_usage = seen.history, seen.has_usage
+        self.history_loaded, self._priced_at = False, seen.at.isoformat()
         self._overage_cents, self.overage_so_far = seen.overage_cents, seen.overage_so_far
         self._usage_plan_name = seen.usage_plan_name
         self.overage_explanation = seen.overage_explanation
         self.next_invoice_state = "loading" if seen.is_paid else "none"
         self.daily_loaded = False
-        self.project_months = [{"key": row["key"], "label": row["month"]}
-                               for row in self.history]
-        if self.project_month not in {m["key"] for m in self.project_months}:
-            self.project_month = self.project_months[0]["key"] if self.project_months else ""
+        self._months_from_history()
         self.projects_loaded = False
         self.loaded = True
 
@@ -240,15 +238,21 @@ class BillingState(PortalMixin, AuthState):
     @rx.event(background=True)
     @login_required
     async def load_details(self):
-        """The daily chart, the chosen month's projects, then Stripe's invoice preview and the
-        card on file (which may take a moment), each awaited on a worker thread."""
+        """The months of history (priced at the first answer's moment), the daily chart, the
+        chosen month's projects, then Stripe's invoice preview and the card on file (which may
+        take a moment), each awaited on a worker thread."""
         async with self:
             user_id = self._current_user_id()
             is_paid, with_card = self.is_paid, self.account_state == "loading"
-            months = [self.project_month] if self.project_month else []
             overage_cents, plan_name = self._overage_cents, self._usage_plan_name
+            priced_at = datetime.fromisoformat(self._priced_at)
         card = (asyncio.ensure_future(asyncio.to_thread(overview.card_and_renewal, user_id))
                 if with_card else None)
+        past = await asyncio.to_thread(overview.read_history, user_id, priced_at)
+        async with self:
+            self.history, self.has_usage, self.history_loaded = past.rows, past.has_usage, True
+            self._months_from_history()
+            months = [self.project_month] if self.project_month else []
         days = await asyncio.to_thread(overview.daily_rows, user_id)
         async with self:
             self.daily, self.daily_loaded = days, True
@@ -272,29 +276,3 @@ class BillingState(PortalMixin, AuthState):
                 else:
                     self.card_text, self.renewal_text = details.card, details.renewal
                     self.account_state = "ready"
-
-    @rx.var
-    def project_rows_shown(self) -> list[dict[str, str]]:
-        """The chosen month's lines."""
-        return [row for row in self.project_rows if row["month"] == self.project_month]
-
-    @rx.event
-    def choose_project_month(self, key: str):
-        """Show another month's projects; its bill is computed when first asked for."""
-        self.project_month = key
-        if not any(row["month"] == key for row in self.project_rows):
-            self.projects_loaded = False
-            return BillingState.load_project_month
-        return None
-
-    @rx.event(background=True)
-    @login_required
-    async def load_project_month(self):
-        """The chosen month's per-project lines, off the event loop and the state lock."""
-        async with self:
-            user_id = self._current_user_id()
-            key = self.project_month
-        lines = await asyncio.to_thread(overview.project_rows, user_id, [key])
-        async with self:
-            self.project_rows = [r for r in self.project_rows if r["month"] != key] + lines
-            self.projects_loaded = True
