@@ -22,6 +22,8 @@ from aether_web.models import InvoiceRecord, Profile
 from aether_web.services.accounts import lock_profile
 from aether_web.services.email import queue_email
 from aether_web.services.invoicing.invoice_gate import (
+    FINAL_STATUSES,
+    carried_invoice,
     gate_invoice,
     on_invoice_created,
     on_invoice_finalized,
@@ -125,7 +127,8 @@ def on_invoice_paid(session: Session, event: dict[str, Any], gw: StripeGateway) 
         sub = gw.retrieve_subscription(inv.subscription_id)
         outcome += "; " + apply_subscription(session, profile=profile, sub=sub,
                                              event_created=profile.stripe_synced_at or 0)
-    return f"{outcome}; {gate_invoice(session, invoice_id=inv.id, gateway=gw)}"
+    known = carried_invoice(session, event, gw, statuses=FINAL_STATUSES)
+    return f"{outcome}; {gate_invoice(session, invoice_id=inv.id, gateway=gw, known=known)}"
 
 
 def on_invoice_payment_failed(session: Session, event: dict[str, Any], gw: StripeGateway) -> str:

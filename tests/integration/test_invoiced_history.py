@@ -132,19 +132,26 @@ def test_a_late_remainder_shows_its_labelled_item_until_it_is_billed(
     assert "next invoice" not in month["status_reason"]
 
 
-def test_the_header_prices_this_month_alone_with_the_numbers_billing_shows(
-        engine, make_user, make_project):
+def _last_month_over_and_a_run_now(engine, make_user, make_project, **run):
+    """A Pro user whose last month went over, with one run since this month began."""
     user = make_user(plan="pro", stripe_customer_id="cus_x")
     project = make_project(user)
     this = month_of(datetime.now(UTC))
     with Session(engine) as s:
-        _month_with_overage(s, user, project, previous_month(this), 4)
-        start = month_start(this)
+        _month_with_overage(s, user, project, previous_month(this), 3)
         s.add(Run(project_id=project.id, user_id=user.id, machine_id="m",
-                  started_at=start, ended_at=start + timedelta(minutes=90),
-                  last_heartbeat_at=start + timedelta(minutes=90), duration_seconds=5400,
-                  end_reason="user_stopped"))
+                  started_at=month_start(this), **run))
         s.commit()
+    return user, this
+
+
+def test_the_header_prices_this_month_alone_with_the_numbers_billing_shows(
+        engine, make_user, make_project):
+    start = month_start(month_of(datetime.now(UTC)))
+    user, this = _last_month_over_and_a_run_now(
+        engine, make_user, make_project, ended_at=start + timedelta(minutes=90),
+        last_heartbeat_at=start + timedelta(minutes=90), duration_seconds=5400,
+        end_reason="user_stopped")
     now = datetime.now(UTC).replace(microsecond=0)
     with Session(engine) as s:
         full = usage_summary(s, user_id=user.id, now=now)
@@ -161,15 +168,8 @@ def test_billing_opens_on_this_month_and_its_history_follows_priced_at_the_same_
         engine, make_user, make_project):
     from aether_web.pages.billing.overview import read_history, read_overview
 
-    user = make_user(plan="pro", stripe_customer_id="cus_x")
-    project = make_project(user)
-    this = month_of(datetime.now(UTC))
-    with Session(engine) as s:
-        _month_with_overage(s, user, project, previous_month(this), 2)
-        s.add(Run(project_id=project.id, user_id=user.id, machine_id="m",
-                  started_at=month_start(this), ended_at=None,
-                  last_heartbeat_at=datetime.now(UTC)))  # still running: grows every second
-        s.commit()
+    user, this = _last_month_over_and_a_run_now(  # still running: it grows every second
+        engine, make_user, make_project, ended_at=None, last_heartbeat_at=datetime.now(UTC))
     with Session(engine) as s:
         first = read_overview(s, user_id=user.id)
     assert [m["month"] for m in first.usage["history"]] == [month_key(this)]

@@ -24,6 +24,7 @@ from aether_web.billing.plans import PRO
 from aether_web.db import db_now, make_engine
 from aether_web.integrations.stripe import COMPUTE_METER
 from aether_web.models import (
+    InvoiceReconciliation,
     JobRun,
     OverageAdjustment,
     OverageMonth,
@@ -421,3 +422,49 @@ def test_two_scheduler_processes_run_the_month_end_at_once(bed: Bed, make_user, 
     for user in users:
         assert _counted(bed, user.stripe_customer_id) == _units(engine, user)
     assert {r.status for r in _reports(engine)} == {"accepted"} and len(_reports(engine)) == 4
+
+
+def test_a_period_end_gates_and_reconciles_from_the_events_own_copy(
+        bed: Bed, make_user, engine, app_clock, monkeypatch) -> None:
+    """At a month end each renewal's `invoice.created` and `invoice.finalized` carry the
+    invoice: the gate sends the overage and reconciles without reading any invoice from
+    Stripe (one read per event saved, within Stripe's read limits), with the same outcome."""
+    from aether_web.integrations.stripe import StripeGateway
+
+    reads: list[str] = []
+    real = StripeGateway.invoice_with_lines
+
+    def counted(self, invoice_id):
+        reads.append(invoice_id)
+        return real(self, invoice_id)
+
+    monkeypatch.setattr(StripeGateway, "invoice_with_lines", counted)
+    bed.webhooks_to_app(False)  # the set-up's own events are not under test
+    clock = _clock(bed, MIDNIGHT - timedelta(hours=1))
+    users = [_paying_user(bed, make_user, engine, clock=clock, hours_over=i + 2,
+                          subscribe=True) for i in range(2)]
+    _advance(bed, clock, MIDNIGHT - timedelta(minutes=10))
+    bed.settle()
+    bed.webhooks_to_app(True)
+    app_clock(MIDNIGHT + timedelta(minutes=5))
+    _advance(bed, clock, MIDNIGHT + timedelta(minutes=5))  # the renewal drafts appear
+    bed.settle()
+    for user in users:
+        [listed] = [i for i in _invoices(bed, user.stripe_customer_id)
+                    if i["billing_reason"] == "subscription_cycle"]
+        draft = bed.stripe.v1.invoices.retrieve(listed["id"]).to_dict()
+        assert draft["status"] == "draft" and _compute_lines(draft) == _units(engine, user)
+    app_clock(MIDNIGHT + timedelta(hours=1, minutes=10))
+    _advance(bed, clock, MIDNIGHT + timedelta(hours=1, minutes=10))  # an hour after the 2xx
+    bed.settle()
+    for user in users:
+        [final] = [i for i in _invoices(bed, user.stripe_customer_id)
+                   if i["billing_reason"] == "subscription_cycle"]
+        assert final["status"] == "paid" and _compute_lines(final) == _units(engine, user)
+        rows = wait_until(lambda u=user: len(_rows(engine, InvoiceReconciliation, u.id)) == 1
+                          and _rows(engine, InvoiceReconciliation, u.id))
+        assert [(r.status, r.invoice_units) for r in rows] == [("match", _units(engine, user))]
+    delivered = [d for d in bed.deliveries()
+                 if d["type"] in ("invoice.created", "invoice.finalized", "invoice.paid")]
+    assert len(delivered) >= 6 and {d["status"] for d in delivered} == {"delivered"}
+    assert reads == []

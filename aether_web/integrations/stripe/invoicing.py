@@ -49,6 +49,16 @@ class InvoicingCalls:
             inv["lines"] = {"data": [_as_dict(x) for x in page.auto_paging_iter()]}
         return invoice_from_stripe(inv), invoice_lines_from_stripe(inv)
 
+    def invoice_from_event(self, obj: dict[str, Any]) -> tuple[InvoiceInfo,
+                                                              list[InvoiceLineInfo]] | None:
+        """The invoice and its lines as a webhook event carried them (no call), or None when
+        the event's copy is not a whole invoice (its lines continue on another page)."""
+        lines = obj.get("lines") or {}
+        if obj.get("object") != "invoice" or not obj.get("id") or lines.get("has_more") \
+                or not isinstance(lines.get("data"), list):
+            return None
+        return invoice_from_stripe(obj), invoice_lines_from_stripe(obj)
+
     def invoice_preview(self, *, customer_id: str,
                         subscription_id: str | None) -> InvoicePreview:
         """What closing the subscription's current period would bill (the next invoice)."""

@@ -49,6 +49,10 @@ from aether_web.services.subscriptions import find_profile
 PERIOD_REASONS = ("subscription_cycle",)
 METER_PRODUCTS = {product_id for product_id, _name in METERS.values()}
 DRAFT_LOOKBACK = timedelta(days=3)
+# An invoice event younger than this carries a copy that stands for Stripe's (a draft is
+# finalized no sooner than an hour after its creation).
+EVENT_COPY_MAX_AGE = 30 * 60
+FINAL_STATUSES = ("open", "paid", "uncollectible")
 INVOICE_EVENTS = ("invoice.created", "invoice.finalized", "invoice.paid")
 
 
@@ -89,12 +93,15 @@ def _plan_reports(session: Session, *, profile: Profile, invoice: InvoiceInfo, m
 
 
 def gate_invoice(session: Session, *, invoice_id: str, gateway: StripeGateway,
-                 now: datetime | None = None) -> str:
+                 now: datetime | None = None,
+                 known: tuple[InvoiceInfo, list[InvoiceLineInfo]] | None = None) -> str:
     """Make sure the period's overage is on this invoice: sent while it is a draft, else
-    reconciled against it. Raises StripeUnavailable while Stripe does not answer."""
+    reconciled against it. `known`: the invoice as a fresh webhook event carried it (no call
+    to Stripe); else it is read from Stripe. Raises StripeUnavailable while Stripe does not
+    answer."""
     now = now or db_now(session)
     try:
-        invoice, lines = gateway.invoice_with_lines(invoice_id)
+        invoice, lines = known or gateway.invoice_with_lines(invoice_id)
     except StripeGatewayError as exc:
         if exc.http_status == 404:  # deleted draft, or another account's test data
             return f"ignored: Stripe has no invoice {invoice_id}"
@@ -135,14 +142,29 @@ def gate_invoice(session: Session, *, invoice_id: str, gateway: StripeGateway,
     return f"invoice {invoice.id} ({invoice.status}) for {month:%Y-%m}: {summary}"
 
 
+def carried_invoice(session: Session, event: dict, gw: StripeGateway, *,
+                statuses: tuple[str, ...]) -> tuple[InvoiceInfo, list[InvoiceLineInfo]] | None:
+    """The event's own copy of the invoice, when it can stand for Stripe's: the event is
+    fresh (a draft can't be final yet: Stripe finalizes no sooner than an hour after its
+    creation; a final invoice's lines never change), it is whole, and in one of `statuses`.
+    At a month end that saves a read per invoice event, within Stripe's read limits. A late
+    delivery or a replay reads Stripe instead."""
+    if db_now(session).timestamp() - int(event.get("created") or 0) > EVENT_COPY_MAX_AGE:
+        return None
+    carried = gw.invoice_from_event(event["data"]["object"])
+    return carried if carried and carried[0].status in statuses else None
+
+
 def on_invoice_created(session: Session, event: dict, gw: StripeGateway) -> str:
     """`invoice.created`: the gate (5xx while Stripe does not answer)."""
-    return gate_invoice(session, invoice_id=event["data"]["object"]["id"], gateway=gw)
+    return gate_invoice(session, invoice_id=event["data"]["object"]["id"], gateway=gw,
+                        known=carried_invoice(session, event, gw, statuses=("draft",)))
 
 
 def on_invoice_finalized(session: Session, event: dict, gw: StripeGateway) -> str:
     """`invoice.finalized`: reconcile the invoice (and count labelled items as billed)."""
-    return gate_invoice(session, invoice_id=event["data"]["object"]["id"], gateway=gw)
+    return gate_invoice(session, invoice_id=event["data"]["object"]["id"], gateway=gw,
+                        known=carried_invoice(session, event, gw, statuses=FINAL_STATUSES))
 
 
 # ---------------------------------------------------------------------------- the re-check job
