@@ -158,7 +158,7 @@ def _take(items: list[RateLimitItem], namespace: str, identity: str, *,
         log.warning("throttle: %s unavailable (%s); counting in the database",
                     type(store).__name__, exc.__class__.__name__)
         return _take_on(DatabaseStorage(), items, namespace, identity)
-    if remember and refusal is not None:
+    if remember and refusal is not None and refusal.reset_at:
         if len(_REFUSED) >= _REFUSED_MAX:
             now = _clock(store)
             for old, until in list(_REFUSED.items()):
@@ -175,9 +175,11 @@ def _take_on(store: Storage, items: list[RateLimitItem], namespace: str,
     limiter = FixedWindowRateLimiter(store)
     for item in items:
         if not limiter.hit(item, namespace, identity):
-            reset_at = limiter.get_window_stats(item, namespace, identity).reset_time
-            return Refusal(retry_after=max(1, math.ceil(reset_at - _clock(store))),
-                           reset_at=reset_at)
+            stats = limiter.get_window_stats(item, namespace, identity)
+            # A window that has room again (another worker began the next one in between)
+            # refuses this attempt but is not remembered.
+            return Refusal(retry_after=max(1, math.ceil(stats.reset_time - _clock(store))),
+                           reset_at=stats.reset_time if stats.remaining == 0 else 0.0)
     return None
 
 

@@ -122,6 +122,25 @@ def test_an_address_over_its_limit_is_refused_without_counting_until_its_window_
         store.incr = real_incr
 
 
+def test_a_refusal_whose_window_has_room_again_is_not_remembered(clock, monkeypatch):
+    """Between a refused hit and reading its window, another worker may begin the next
+    window: that refusal must not hold the address until the new window ends."""
+    from limits.strategies import FixedWindowRateLimiter
+    from limits.util import WindowStats
+
+    ip = "203.0.113.78"
+    for i in range(30):
+        throttle.check_login(email=f"u-{i}@example.com", ip=ip)
+    monkeypatch.setattr(FixedWindowRateLimiter, "get_window_stats",
+                        lambda self, item, *ids: WindowStats(clock[0] + 3600, 29))
+    with pytest.raises(RateLimited):
+        throttle.check_login(email="u-30@example.com", ip=ip)
+    assert throttle._REFUSED == {}
+    monkeypatch.undo()
+    clock[0] += 61  # the minute's window ends: admitted, nothing held it back
+    throttle.check_login(email="u-31@example.com", ip=ip)
+
+
 def test_a_right_password_clears_the_backoff_for_that_address_only(clock):
     email = "owner@example.com"
     for _ in range(5):

@@ -148,3 +148,24 @@ def test_verify_event() -> None:
     sig = stripe.WebhookSignature.generate_signature_header(not_event, "whsec_a")
     with pytest.raises(InvalidInput):
         verify_event(not_event.encode(), sig, "whsec_a")
+
+
+def test_an_events_invoice_copy_stands_only_when_whole_and_of_our_api_version() -> None:
+    from aether_web.integrations.stripe import StripeGateway
+    from aether_web.integrations.stripe.client import API_VERSION
+
+    invoice = {"id": "in_1", "object": "invoice", "customer": "cus_1", "status": "draft",
+               "created": 1_700_000_000, "billing_reason": "subscription_cycle",
+               "parent": {"subscription_details": {"subscription": "sub_1"}},
+               "lines": {"data": [], "has_more": False}}
+
+    def carried(**changes):
+        event = {"api_version": API_VERSION, "data": {"object": {**invoice, **changes}}}
+        return StripeGateway.invoice_from_event(None, event)  # type: ignore[arg-type]
+
+    info, lines = carried()
+    assert (info.id, info.subscription_id, info.status, lines) == ("in_1", "sub_1", "draft", [])
+    assert carried(lines={"data": [], "has_more": True}) is None  # lines on another page
+    assert carried(object="invoiceitem") is None
+    older = {"api_version": "2020-08-27", "data": {"object": invoice}}
+    assert StripeGateway.invoice_from_event(None, older) is None  # type: ignore[arg-type]

@@ -49,12 +49,18 @@ class InvoicingCalls:
             inv["lines"] = {"data": [_as_dict(x) for x in page.auto_paging_iter()]}
         return invoice_from_stripe(inv), invoice_lines_from_stripe(inv)
 
-    def invoice_from_event(self, obj: dict[str, Any]) -> tuple[InvoiceInfo,
-                                                              list[InvoiceLineInfo]] | None:
+    def invoice_from_event(self, event: dict[str, Any]) -> tuple[InvoiceInfo,
+                                                                list[InvoiceLineInfo]] | None:
         """The invoice and its lines as a webhook event carried them (no call), or None when
-        the event's copy is not a whole invoice (its lines continue on another page)."""
+        the event's copy can't stand for ours: another API version's shape (webhook
+        endpoints keep the version they were created with), or not a whole invoice (its
+        lines continue on another page)."""
+        from aether_web.integrations.stripe.client import API_VERSION
+
+        obj = (event.get("data") or {}).get("object") or {}
         lines = obj.get("lines") or {}
-        if obj.get("object") != "invoice" or not obj.get("id") or lines.get("has_more") \
+        if event.get("api_version") != API_VERSION or obj.get("object") != "invoice" \
+                or not obj.get("id") or lines.get("has_more") \
                 or not isinstance(lines.get("data"), list):
             return None
         return invoice_from_stripe(obj), invoice_lines_from_stripe(obj)

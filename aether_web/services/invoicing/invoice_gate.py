@@ -146,12 +146,14 @@ def carried_invoice(session: Session, event: dict, gw: StripeGateway, *,
                 statuses: tuple[str, ...]) -> tuple[InvoiceInfo, list[InvoiceLineInfo]] | None:
     """The event's own copy of the invoice, when it can stand for Stripe's: the event is
     fresh (a draft can't be final yet: Stripe finalizes no sooner than an hour after its
-    creation; a final invoice's lines never change), it is whole, and in one of `statuses`.
+    creation; a final invoice's lines never change), of our API version, whole, and in one
+    of `statuses`.
     At a month end that saves a read per invoice event, within Stripe's read limits. A late
     delivery or a replay reads Stripe instead."""
-    if db_now(session).timestamp() - int(event.get("created") or 0) > EVENT_COPY_MAX_AGE:
+    age = db_now(session).timestamp() - int(event.get("created") or 0)
+    if abs(age) > EVENT_COPY_MAX_AGE:  # late, or from a clock we don't share
         return None
-    carried = gw.invoice_from_event(event["data"]["object"])
+    carried = gw.invoice_from_event(event)
     return carried if carried and carried[0].status in statuses else None
 
 
