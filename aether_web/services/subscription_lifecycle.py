@@ -10,8 +10,9 @@ the Portal keeps the card, the invoices and cancellation.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from aether_web.billing.periods import month_of
@@ -26,12 +27,13 @@ from aether_web.integrations.stripe import (
     SubscriptionInfo,
     get_gateway,
 )
-from aether_web.models import Profile
+from aether_web.models import OverageReport, Profile
 from aether_web.observability import log
 from aether_web.services.accounts import lock_profile
 from aether_web.services.invoicing.adjustments import billed_units, record_adjustment
 from aether_web.services.invoicing.alerts import billing_alert
 from aether_web.services.invoicing.period_overage import (
+    ACCEPTED,
     compute_period_overage,
     plan_period_reports,
     send_reports,
@@ -73,6 +75,35 @@ def _overage_so_far_in(session: Session, *, profile: Profile, gateway: StripeGat
     send_reports(session, bill=bill, now=now, gateway=gateway)
 
 
+def _cancel_with_final_invoice(session: Session, *, profile: Profile, gateway: StripeGateway,
+                               month: date, idempotency_key: str) -> SubscriptionInfo:
+    """Cancel at once with a final invoice (`invoice_now`) crediting the unused flat fee
+    (`prorate`). If Stripe does not answer, the month's overage it accepted for this cancel
+    is taken back (a meter event adjustment per report) before StripeUnavailable reaches
+    the caller, whose transaction then undoes the rest: no value computed for a cancel that
+    did not happen stays in Stripe. What can't be taken back is alerted."""
+    try:
+        return gateway.cancel_subscription(
+            subscription_id=profile.stripe_subscription_id or "", invoice_now=True,
+            prorate=True, idempotency_key=idempotency_key)
+    except StripeUnavailable:
+        _take_back_overage(session, user_id=profile.id, month=month, gateway=gateway)
+        raise
+
+
+def _take_back_overage(session: Session, *, user_id: uuid.UUID, month: date,
+                       gateway: StripeGateway) -> None:
+    t = OverageReport.__table__.c
+    sent = session.execute(sa.select(t.meter, t.identifier).where(
+        t.user_id == user_id, t.month == month, t.status.in_(ACCEPTED))).all()
+    for meter, identifier in sent:
+        try:
+            gateway.cancel_meter_event(event_name=meter, identifier=identifier)
+        except (StripeUnavailable, StripeGatewayError) as exc:
+            billing_alert("meter_event_left", f"user {user_id}: {identifier} stays in Stripe "
+                                              f"after a cancel Stripe did not answer ({exc})")
+
+
 def cancel_now(session: Session, *, user_id: uuid.UUID, gateway: StripeGateway) -> str:
     """Cancel at once: the plan ends now, the overage so far (on the allowance prorated to
     this moment) is sent, then the subscription is cancelled with a final invoice
@@ -85,9 +116,9 @@ def cancel_now(session: Session, *, user_id: uuid.UUID, gateway: StripeGateway) 
                           cause="cancellation")
     try:
         _overage_so_far_in(session, profile=profile, gateway=gateway, now=now, plan_key=paid)
-        sub = gateway.cancel_subscription(
-            subscription_id=profile.stripe_subscription_id or "", invoice_now=True,
-            prorate=True, idempotency_key=f"cancel-now-{profile.stripe_subscription_id}")
+        sub = _cancel_with_final_invoice(
+            session, profile=profile, gateway=gateway, month=month_of(now),
+            idempotency_key=f"cancel-now-{profile.stripe_subscription_id}")
     except StripeUnavailable as exc:
         raise ServiceUnavailable("Stripe is not answering; nothing was cancelled. Please try "
                                  "again in a minute.", code="stripe_unavailable") from exc
@@ -219,8 +250,8 @@ def end_grace(session: Session, *, profile: Profile, gateway: StripeGateway) -> 
                               cause="grace_expiry")
         _overage_so_far_in(session, profile=profile, gateway=gateway, now=now, plan_key=paid)
         try:
-            sub = gateway.cancel_subscription(
-                subscription_id=profile.stripe_subscription_id, invoice_now=True, prorate=True,
+            sub = _cancel_with_final_invoice(
+                session, profile=profile, gateway=gateway, month=month_of(now),
                 idempotency_key=f"grace-end-{profile.stripe_subscription_id}")
         except StripeGatewayError as exc:
             log.warning("grace end: cancelling %s refused: %s", profile.stripe_subscription_id,

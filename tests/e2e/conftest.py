@@ -41,8 +41,13 @@ class Server:
         return self.stack.cli(*args)
 
 
+def _print_logs(log_dir: Path, tail: int = 6000) -> None:
+    for log in sorted(log_dir.glob("*.log")):
+        print(f"==== {log.name}\n{log.read_text(errors='replace')[-tail:]}")
+
+
 @pytest.fixture(scope="session")
-def server():
+def server(request):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make test does)")
     tmp = Path(tempfile.mkdtemp(prefix="aether-e2e-"))
@@ -57,14 +62,17 @@ def server():
     try:
         stack.start()
     except Exception:
-        for log in sorted((tmp / "logs").glob("*.log")):
-            print(f"==== {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+        _print_logs(tmp / "logs", 4000)
         stack.stop()
         raise
     srv = Server(stack)
     yield srv
     srv.engine.dispose()
     stack.stop()
+    if request.session.testsfailed:  # what the server said, for a failure seen only in CI
+        capture = request.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            _print_logs(tmp / "logs")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

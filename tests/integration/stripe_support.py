@@ -162,6 +162,21 @@ def bed(billing_bed, engine) -> Iterator[Bed]:
     b.webhooks_to_app(True)
 
 
+class CancelUnavailable:
+    """The test's gateway, except that Stripe does not answer a cancellation."""
+
+    def __init__(self, gateway) -> None:
+        self._gateway = gateway
+
+    def __getattr__(self, name):
+        return getattr(self._gateway, name)
+
+    def cancel_subscription(self, **_kwargs):
+        from aether_web.integrations.stripe import StripeUnavailable
+
+        raise StripeUnavailable()
+
+
 def sign(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
     return stripe.WebhookSignature.generate_signature_header(payload, secret,
                                                              timestamp=timestamp)

@@ -21,7 +21,7 @@ from aether_web.services import overage, support
 from aether_web.services.invoicing.adjustments import bill_pending_adjustments
 from aether_web.services.invoicing.invoice_gate import recheck_invoices
 from aether_web.services.period_bill import period_bill
-from tests.integration.stripe_support import Bed, bed, billing_bed, wait_until
+from tests.integration.stripe_support import Bed, CancelUnavailable, bed, billing_bed, wait_until
 from tests.integration.test_stripe_overage import _pro_user_with_usage
 
 FIXTURES = (bed, billing_bed)  # used by name by pytest
@@ -178,6 +178,37 @@ def test_cancel_now_in_the_app_invoices_the_overage_so_far_at_once(
     assert _rows(engine, OverageAdjustment, profile.id) == []
     # a second click finds nothing left to cancel
     assert client.post("/api/billing/cancel").json()["error"]["code"] == "no_subscription"
+
+
+def test_cancel_now_that_stripe_does_not_answer_takes_its_overage_back(
+        bed: Bed, make_user, client_for, engine) -> None:
+    import pytest
+
+    from aether_web.db import transaction
+    from aether_web.errors import ServiceUnavailable
+    from aether_web.services.subscription_lifecycle import cancel_now
+
+    profile, month = _pro_user_with_usage(bed, make_user, client_for, engine)
+    started = bed.stripe.v1.subscriptions.retrieve(
+        profile.stripe_subscription_id).items.data[0].current_period_start
+    wait_until(lambda: time.time() >= started + 2, what="a second into the period")
+    with pytest.raises(ServiceUnavailable), transaction(engine) as s:
+        cancel_now(s, user_id=profile.id, gateway=CancelUnavailable(bed.gateway))
+    # Stripe got the overage computed as if cancelled, then took it back: nothing of a cancel
+    # that did not happen is counted, and nothing of it is left here
+    sent = [e for e in bed.meter_events(profile.stripe_customer_id)]
+    assert sent and {e.get("canceled") for e in sent} == {True}
+    assert bed.profile(profile.id).plan == "pro" and _rows(engine, OverageReport, profile.id) == []
+    # the month end then reports the month as it is; Stripe counts that, once
+    overage.report_overage(month=month, gateway=bed.gateway, allow_open_month=True)
+    invoice = bed.close_period(profile.stripe_subscription_id)["invoice"]
+    bed.settle()
+    ours = _ours(engine, profile.id, month)
+    wait_until(lambda: len(_rows(engine, InvoiceReconciliation, profile.id)) == 2,
+               what="reconciled")
+    billed = _metered(invoice)
+    labelled = {a.meter: a.units for a in _rows(engine, OverageAdjustment, profile.id)}
+    assert {m: billed.get(m, 0) + labelled.get(m, 0) for m in ours} == ours
 
 
 def test_cancel_now_in_the_portal_still_invoices_the_overage(

@@ -9,7 +9,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from aether_web.models import EmailOutbox, InvoiceRecord, StripeEvent
-from tests.integration.stripe_support import Bed, bed, billing_bed, wait_until
+from tests.integration.stripe_support import (
+    Bed,
+    CancelUnavailable,
+    bed,
+    billing_bed,
+    wait_until,
+)
 
 FIXTURES = (bed, billing_bed)  # used by name by pytest
 
@@ -122,21 +128,6 @@ def _grace_runs_out(engine, profile) -> None:
                       "id": profile.id.hex if engine.dialect.name == "sqlite" else profile.id})
 
 
-class _CancelUnavailable:
-    """The test's gateway, except that Stripe does not answer a cancellation."""
-
-    def __init__(self, gateway) -> None:
-        self._gateway = gateway
-
-    def __getattr__(self, name):
-        return getattr(self._gateway, name)
-
-    def cancel_subscription(self, **_kwargs):
-        from aether_web.integrations.stripe import StripeUnavailable
-
-        raise StripeUnavailable()
-
-
 def test_grace_expiry_with_stripe_not_answering_keeps_the_plan_for_the_next_run(
         bed: Bed, make_user, client_for, engine) -> None:
     from aether_web.db import transaction
@@ -156,7 +147,7 @@ def test_grace_expiry_with_stripe_not_answering_keeps_the_plan_for_the_next_run(
     _grace_runs_out(engine, profile)
     mails = len(_emails(engine, user.id, "plan_changed"))
     with transaction(engine) as s:
-        outcome = expire_grace_periods(s, gateway=_CancelUnavailable(bed.gateway))
+        outcome = expire_grace_periods(s, gateway=CancelUnavailable(bed.gateway))
     assert outcome.startswith("0 moved")
     # nothing of the grace end was kept: the plan, its history and the mail wait for Stripe
     after = bed.profile(user.id)

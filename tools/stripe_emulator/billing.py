@@ -72,7 +72,7 @@ def usage(store: Store, meter_id: str, customer: str, start: int, end: int) -> D
     if meter is None:
         return Decimal(0)
     events = [e for e in store.meter_usage.get((meter_id, customer), ())
-              if start <= e["timestamp"] < end]
+              if start <= e["timestamp"] < end and not e.get("canceled")]
     formula = meter["default_aggregation"]["formula"]
     if formula == "count":
         return Decimal(len(events))

@@ -200,6 +200,15 @@ class StripeGateway(InvoicingCalls):
             raise
         return "sent"
 
+    def cancel_meter_event(self, *, event_name: str, identifier: str) -> None:
+        """Take back a meter event received in the last 24 hours (Stripe applies it shortly
+        after answering). The identifier stays used: an event sent again under it is a
+        duplicate."""
+        self._call("cancel meter event", self.client.v1.billing.meter_event_adjustments.create,
+                   params={"event_name": event_name, "type": "cancel",
+                           "cancel": {"identifier": identifier}},
+                   options={"idempotency_key": f"cancel-meter-event-{identifier}"})
+
     def active_meter_ids(self) -> dict[str, str]:
         """Active meters, by event name."""
         meters = self._call("list meters", self.client.v1.billing.meters.list,

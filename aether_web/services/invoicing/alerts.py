@@ -15,7 +15,7 @@ metrics.describe("aether_billing_alerts_total",
 
 def billing_alert(kind: str, message: str) -> None:
     """Raise one alert of `kind` (late, refused, no_final_invoice, invoice_short,
-    invoice_over, item_failed)."""
+    invoice_over, item_failed, second_subscription, meter_event_left)."""
     log.error("billing alert %s: %s", kind, message)
     sentry_sdk.capture_message(f"billing alert {kind}: {message}", level="error")
     metrics.inc("aether_billing_alerts_total", kind=kind)

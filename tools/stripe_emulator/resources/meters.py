@@ -149,6 +149,27 @@ def create_meter_event(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@route("POST", "/v1/billing/meter_event_adjustments")
+def create_meter_event_adjustment(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
+    """Cancel one meter event by its identifier, within 24 hours of its receipt (Stripe's
+    only adjustment type). Stripe answers `pending` and applies it asynchronously; here an
+    event found is no longer counted from this answer on, and one not found changes
+    nothing."""
+    event_name = require(params, "event_name")
+    if require(params, "type") != "cancel":
+        raise invalid("type must be cancel.", param="type")
+    identifier = as_dict(require(params, "cancel"), "cancel").get("identifier")
+    if not identifier:
+        raise invalid("Missing required param: cancel[identifier].",
+                      param="cancel[identifier]", code="parameter_missing")
+    event = ctx.store.meter_identifiers.get(identifier)
+    if event is not None and event["event_name"] == event_name \
+            and now() - event["created"] < KEY_TTL:
+        event["canceled"] = True
+    return {"object": "billing.meter_event_adjustment", "livemode": False, "status": "pending",
+            "event_name": event_name, "type": "cancel", "cancel": {"identifier": identifier}}
+
+
 @route("GET", "/v1/billing/meters/{id}/event_summaries")
 def event_summaries(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
     meter = ctx.store.get("billing.meter", id)
