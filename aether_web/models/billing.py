@@ -133,8 +133,9 @@ class MeterReconciliation(SQLModel, table=True):
 class EmailOutbox(SQLModel, table=True):
     """Every email the product sends. Written in the caller's transaction, delivered after.
 
-    `status`: pending (to send over SMTP), sent, failed (gave up), outbox (no SMTP
-    configured: the row itself is the delivery, as in local development).
+    `status`: pending (to send over SMTP), sending (taken by a deliverer; `sent_at` is when),
+    sent, failed (gave up), outbox (no SMTP configured: the row itself is the delivery, as in
+    local development).
     """
 
     __tablename__ = "email_outbox"

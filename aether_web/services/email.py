@@ -8,7 +8,9 @@ commit and delivery; `deliver_pending` (also a scheduled job) sends whatever is 
 from __future__ import annotations
 
 import smtplib
+import threading
 import uuid
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -22,6 +24,8 @@ from aether_web.settings import Settings, get_settings
 
 MAX_ATTEMPTS = 5
 SMTP_TIMEOUT_SECONDS = 15
+# A message `sending` this long was taken by a process that died before it finished.
+STALE_SENDING = timedelta(minutes=10)
 
 
 def queue_email(
@@ -64,42 +68,64 @@ def send_smtp(message: EmailMessage, settings: Settings) -> None:
 
 
 def deliver_pending(*, engine: sa.Engine | None = None, limit: int = 50) -> dict[str, int]:
-    """Send queued messages over SMTP, one transaction per message. Returns counts.
+    """Send queued messages over SMTP. Returns counts.
 
-    Owns its transactions: a message is marked sent right after the server accepted it.
-    """
+    Owns its transactions and holds none while the SMTP server answers: a message is taken
+    (`sending`, one more attempt) in a short transaction that commits before SMTP, then
+    marked sent, retried or failed in another. Two deliverers never take the same message; a
+    message left `sending` by a process that died is taken again after `STALE_SENDING`
+    (at least once: it may then arrive twice, never not at all)."""
     settings = get_settings()
     counts = {"sent": 0, "failed": 0, "retry": 0}
     if not settings.smtp_host:
         return counts
+    t = EmailOutbox.__table__.c
     with transaction(engine) as session:
+        now = db_now(session)
+        session.execute(sa.update(EmailOutbox.__table__).where(
+            t.status == "sending", t.sent_at < now - STALE_SENDING).values(status="pending"))
         ids = list(session.exec(
             select(EmailOutbox.id).where(EmailOutbox.status == "pending")
             .order_by(EmailOutbox.created_at).limit(limit)).all())
     for message_id in ids:
         with transaction(engine) as session:
-            row = session.exec(select(EmailOutbox).where(EmailOutbox.id == message_id)
-                               .with_for_update()).first()
-            if row is None or row.status != "pending":
+            # sent_at holds when a deliverer took it, while it is `sending`
+            taken = session.execute(sa.update(EmailOutbox.__table__).where(
+                t.id == message_id, t.status == "pending").values(
+                status="sending", attempts=t.attempts + 1, sent_at=db_now(session)))
+            row = session.get(EmailOutbox, message_id) if taken.rowcount == 1 else None
+            message = build_message(row, settings) if row is not None else None
+            attempts = row.attempts if row is not None else 0
+        if message is None:
+            continue  # another deliverer has it
+        error = None
+        try:
+            send_smtp(message, settings)
+        except (OSError, smtplib.SMTPException) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+        with transaction(engine) as session:
+            row = session.get(EmailOutbox, message_id)
+            if row is None:
                 continue
-            row.attempts += 1
-            try:
-                send_smtp(build_message(row, settings), settings)
-            except (OSError, smtplib.SMTPException) as exc:
-                row.error = f"{type(exc).__name__}: {exc}"[:2000]
-                if row.attempts >= MAX_ATTEMPTS:
-                    row.status = "failed"
-                    counts["failed"] += 1
-                    log.error("email %s to a user failed for good: %s", row.id, row.error)
-                else:
-                    counts["retry"] += 1
-                    log.warning("email %s not sent yet: %s", row.id, row.error)
-                continue
-            row.status = "sent"
-            row.error = None
-            row.sent_at = db_now(session)
-            counts["sent"] += 1
+            if error is None:
+                row.status, row.error, row.sent_at = "sent", None, db_now(session)
+                counts["sent"] += 1
+            elif attempts >= MAX_ATTEMPTS:
+                row.status, row.error, row.sent_at = "failed", error, None
+                counts["failed"] += 1
+                log.error("email %s to a user failed for good: %s", row.id, error)
+            else:
+                row.status, row.error, row.sent_at = "pending", error, None
+                counts["retry"] += 1
+                log.warning("email %s not sent yet: %s", row.id, error)
+            session.add(row)
     return counts
+
+
+def deliver_soon() -> None:
+    """Start `deliver_pending_quietly` on a thread of its own and return at once: for event
+    handlers, which run on the worker's event loop and must not wait for an SMTP server."""
+    threading.Thread(target=deliver_pending_quietly, name="deliver-mail", daemon=True).start()
 
 
 def deliver_pending_quietly(*, engine: sa.Engine | None = None) -> None:

@@ -7,7 +7,7 @@ import reflex as rx
 from aether_web.db import transaction
 from aether_web.errors import AetherError
 from aether_web.services import verification
-from aether_web.services.email import deliver_pending_quietly
+from aether_web.services.email import deliver_soon
 from aether_web.state.auth import AuthState, SessionEnded
 
 
@@ -33,7 +33,7 @@ class VerificationState(AuthState):
             message = ("We've sent a new link. It works for 48 hours." if sent
                        else "Your email address is already confirmed.")
             if sent:
-                deliver_pending_quietly()
+                deliver_soon()
         except SessionEnded:
             message = "Please log in again."
         except AetherError as exc:

@@ -86,3 +86,54 @@ def test_without_smtp_the_outbox_is_the_delivery(engine) -> None:
     _queue(engine)
     assert deliver_pending(engine=engine)["sent"] == 0
     assert [r.status for r in _rows(engine)] == ["outbox"]
+
+
+class SlowInbox(Inbox):
+    """An SMTP server that takes its time over each message, until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.release = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+
+        while not self.release.is_set():
+            await asyncio.sleep(0.05)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_no_database_lock_is_held_while_the_smtp_server_answers(engine, smtp_settings) -> None:
+    import threading
+
+    from aether_web.db import transaction
+
+    inbox = SlowInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        smtp_settings(controller.hostname, controller.port)
+        _queue(engine)
+        done: list[dict] = []
+        sender = threading.Thread(target=lambda: done.append(deliver_pending(engine=engine)))
+        sender.start()
+        # while the server holds the message, another request writes (SQLite: the one lock)
+        import time
+
+        deadline = time.monotonic() + 10
+        while not any(r.status == "sending" for r in _rows(engine)):
+            assert time.monotonic() < deadline, "the message was never taken"
+            time.sleep(0.05)
+        with transaction(engine) as s:
+            queue_email(s, to="grace@example.com", subject="s", body="b")
+        assert not done  # the first message is still with the SMTP server
+        inbox.release.set()
+        sender.join(timeout=15)
+        assert done == [{"sent": 1, "failed": 0, "retry": 0}]
+        assert {(r.to, r.status) for r in _rows(engine)} == {
+            ("ada@example.com", "sent"), ("grace@example.com", "pending")}
+    finally:
+        inbox.release.set()
+        controller.stop()

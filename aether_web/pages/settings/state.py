@@ -11,7 +11,7 @@ from aether_web.db import transaction
 from aether_web.errors import AetherError
 from aether_web.integrations.stripe import get_gateway
 from aether_web.services import account_deletion, account_settings, account_tokens, verification
-from aether_web.services.email import deliver_pending_quietly
+from aether_web.services.email import deliver_soon
 from aether_web.services.passwords import hash_password_async
 from aether_web.state.auth import AuthState, login_required
 
@@ -124,7 +124,7 @@ class SettingsState(AuthState):
             f"We've sent a link to {self.pending_email}. Your address changes when you open "
             "it; until then it stays as it is.")
         if error is None:
-            deliver_pending_quietly()
+            deliver_soon()
 
     @rx.event
     @login_required
@@ -155,7 +155,7 @@ class SettingsState(AuthState):
         self.password_msg = error.message if error else (
             "Your password is changed. Your other devices were signed out.")
         if error is None:
-            deliver_pending_quietly()
+            deliver_soon()
 
     @rx.event
     @login_required
