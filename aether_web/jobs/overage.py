@@ -18,8 +18,9 @@ def send_month_end_overage(_session: Session) -> str:
     return run_month_end()
 
 
-def reconcile_meters(session: Session) -> str:
-    return overage.reconcile_recent(session, gateway=get_gateway())
+def reconcile_meters(_session: Session) -> str:
+    # Owns its transactions: Stripe's meter summaries are read outside any.
+    return overage.reconcile_recent(gateway=get_gateway())
 
 
 def recheck_invoice_drafts(_session: Session) -> str:

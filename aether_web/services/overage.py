@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -33,7 +34,7 @@ from aether_web.billing.periods import (
     month_start,
     previous_month,
 )
-from aether_web.db import db_now, get_engine, is_postgres, transaction
+from aether_web.db import db_now, get_engine, is_postgres, read_transaction, transaction
 from aether_web.errors import InvalidInput
 from aether_web.integrations.stripe import (
     COMPUTE_METER,
@@ -157,56 +158,112 @@ def report_overage(*, month: date, gateway: StripeGateway | None = None,
 # ---------------------------------------------------------------------------- reconciliation
 
 
-def reconcile_month(session: Session, *, month: date, gateway: StripeGateway) -> list[
-        MeterReconciliation]:
-    """Compare each sent report of `month` with Stripe's meter summary for that customer and
-    month; record the result and report differences (log + Sentry)."""
-    reports = session.exec(
-        select(OverageReport).where(OverageReport.month == month,
-                                    OverageReport.status.in_(ACCEPTED_OR_BILLED))).all()
-    if not reports:
+# Meter checks one run of `reconcile_meters` makes at most: Stripe allows its other endpoints
+# about 25 requests a second, which the invoice gate and the plan switches need too.
+RECONCILE_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class MeterCheck:
+    """One sent report to compare with Stripe's meter summary."""
+
+    user_id: uuid.UUID
+    month: date
+    meter: str
+    customer_id: str
+    units: int
+
+
+def reports_to_check(session: Session, *, months: list[date], settled_month: date | None = None,
+                     limit: int | None = None) -> list[MeterCheck]:
+    """The sent reports of `months`, never checked first. Reports of `settled_month` that
+    matched Stripe are left out: their identifier is the only event of that customer, month
+    and meter, and a closed month's events are never taken back, so a match stays one."""
+    r, m = OverageReport.__table__.c, MeterReconciliation.__table__.c
+    checked = sa.and_(m.user_id == r.user_id, m.month == r.month, m.meter == r.meter)
+    query = (sa.select(r.user_id, r.month, r.meter, r.stripe_customer_id, r.units)
+             .select_from(OverageReport.__table__.outerjoin(MeterReconciliation.__table__,
+                                                            checked))
+             .where(r.month.in_(months), r.status.in_(ACCEPTED_OR_BILLED)))
+    if settled_month is not None:
+        query = query.where(sa.or_(r.month != settled_month, m.id.is_(None),
+                                   m.status != "match", m.our_units != r.units))
+    query = query.order_by(m.checked_at.asc().nulls_first(), r.user_id, r.meter)
+    if limit is not None:
+        query = query.limit(limit)
+    return [MeterCheck(*row) for row in session.execute(query).all()]
+
+
+def stripe_units(checks: list[MeterCheck], *, gateway: StripeGateway) -> list[
+        tuple[MeterCheck, int]]:
+    """What Stripe's meter summary holds for each check (call outside any transaction)."""
+    if not checks:
         return []
     meters = gateway.active_meter_ids()
-    start = int(month_start(month).timestamp())
-    end = int(month_end(month).timestamp())
-    now = db_now(session)
     results = []
-    for report in reports:
-        meter_id = meters.get(report.meter)
-        stripe_units = 0 if meter_id is None else gateway.meter_usage(
-            meter_id=meter_id, customer_id=report.stripe_customer_id, start=start, end=end)
-        status = "match" if stripe_units == report.units else "mismatch"
-        row = session.exec(select(MeterReconciliation).where(
-            MeterReconciliation.user_id == report.user_id, MeterReconciliation.month == month,
-            MeterReconciliation.meter == report.meter)).first()
-        was = row.status if row is not None else None
-        if row is None:
-            row = MeterReconciliation(user_id=report.user_id, month=month, meter=report.meter,
-                                      our_units=report.units, stripe_units=stripe_units,
-                                      status=status)
-        row.our_units, row.stripe_units, row.status = report.units, stripe_units, status
-        row.checked_at = now
-        session.add(row)
-        results.append(row)
-        if status == "mismatch":
-            log.error("meter mismatch for user %s %s %s: ours %s, Stripe %s", report.user_id,
-                      month_key(month), report.meter, report.units, stripe_units)
-            if was != "mismatch":
-                sentry_sdk.capture_message(
-                    f"Stripe meter differs from our overage: {report.meter} "
-                    f"{month_key(month)} ours={report.units} stripe={stripe_units}",
-                    level="error")
+    for check in checks:
+        meter_id = meters.get(check.meter)
+        results.append((check, 0 if meter_id is None else gateway.meter_usage(
+            meter_id=meter_id, customer_id=check.customer_id,
+            start=int(month_start(check.month).timestamp()),
+            end=int(month_end(check.month).timestamp()))))
     return results
 
 
-def reconcile_recent(session: Session, *, gateway: StripeGateway) -> str:
-    """The scheduled job: reconcile last month and this month."""
-    now = db_now(session)
-    checked = []
-    for month in (previous_month(month_of(now)), month_of(now)):
-        checked += reconcile_month(session, month=month, gateway=gateway)
-    bad = sum(1 for row in checked if row.status == "mismatch")
-    return f"checked {len(checked)} meter totals, {bad} differ"
+def record_checks(session: Session, results: list[tuple[MeterCheck, int]], *,
+                  now: datetime) -> list[MeterReconciliation]:
+    """Write each comparison to `meter_reconciliations`; a difference is logged, and sent to
+    Sentry when it is new."""
+    rows = []
+    for check, theirs in results:
+        status = "match" if theirs == check.units else "mismatch"
+        row = session.exec(select(MeterReconciliation).where(
+            MeterReconciliation.user_id == check.user_id,
+            MeterReconciliation.month == check.month,
+            MeterReconciliation.meter == check.meter)).first()
+        was = row.status if row is not None else None
+        if row is None:
+            row = MeterReconciliation(user_id=check.user_id, month=check.month,
+                                      meter=check.meter, our_units=check.units,
+                                      stripe_units=theirs, status=status)
+        row.our_units, row.stripe_units, row.status = check.units, theirs, status
+        row.checked_at = now
+        session.add(row)
+        rows.append(row)
+        if status == "mismatch":
+            log.error("meter mismatch for user %s %s %s: ours %s, Stripe %s", check.user_id,
+                      month_key(check.month), check.meter, check.units, theirs)
+            if was != "mismatch":
+                sentry_sdk.capture_message(
+                    f"Stripe meter differs from our overage: {check.meter} "
+                    f"{month_key(check.month)} ours={check.units} stripe={theirs}",
+                    level="error")
+    return rows
+
+
+def reconcile_month(session: Session, *, month: date, gateway: StripeGateway) -> list[
+        MeterReconciliation]:
+    """The operator's check (`stripe reconcile`): every sent report of `month`, matched ones
+    too, compared and recorded in the caller's transaction."""
+    checks = reports_to_check(session, months=[month])
+    return record_checks(session, stripe_units(checks, gateway=gateway), now=db_now(session))
+
+
+def reconcile_recent(*, gateway: StripeGateway, engine: sa.Engine | None = None,
+                     batch: int = RECONCILE_BATCH) -> str:
+    """The scheduled job: last month's reports not yet matched and this month's, at most
+    `batch` a run (the rest next run). Owns its transactions: the reports are read in a
+    read-only one, Stripe is asked outside any, the results are written in a short one."""
+    with read_transaction(engine) as session:
+        now = db_now(session)
+        last = previous_month(month_of(now))
+        checks = reports_to_check(session, months=[last, month_of(now)], settled_month=last,
+                                  limit=batch)
+    results = stripe_units(checks, gateway=gateway)
+    with transaction(engine) as session:
+        rows = record_checks(session, results, now=db_now(session))
+    bad = sum(1 for row in rows if row.status == "mismatch")
+    return f"checked {len(rows)} meter totals, {bad} differ"
 
 
 def open_mismatches(session: Session) -> list[MeterReconciliation]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from aether_web.billing.allowance import month_hours
@@ -184,6 +186,62 @@ def test_reconciliation_records_a_difference(
         assert {(r.our_units - r.stripe_units, r.status) for r in rows} == {(1, "mismatch")}
         assert [r.user_id for r in overage.open_mismatches(s)] == [profile.id, profile.id]
     assert len(captured) == 2 and "ours=25 stripe=24" in " ".join(captured)
+
+
+def test_the_hourly_meter_check_asks_stripe_outside_transactions_and_skips_settled_matches(
+        bed: Bed, make_user, engine, monkeypatch, request) -> None:
+    from aether_web.billing.periods import previous_month
+
+    with Session(engine) as s:
+        this_month = month_of(db_now(s))
+    last_month = previous_month(this_month)
+    users = [make_user(plan="pro", stripe_customer_id=f"cus_check{i}") for i in range(3)]
+    with Session(engine) as s:
+        for i, user in enumerate(users):
+            for month in (last_month, this_month) if i == 0 else (last_month,):
+                s.add(OverageReport(
+                    user_id=user.id, month=month, meter="aether_compute_overage",
+                    identifier=f"{user.id}:{month_key(month)}:compute",
+                    stripe_customer_id=user.stripe_customer_id, plan="pro", units=7, cents=7,
+                    event_timestamp=int(month_start(month).timestamp()), status="accepted"))
+        s.commit()
+    asked, job_runs, held = [], [True], {}
+    # which thread holds each connection (webhooks may be handled beside the test)
+    on_checkout = lambda _c, record, _p: held.__setitem__(id(record), threading.get_ident())  # noqa: E731
+    on_checkin = lambda _c, record: held.pop(id(record), None)  # noqa: E731
+    sa.event.listen(engine.pool, "checkout", on_checkout)
+    sa.event.listen(engine.pool, "checkin", on_checkin)
+    request.addfinalizer(lambda: (sa.event.remove(engine.pool, "checkout", on_checkout),
+                                  sa.event.remove(engine.pool, "checkin", on_checkin)))
+
+    def summary(*, meter_id, customer_id, start, end) -> int:
+        if job_runs:  # the job holds no database connection while Stripe answers
+            assert threading.get_ident() not in held.values()
+        asked.append((customer_id, month_of(datetime.fromtimestamp(start, UTC))))
+        return 6 if customer_id == "cus_check2" else 7
+
+    monkeypatch.setattr(bed.gateway, "meter_usage", summary)
+    checked = lambda: {(c, m == this_month) for c, m in asked}  # noqa: E731
+    # at most a batch a run, and the one never checked comes first in the next
+    assert overage.reconcile_recent(gateway=bed.gateway, batch=3).startswith("checked 3 ")
+    first = checked()
+    assert len(asked) == len(first) == 3
+    asked.clear()
+    assert overage.reconcile_recent(gateway=bed.gateway, batch=1).startswith("checked 1 ")
+    assert len(first | checked()) == 4
+    # last month's matches are settled; the difference and this month are asked again
+    asked.clear()
+    assert overage.reconcile_recent(gateway=bed.gateway) == "checked 2 meter totals, 1 differ"
+    assert len(asked) == 2
+    assert checked() == {("cus_check2", False), ("cus_check0", True)}
+    with Session(engine) as s:
+        rows = s.exec(select(MeterReconciliation)).all()
+    assert sorted((r.month == this_month, r.status) for r in rows) == [
+        (False, "match"), (False, "match"), (False, "mismatch"), (True, "match")]
+    # the operator's check asks about every report, matched ones too, in its transaction
+    job_runs.clear()
+    with Session(engine, expire_on_commit=False) as s:
+        assert len(overage.reconcile_month(s, month=last_month, gateway=bed.gateway)) == 3
 
 
 def test_months_that_cannot_be_reported_are_refused(bed: Bed, engine) -> None:
