@@ -8,6 +8,7 @@ step function); `usage_monthly` keeps the running GB-hours per UTC month.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -93,15 +94,19 @@ def accrue_project_storage(session: Session, *, project: Project, until: datetim
     return total
 
 
-def accrue_storage(session: Session, *, now: datetime | None = None) -> Decimal:
-    """Accrue every project's storage up to now; returns the GB-hours added."""
+def accrue_storage(session: Session, *, now: datetime | None = None,
+                   user_id: uuid.UUID | None = None) -> Decimal:
+    """Accrue every project's storage up to now (only `user_id`'s projects when given: a
+    bill of one user locks no other user's projects); returns the GB-hours added. Projects
+    are locked in id order, so two accruals never wait on each other in a circle."""
     now = billed_now(session, now)
-    ids = session.exec(
-        select(Project.id).where(
-            Project.storage_reported_at.is_not(None),
-            sa.or_(Project.storage_accrued_until.is_(None),
-                   Project.storage_accrued_until < sa.func.coalesce(Project.deleted_at, now)))
-    ).all()
+    query = select(Project.id).where(
+        Project.storage_reported_at.is_not(None),
+        sa.or_(Project.storage_accrued_until.is_(None),
+               Project.storage_accrued_until < sa.func.coalesce(Project.deleted_at, now)))
+    if user_id is not None:
+        query = query.where(Project.user_id == user_id)
+    ids = session.exec(query.order_by(Project.id)).all()
     total = Decimal(0)
     for project_id in ids:
         project = find_project(session, project_id, lock=True)

@@ -267,6 +267,35 @@ def test_storage_accrues_gb_hours_per_month_at_the_size_of_the_time(
     assert months == {date(2024, 1, 1): Decimal("4.0000"), date(2024, 2, 1): Decimal("3.0000")}
 
 
+def test_one_users_bill_accrues_and_locks_only_that_users_projects(
+        engine, make_user, make_project):
+    from aether_web.db import is_postgres
+    from aether_web.services.invoicing.period_overage import compute_period_overage
+
+    billed, other = make_user(plan="pro"), make_user(plan="pro")
+    mine, theirs = make_project(billed), make_project(other)
+    with transaction(engine) as s:
+        for n, project in enumerate((mine, theirs)):
+            record_storage(s, event_id=f"s{n}", project_id=project.id, bytes_used=10**9,
+                           now=T0)
+    with transaction(engine) as s:  # an invoice gate's or a cancel's bill, Stripe pending
+        compute_period_overage(s, user_id=billed.id, month=date(2024, 2, 1),
+                               now=T0 + timedelta(hours=3))
+        if is_postgres(engine):  # the other user's hooks don't wait on this transaction
+            with engine.connect() as c:
+                c.exec_driver_sql("SET lock_timeout = '2s'")
+                c.exec_driver_sql("SELECT id FROM projects WHERE id = %(id)s FOR UPDATE",
+                                  {"id": theirs.id})
+                c.rollback()
+    with Session(engine) as s:
+        assert s.get(Project, mine.id).storage_accrued_until == T0 + timedelta(hours=3)
+        assert s.get(Project, theirs.id).storage_accrued_until == T0
+        months = {(m.user_id, m.month): m.storage_gb_hours
+                  for m in s.exec(select(UsageMonthly)).all()}
+    assert months == {(billed.id, date(2024, 1, 1)): Decimal("2.0000"),
+                      (billed.id, date(2024, 2, 1)): Decimal("1.0000")}
+
+
 def test_a_deleted_project_accrues_no_storage_after_deletion(engine, make_user, make_project):
     user = make_user()
     project = make_project(user)

@@ -62,7 +62,7 @@ def compute_period_overage(session: Session, *, user_id: uuid.UUID, month: date,
     """The user's overage of `month` as of `now`: the one period computation
     (`period_bill`, priced on the plan intervals inside the month, so a plan that ended at the
     period's end still owes it). `plan_key` only labels the report rows."""
-    accrue_storage(session, now=now)
+    accrue_storage(session, now=now, user_id=user_id)  # this user's projects only
     bill = period_bill(session, user_id=user_id, month=month, now=now)
     paid = [iv.plan for iv in bill.intervals if iv.paid]
     return PeriodOverage(user_id, month, {COMPUTE_METER: bill.compute_units,
