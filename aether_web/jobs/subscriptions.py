@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from aether_web.db import read_transaction, transaction
 from aether_web.integrations.stripe import get_gateway
 from aether_web.jobs.registry import Job, register
 from aether_web.services import subscriptions
 
 
-def expire_grace_periods(session: Session) -> str:
-    return subscriptions.expire_grace_periods(session, gateway=get_gateway())
+def expire_grace_periods(_session: Session) -> str:
+    # Owns its transactions, one per user: no user's rows wait on another user's Stripe calls.
+    gateway = get_gateway()
+    with read_transaction() as session:
+        due = subscriptions.grace_ended(session)
+    outcomes = []
+    for user_id in due:
+        with transaction() as session:
+            outcomes.append(subscriptions.expire_grace(session, user_id=user_id,
+                                                       gateway=gateway))
+    return subscriptions.grace_summary(outcomes)
 
 
 register(Job("expire_grace_periods", expire_grace_periods, every_seconds=900,

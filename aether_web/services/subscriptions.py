@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -23,6 +24,7 @@ from aether_web.integrations.stripe import (
 )
 from aether_web.models import Profile
 from aether_web.observability import log
+from aether_web.services.accounts import lock_profile
 from aether_web.services.email import queue_email
 from aether_web.services.plan_history import change_plan
 from aether_web.settings import get_settings
@@ -174,39 +176,61 @@ def start_grace(profile: Profile, *, now: datetime) -> bool:
     return True
 
 
-def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = None) -> str:
-    """Move users whose grace period ended to Free, cancelling the subscription in Stripe
-    with a final invoice (rule 12). A subscription that Stripe now shows as paid is applied
-    instead (a lost webhook must not downgrade a paying user)."""
-    now = db_now(session)
-    due = session.exec(
-        select(Profile).where(Profile.grace_ends_at.is_not(None), Profile.grace_ends_at <= now,
-                              # a webhook may have made them Free already: Stripe still bills
-                              sa.or_(Profile.plan != PlanKey.FREE,
-                                     Profile.subscription_status == "past_due"))
-    ).all()
-    moved = kept = 0
-    for profile in due:
-        if gateway is not None and profile.stripe_subscription_id:
-            try:
-                sub = gateway.retrieve_subscription(profile.stripe_subscription_id)
-            except StripeUnavailable:
-                continue  # decide on the next tick, with Stripe's answer
-            if sub.status in PAYING_STATUSES:
-                apply_subscription(session, profile=profile, sub=sub,
-                                   event_created=profile.stripe_synced_at or 0)
-                kept += 1
-                continue
-        if gateway is None:
-            set_plan(session, profile=profile, plan=PlanKey.FREE, reason="grace period ended",
-                     cause="grace_expiry")
-        else:
-            from aether_web.services.subscription_lifecycle import end_grace
+def _grace_over(now: datetime) -> Any:
+    return sa.and_(Profile.grace_ends_at.is_not(None), Profile.grace_ends_at <= now,
+                   # a webhook may have made them Free already: Stripe still bills
+                   sa.or_(Profile.plan != PlanKey.FREE, Profile.subscription_status == "past_due"))
 
-            try:
-                with session.begin_nested():  # Stripe not answering undoes the plan change
-                    end_grace(session, profile=profile, gateway=gateway)
-            except StripeUnavailable:
-                continue  # cancelled in Stripe on the next tick; the plan waits for it
-        moved += 1
-    return f"{moved} moved to Free after the grace period, {kept} found paid"
+
+def grace_ended(session: Session) -> list[uuid.UUID]:
+    """The users whose payment grace period is over and who still hold the paid plan."""
+    return list(session.exec(select(Profile.id).where(_grace_over(db_now(session)))
+                             .order_by(Profile.id)).all())
+
+
+def expire_grace(session: Session, *, user_id: uuid.UUID,
+                 gateway: StripeGateway | None = None) -> str:
+    """One user whose grace period ended: `moved` to Free, the subscription cancelled in
+    Stripe with a final invoice (rule 12); `kept` when Stripe now shows it paid (a lost
+    webhook must not downgrade a paying user); `waiting` when Stripe did not answer (the
+    next run decides; nothing of it is kept); `none` when it is no longer due."""
+    lock_profile(session, user_id=user_id)  # then checked again: a webhook may have paid it
+    profile = session.exec(select(Profile).where(Profile.id == user_id,
+                                                 _grace_over(db_now(session)))).first()
+    if profile is None:
+        return "none"
+    if gateway is not None and profile.stripe_subscription_id:
+        try:
+            sub = gateway.retrieve_subscription(profile.stripe_subscription_id)
+        except StripeUnavailable:
+            return "waiting"
+        if sub.status in PAYING_STATUSES:
+            apply_subscription(session, profile=profile, sub=sub,
+                               event_created=profile.stripe_synced_at or 0)
+            return "kept"
+    if gateway is None:
+        set_plan(session, profile=profile, plan=PlanKey.FREE, reason="grace period ended",
+                 cause="grace_expiry")
+        return "moved"
+    from aether_web.services.subscription_lifecycle import end_grace
+
+    try:
+        with session.begin_nested():  # Stripe not answering undoes the plan change
+            end_grace(session, profile=profile, gateway=gateway)
+    except StripeUnavailable:
+        return "waiting"  # cancelled in Stripe on the next run; the plan waits for it
+    return "moved"
+
+
+def grace_summary(outcomes: list[str]) -> str:
+    """The run log's line for a run of `expire_grace` over the due users."""
+    return (f"{outcomes.count('moved')} moved to Free after the grace period, "
+            f"{outcomes.count('kept')} found paid, {outcomes.count('waiting')} waiting for "
+            "Stripe")
+
+
+def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = None) -> str:
+    """`expire_grace` for every due user in the caller's transaction (the scheduled job
+    gives each user a transaction of their own)."""
+    return grace_summary([expire_grace(session, user_id=user_id, gateway=gateway)
+                          for user_id in grace_ended(session)])

@@ -165,6 +165,44 @@ def test_grace_expiry_with_stripe_not_answering_keeps_the_plan_for_the_next_run(
         "canceled"
 
 
+def test_the_grace_job_ends_each_user_in_a_transaction_of_their_own(
+        bed: Bed, make_user, client_for, engine, monkeypatch) -> None:
+    from aether_web.db import read_transaction
+    from aether_web.jobs.runner import run_job
+    from aether_web.models import Profile
+
+    users = []
+    for _ in range(2):
+        user = make_user()
+        bed.checkout(client_for(user), "pro")
+        profile = bed.wait_for_plan(user.id, "pro")
+        bed.settle()
+        bed.set_card(profile.stripe_customer_id, DECLINED)
+        bed.close_period(profile.stripe_subscription_id)
+        users.append(wait_until(lambda u=user: (p := bed.profile(u.id)).past_due_since and p,
+                                what="past due"))
+    bed.settle()
+    for profile in users:
+        _grace_runs_out(engine, profile)
+    seen = []
+    real = bed.gateway.retrieve_subscription
+
+    def retrieve(subscription_id: str):
+        # what another connection reads while Stripe is asked about each user
+        with read_transaction(engine) as s:
+            seen.append(sorted(s.get(Profile, p.id).plan for p in users))
+        return real(subscription_id)
+
+    monkeypatch.setattr(bed.gateway, "retrieve_subscription", retrieve)
+    monkeypatch.setattr("aether_web.jobs.subscriptions.get_gateway", lambda: bed.gateway)
+    outcome = run_job("expire_grace_periods")
+    assert outcome.status == "succeeded", outcome.detail
+    assert outcome.detail.startswith("2 moved to Free after the grace period, 0 found paid")
+    # the first user's end was committed before Stripe was asked about the second
+    assert seen[0] == ["pro", "pro"] and ["free", "pro"] in seen[1:]
+    assert [bed.profile(p.id).plan for p in users] == ["free", "free"]
+
+
 def test_payment_failure_keeps_the_plan_through_grace_then_cancels_in_stripe(
         bed: Bed, make_user, client_for, engine) -> None:
     from aether_web.jobs.runner import run_job
