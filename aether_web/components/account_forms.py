@@ -45,12 +45,17 @@ def form_field(label: str, name: str, type_: str, **props) -> rx.Component:
 
 
 def post_form(action: str, *children: rx.Component) -> rx.Component:
-    """The fields and buttons in `children`, posted by the browser to `action`."""
+    """The fields and buttons in `children`, posted by the browser to `action`.
+
+    `data-loaded` turns "true" once the page's state has arrived (its on_load ran): the
+    remembered email fills in then, and a browser test that types before it races that
+    fill (a field typed into while it fills holds both)."""
     return native_form(
         rx.vstack(*children, spacing="4", width="100%"),
         action=action,
         method="post",
         width="100%",
+        custom_attrs={"data-loaded": rx.cond(rx.State.is_hydrated, "true", "false")},
     )
 
 

@@ -30,6 +30,8 @@ def _log_in(page, email: str, password: str) -> None:
     the server's answer to the POST: a lost submission fails here, saying so, rather than
     as a missing message later."""
     page.goto("/login")
+    # the remembered email fills in when the page's state arrives: typing first races it
+    page.locator('form[data-loaded="true"]').wait_for()
     page.fill("#email", email)
     page.fill("#password", password)
     with page.expect_response(lambda r: r.url.endswith("/api/auth/login")
