@@ -124,6 +124,12 @@ def mailed_link(server: Server, to: str, path: str) -> str:
     return links[-1]
 
 
+def form_ready(pg) -> None:
+    """Wait for a posted form's page state (`data-loaded`): the remembered email fills in
+    then, and typing first races it (a field typed into while it fills holds both)."""
+    pg.locator('form[data-loaded="true"]').wait_for()
+
+
 def checkout_pro(pg) -> None:
     """From /billing's plan chooser through the emulator's Checkout with a good card, back on
     /billing once it says the user is on Pro."""
@@ -145,6 +151,7 @@ def signup(server):
            keep_welcome: bool = False, verify: bool = True) -> str:
         email = email or f"e2e-{uuid.uuid4().hex[:10]}@example.com"
         pg.goto("/signup")
+        form_ready(pg)
         pg.fill("#email", email)
         pg.fill("#password", password)
         pg.click("#submit")
@@ -166,6 +173,7 @@ def signup(server):
 def login(server):
     def do(pg, email: str, password: str = PASSWORD) -> None:
         pg.goto("/login")
+        form_ready(pg)
         pg.fill("#email", email)
         pg.fill("#password", password)
         pg.click("#submit")

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session, select
 
 from aether_web.models import Profile
-from tests.e2e.conftest import PASSWORD, mailed_link
+from tests.e2e.conftest import PASSWORD, form_ready, mailed_link
 
 pytestmark = pytest.mark.e2e
 
@@ -30,8 +30,7 @@ def _log_in(page, email: str, password: str) -> None:
     the server's answer to the POST: a lost submission fails here, saying so, rather than
     as a missing message later."""
     page.goto("/login")
-    # the remembered email fills in when the page's state arrives: typing first races it
-    page.locator('form[data-loaded="true"]').wait_for()
+    form_ready(page)
     page.fill("#email", email)
     page.fill("#password", password)
     with page.expect_response(lambda r: r.url.endswith("/api/auth/login")

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from tests.e2e.conftest import form_ready
+
 pytestmark = pytest.mark.e2e
 
 
@@ -69,6 +71,7 @@ def test_wrong_password_shows_a_clear_error(page, signup):
     page.click("#logout")
     page.wait_for_url(re.compile(r"http://localhost:\d+/$"))
     page.goto("/login")
+    form_ready(page)
     page.fill("#email", email)
     page.fill("#password", "not-the-password")
     page.click("#submit")

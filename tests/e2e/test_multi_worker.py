@@ -13,7 +13,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.e2e.conftest import PASSWORD
+from tests.e2e.conftest import PASSWORD, form_ready
 from tools.local_stack import ROOT, LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -103,6 +103,7 @@ def test_workers_share_sessions_and_run_each_tick_once(redis_stack, browser):
     try:
         page = context.new_page()
         page.goto("/login")
+        form_ready(page)
         page.fill("#email", "workers@example.com")
         page.fill("#password", PASSWORD)
         page.click("#submit")

@@ -73,8 +73,8 @@ def test_a_failed_run_releases_the_lock(engine):
 
 
 def test_advisory_keys_are_stable_signed_64_bit():
-    key = advisory_key("report_overage")
-    assert key == advisory_key("report_overage") != advisory_key("send_email")
+    key = advisory_key("send_month_end_overage")
+    assert key == advisory_key("send_month_end_overage") != advisory_key("send_email")
     assert -(2**63) <= key < 2**63
 
 

@@ -1,5 +1,5 @@
-"""The migrations build exactly the tables the models declare (SQLite, or PostgreSQL when
-configured), and 0012's downgrade brings `plan_limits` back as 0001 seeded it."""
+"""The migrations build exactly the tables and indexes the models declare (SQLite, or
+PostgreSQL when configured), and 0012's downgrade brings `plan_limits` back as 0001 seeded it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,20 @@ def test_the_migrated_tables_are_the_models_tables(fresh_url):
         engine.dispose()
     assert tables == set(SQLModel.metadata.tables) | {"alembic_version"}
     assert "plan_limits" not in tables
+
+
+def test_the_migrated_indexes_are_the_models_indexes(fresh_url):
+    migrate(url=fresh_url)
+    engine = sa.create_engine(fresh_url)
+    try:
+        inspector = sa.inspect(engine)
+        migrated = {(t, ix["name"]) for t in SQLModel.metadata.tables
+                    for ix in inspector.get_indexes(t) if ix["name"].startswith("ix_")}
+    finally:
+        engine.dispose()
+    declared = {(t.name, ix.name) for t in SQLModel.metadata.tables.values()
+                for ix in t.indexes if str(ix.name).startswith("ix_")}
+    assert migrated == declared
 
 
 def test_dropping_plan_limits_can_be_undone(fresh_url):
