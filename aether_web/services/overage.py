@@ -41,6 +41,8 @@ from aether_web.integrations.stripe import (
     LIVE_STATUSES,
     STORAGE_METER,
     StripeGateway,
+    StripeGatewayError,
+    StripeUnavailable,
 )
 from aether_web.models import (
     MeterReconciliation,
@@ -158,8 +160,9 @@ def report_overage(*, month: date, gateway: StripeGateway | None = None,
 # ---------------------------------------------------------------------------- reconciliation
 
 
-# Meter checks one run of `reconcile_meters` makes at most: Stripe allows its other endpoints
-# about 25 requests a second, which the invoice gate and the plan switches need too.
+# Meter checks one run of `reconcile_meters` makes at most (one after another, so about
+# 7 a second at 150 ms each): it caps the calls a run spends, well under Stripe's limits,
+# which the invoice gate and the plan switches need too.
 RECONCILE_BATCH = 1000
 
 
@@ -177,8 +180,9 @@ class MeterCheck:
 def reports_to_check(session: Session, *, months: list[date], settled_month: date | None = None,
                      limit: int | None = None) -> list[MeterCheck]:
     """The sent reports of `months`, never checked first. Reports of `settled_month` that
-    matched Stripe are left out: their identifier is the only event of that customer, month
-    and meter, and a closed month's events are never taken back, so a match stays one."""
+    matched Stripe after it closed are left out: their identifier is the only event of that
+    customer, month and meter, and a closed month's events are never taken back, so a match
+    stays one."""
     r, m = OverageReport.__table__.c, MeterReconciliation.__table__.c
     checked = sa.and_(m.user_id == r.user_id, m.month == r.month, m.meter == r.meter)
     query = (sa.select(r.user_id, r.month, r.meter, r.stripe_customer_id, r.units)
@@ -187,7 +191,9 @@ def reports_to_check(session: Session, *, months: list[date], settled_month: dat
              .where(r.month.in_(months), r.status.in_(ACCEPTED_OR_BILLED)))
     if settled_month is not None:
         query = query.where(sa.or_(r.month != settled_month, m.id.is_(None),
-                                   m.status != "match", m.our_units != r.units))
+                                   m.status != "match", m.our_units != r.units,
+                                   # a match seen before the month closed is checked again
+                                   m.checked_at < month_end(settled_month)))
     query = query.order_by(m.checked_at.asc().nulls_first(), r.user_id, r.meter)
     if limit is not None:
         query = query.limit(limit)
@@ -196,17 +202,29 @@ def reports_to_check(session: Session, *, months: list[date], settled_month: dat
 
 def stripe_units(checks: list[MeterCheck], *, gateway: StripeGateway) -> list[
         tuple[MeterCheck, int]]:
-    """What Stripe's meter summary holds for each check (call outside any transaction)."""
+    """What Stripe's meter summary holds for each check (call outside any transaction).
+    A check Stripe refuses is logged and left for the next run; when Stripe stops answering,
+    the checks answered so far are returned and the rest wait for the next run."""
     if not checks:
         return []
     meters = gateway.active_meter_ids()
     results = []
     for check in checks:
         meter_id = meters.get(check.meter)
-        results.append((check, 0 if meter_id is None else gateway.meter_usage(
-            meter_id=meter_id, customer_id=check.customer_id,
-            start=int(month_start(check.month).timestamp()),
-            end=int(month_end(check.month).timestamp()))))
+        try:
+            theirs = 0 if meter_id is None else gateway.meter_usage(
+                meter_id=meter_id, customer_id=check.customer_id,
+                start=int(month_start(check.month).timestamp()),
+                end=int(month_end(check.month).timestamp()))
+        except StripeUnavailable:
+            log.warning("meter check: Stripe is not answering; %d of %d checks left for the "
+                        "next run", len(checks) - len(results), len(checks))
+            break
+        except StripeGatewayError as exc:
+            log.warning("meter check of user %s %s refused: %s", check.user_id, check.meter,
+                        exc.stripe_message)
+            continue
+        results.append((check, theirs))
     return results
 
 

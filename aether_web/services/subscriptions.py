@@ -224,9 +224,10 @@ def expire_grace(session: Session, *, user_id: uuid.UUID,
 
 def grace_summary(outcomes: list[str]) -> str:
     """The run log's line for a run of `expire_grace` over the due users."""
+    failed = f", {outcomes.count('failed')} failed" if "failed" in outcomes else ""
     return (f"{outcomes.count('moved')} moved to Free after the grace period, "
             f"{outcomes.count('kept')} found paid, {outcomes.count('waiting')} waiting for "
-            "Stripe")
+            f"Stripe{failed}")
 
 
 def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = None) -> str:

@@ -165,14 +165,11 @@ def test_grace_expiry_with_stripe_not_answering_keeps_the_plan_for_the_next_run(
         "canceled"
 
 
-def test_the_grace_job_ends_each_user_in_a_transaction_of_their_own(
-        bed: Bed, make_user, client_for, engine, monkeypatch) -> None:
-    from aether_web.db import read_transaction
-    from aether_web.jobs.runner import run_job
-    from aether_web.models import Profile
-
+def _past_grace(bed: Bed, make_user, client_for, engine, count: int) -> list:
+    """`count` Pro users whose renewal failed and whose grace period just ran out, in the
+    grace job's order (by id)."""
     users = []
-    for _ in range(2):
+    for _ in range(count):
         user = make_user()
         bed.checkout(client_for(user), "pro")
         profile = bed.wait_for_plan(user.id, "pro")
@@ -184,6 +181,16 @@ def test_the_grace_job_ends_each_user_in_a_transaction_of_their_own(
     bed.settle()
     for profile in users:
         _grace_runs_out(engine, profile)
+    return sorted(users, key=lambda p: p.id)
+
+
+def test_the_grace_job_ends_each_user_in_a_transaction_of_their_own(
+        bed: Bed, make_user, client_for, engine, monkeypatch) -> None:
+    from aether_web.db import read_transaction
+    from aether_web.jobs.runner import run_job
+    from aether_web.models import Profile
+
+    users = _past_grace(bed, make_user, client_for, engine, 2)
     seen = []
     real = bed.gateway.retrieve_subscription
 
@@ -201,6 +208,29 @@ def test_the_grace_job_ends_each_user_in_a_transaction_of_their_own(
     # the first user's end was committed before Stripe was asked about the second
     assert seen[0] == ["pro", "pro"] and ["free", "pro"] in seen[1:]
     assert [bed.profile(p.id).plan for p in users] == ["free", "free"]
+
+
+def test_a_grace_end_that_fails_holds_back_no_other_user_and_fails_the_run(
+        bed: Bed, make_user, client_for, engine, monkeypatch) -> None:
+    from aether_web.integrations.stripe import StripeGatewayError
+    from aether_web.jobs.runner import run_job
+
+    first, second = _past_grace(bed, make_user, client_for, engine, 2)
+    real = bed.gateway.retrieve_subscription
+
+    def retrieve(subscription_id: str):
+        if subscription_id == first.stripe_subscription_id:
+            raise StripeGatewayError(http_status=404, stripe_message="No such subscription")
+        return real(subscription_id)
+
+    monkeypatch.setattr(bed.gateway, "retrieve_subscription", retrieve)
+    monkeypatch.setattr("aether_web.jobs.subscriptions.get_gateway", lambda: bed.gateway)
+    outcome = run_job("expire_grace_periods")
+    # the run says so (monitors, the support console), with what the others got
+    assert outcome.status == "failed"
+    assert "1 moved to Free after the grace period" in outcome.detail
+    assert "1 failed" in outcome.detail
+    assert (bed.profile(first.id).plan, bed.profile(second.id).plan) == ("pro", "free")
 
 
 def test_payment_failure_keeps_the_plan_through_grace_then_cancels_in_stripe(

@@ -13,6 +13,7 @@ from aether_web.billing.allowance import month_hours
 from aether_web.billing.periods import month_key, month_of, month_start
 from aether_web.billing.plans import BYTES_PER_GB, PRO
 from aether_web.db import db_now
+from aether_web.integrations.stripe import StripeGatewayError
 from aether_web.models import (
     MeterReconciliation,
     OverageReport,
@@ -238,7 +239,31 @@ def test_the_hourly_meter_check_asks_stripe_outside_transactions_and_skips_settl
         rows = s.exec(select(MeterReconciliation)).all()
     assert sorted((r.month == this_month, r.status) for r in rows) == [
         (False, "match"), (False, "match"), (False, "mismatch"), (True, "match")]
+    # a match seen before last month closed is asked about again (events of an open month
+    # can still be taken back)
+    with Session(engine) as s:
+        early = next(r for r in s.exec(select(MeterReconciliation)).all()
+                     if r.month == last_month and r.status == "match")
+        early.checked_at = month_start(this_month) - timedelta(minutes=5)
+        s.add(early)
+        s.commit()
+        early_customer = next(u.stripe_customer_id for u in users if u.id == early.user_id)
+    asked.clear()
+    assert overage.reconcile_recent(gateway=bed.gateway) == "checked 3 meter totals, 1 differ"
+    assert (early_customer, False) in checked()
+    assert overage.reconcile_recent(gateway=bed.gateway) == "checked 2 meter totals, 1 differ"
+
+    # a check Stripe refuses waits for the next run; the others are recorded
+    def refused_or_answered(*, customer_id, **kw) -> int:
+        if customer_id == "cus_check2":
+            raise StripeGatewayError(http_status=404, stripe_message="No such customer")
+        return summary(customer_id=customer_id, **kw)
+
+    monkeypatch.setattr(bed.gateway, "meter_usage", refused_or_answered)
+    assert overage.reconcile_recent(gateway=bed.gateway) == "checked 1 meter totals, 0 differ"
+
     # the operator's check asks about every report, matched ones too, in its transaction
+    monkeypatch.setattr(bed.gateway, "meter_usage", summary)
     job_runs.clear()
     with Session(engine, expire_on_commit=False) as s:
         assert len(overage.reconcile_month(s, month=last_month, gateway=bed.gateway)) == 3
