@@ -124,10 +124,13 @@ def mailed_link(server: Server, to: str, path: str) -> str:
     return links[-1]
 
 
-def form_ready(pg) -> None:
+def form_ready(pg, action: str = "") -> None:
     """Wait for a posted form's page state (`data-loaded`): the remembered email fills in
-    then, and typing first races it (a field typed into while it fills holds both)."""
-    pg.locator('form[data-loaded="true"]').wait_for()
+    then, and typing first races it (a field typed into while it fills holds both).
+    `action` names the form, after a link's in-page navigation: the URL changes before the
+    new page replaces the old one, whose fields have the same ids."""
+    where = f'[action="{action}"]' if action else ""
+    pg.locator(f'form{where}[data-loaded="true"]').wait_for()
 
 
 def checkout_pro(pg) -> None:

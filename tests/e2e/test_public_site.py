@@ -12,6 +12,7 @@ import pytest
 from aether_web.billing.plans import PLANS, PRO
 from aether_web.components.plans import dollars
 from aether_web.content import load_docs
+from tests.e2e.conftest import form_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -54,6 +55,7 @@ def test_a_visitor_goes_from_the_landing_page_through_pricing_to_sign_up(page, s
 
     page.click("#pricing-signup-pro")
     page.wait_for_url(re.compile(r"/signup"))
+    form_ready(page, "/api/auth/signup")
     page.fill("#email", "visitor-from-pricing@example.com")
     page.fill("#password", "a-good-password-42")
     page.click("#submit")
