@@ -80,7 +80,13 @@ class PeriodBill:
     counted_storage_gb_hours: Decimal
     free_compute_seconds: int
     overage: OverageCharge
-    projects: tuple[ProjectBill, ...] = ()
+    usage: tuple[ProjectUsage, ...] = ()  # the projects with any usage (the lines' input)
+
+    @cached_property
+    def projects(self) -> tuple[ProjectBill, ...]:
+        """Each project's line, its shares adding up to the totals (computed when first read:
+        the month end reads only the totals)."""
+        return _project_lines(self.usage, self.overage, self.counted_storage_gb_hours)
 
     @cached_property
     def explanation(self) -> tuple[str, ...]:
@@ -170,12 +176,11 @@ def build_period_bill(
         paid=any(iv.paid for iv in in_month), month_hours=hours,
         included_compute_seconds=inc_compute, counted_compute_seconds=counted,
         included_storage_gb_hours=inc_storage, counted_storage_gb_hours=counted_storage)
-    projects = _project_lines(items, charge, counted_storage)
     return PeriodBill(
         user_id=user_id, month=month, as_of=usage_end(month, now), intervals=in_month,
         included_compute_seconds=inc_compute, included_storage_gb_hours=inc_storage,
         counted_compute_seconds=counted, counted_storage_gb_hours=counted_storage,
-        free_compute_seconds=free, overage=charge, projects=projects)
+        free_compute_seconds=free, overage=charge, usage=tuple(items))
 
 
 def _project_lines(items: Sequence[ProjectUsage], charge: OverageCharge,
