@@ -232,13 +232,16 @@ def record_checks(session: Session, results: list[tuple[MeterCheck, int]], *,
                   now: datetime) -> list[MeterReconciliation]:
     """Write each comparison to `meter_reconciliations`; a difference is logged, and sent to
     Sentry when it is new."""
-    rows = []
+    rows: list[MeterReconciliation] = []
+    if not results:
+        return rows
+    m = MeterReconciliation
+    known = {(row.user_id, row.month, row.meter): row for row in session.exec(select(m).where(
+        m.user_id.in_({check.user_id for check, _ in results}),  # type: ignore[attr-defined]
+        m.month.in_({check.month for check, _ in results}))).all()}  # type: ignore[attr-defined]
     for check, theirs in results:
         status = "match" if theirs == check.units else "mismatch"
-        row = session.exec(select(MeterReconciliation).where(
-            MeterReconciliation.user_id == check.user_id,
-            MeterReconciliation.month == check.month,
-            MeterReconciliation.meter == check.meter)).first()
+        row = known.get((check.user_id, check.month, check.meter))
         was = row.status if row is not None else None
         if row is None:
             row = MeterReconciliation(user_id=check.user_id, month=check.month,

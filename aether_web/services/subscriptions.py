@@ -228,10 +228,3 @@ def grace_summary(outcomes: list[str]) -> str:
     return (f"{outcomes.count('moved')} moved to Free after the grace period, "
             f"{outcomes.count('kept')} found paid, {outcomes.count('waiting')} waiting for "
             f"Stripe{failed}")
-
-
-def expire_grace_periods(session: Session, *, gateway: StripeGateway | None = None) -> str:
-    """`expire_grace` for every due user in the caller's transaction (the scheduled job
-    gives each user a transaction of their own)."""
-    return grace_summary([expire_grace(session, user_id=user_id, gateway=gateway)
-                          for user_id in grace_ended(session)])

@@ -129,38 +129,27 @@ def _grace_runs_out(engine, profile) -> None:
 
 
 def test_grace_expiry_with_stripe_not_answering_keeps_the_plan_for_the_next_run(
-        bed: Bed, make_user, client_for, engine) -> None:
-    from aether_web.db import transaction
+        bed: Bed, make_user, client_for, engine, monkeypatch) -> None:
+    from aether_web.jobs import subscriptions as grace_job
     from aether_web.models import PlanIntervalRow
-    from aether_web.services.subscriptions import expire_grace_periods
 
-    user = make_user()
-    bed.checkout(client_for(user), "pro")
-    bed.wait_for_plan(user.id, "pro")
-    bed.settle()
-    profile = bed.profile(user.id)
-    bed.set_card(profile.stripe_customer_id, DECLINED)
-    bed.close_period(profile.stripe_subscription_id)
-    profile = wait_until(lambda: (p := bed.profile(user.id)).past_due_since and p,
-                         what="past due")
-    bed.settle()
-    _grace_runs_out(engine, profile)
-    mails = len(_emails(engine, user.id, "plan_changed"))
-    with transaction(engine) as s:
-        outcome = expire_grace_periods(s, gateway=CancelUnavailable(bed.gateway))
+    profile = _past_grace(bed, make_user, client_for, engine, 1)[0]
+    mails = len(_emails(engine, profile.id, "plan_changed"))
+    monkeypatch.setattr(grace_job, "get_gateway", lambda: CancelUnavailable(bed.gateway))
+    outcome = grace_job.expire_grace_periods(None)
     assert outcome.startswith("0 moved")
     # nothing of the grace end was kept: the plan, its history and the mail wait for Stripe
-    after = bed.profile(user.id)
+    after = bed.profile(profile.id)
     assert (after.plan, after.subscription_status) == ("pro", "past_due")
     with Session(engine) as s:
         open_intervals = s.exec(select(PlanIntervalRow).where(
-            PlanIntervalRow.user_id == user.id, PlanIntervalRow.ended_at.is_(None))).all()
+            PlanIntervalRow.user_id == profile.id, PlanIntervalRow.ended_at.is_(None))).all()
     assert [iv.plan for iv in open_intervals] == ["pro"]
-    assert len(_emails(engine, user.id, "plan_changed")) == mails
+    assert len(_emails(engine, profile.id, "plan_changed")) == mails
     # the next run, with Stripe answering, ends it
-    with transaction(engine) as s:
-        assert expire_grace_periods(s, gateway=bed.gateway).startswith("1 moved")
-    assert bed.profile(user.id).plan == "free"
+    monkeypatch.setattr(grace_job, "get_gateway", lambda: bed.gateway)
+    assert grace_job.expire_grace_periods(None).startswith("1 moved")
+    assert bed.profile(profile.id).plan == "free"
     assert bed.stripe.v1.subscriptions.retrieve(profile.stripe_subscription_id).status == \
         "canceled"
 
