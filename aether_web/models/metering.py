@@ -23,7 +23,9 @@ class HookEvent(SQLModel, table=True):
 
     __tablename__ = "hook_events"
     __table_args__ = (
-        sa.Index("ix_hook_events_project_kind_at", "project_id", "kind", "received_at"),
+        # A kind of a project over time (a machine's last start or stop). `kind` leads, so
+        # the lookup of one event by (project_id, event_id) has only the primary key to use.
+        sa.Index("ix_hook_events_kind_project_at", "kind", "project_id", "received_at"),
         sa.Index("ix_hook_events_received_at", "received_at"),  # retention
     )
 

@@ -23,10 +23,12 @@ The rules, stated here once (each statement below names the ones it encodes):
   machine that stopped less than REORDER_WINDOW ago `no_open_run` (a late heartbeat of the
   stopped run); any other machine gets a run from this heartbeat (`opened_from_heartbeat`).
 
-[lock] to [answer] exist twice, and the two must agree: the Core statements of
+[lock] to [answer] exist three times, and they must agree: the Core statements of
 `_core_statements` (SQLite, every database but PostgreSQL) and, on PostgreSQL, HEARTBEAT_SQL,
-all of it in one statement and one round trip. HEARTBEAT_SQL's text is also prepared by
-`api.heartbeat` on asyncpg and given to pgbench by `bench/hooks_bench.py`.
+all of it in one statement and one round trip, and HEARTBEATS_SQL, the same for several
+heartbeats at once. Both texts are also prepared by `api.heartbeat` on asyncpg; HEARTBEAT_SQL
+is given to pgbench by `bench/hooks_bench.py`. `tests/integration/test_heartbeat_fast_path.py`
+holds the three to the same answers.
 """
 
 from __future__ import annotations
@@ -138,6 +140,58 @@ SELECT (SELECT id FROM project) AS project_id,
        (SELECT response FROM earlier) AS earlier_response,
        (SELECT CAST(moved.id AS text) FROM moved, remembered) AS run_id"""  # noqa: S608 (constants)
 _HEARTBEAT_TEXT = sa.text(HEARTBEAT_SQL)
+
+# PostgreSQL: HEARTBEAT_SQL for several heartbeats of different projects at once, as the fast
+# path sends the heartbeats that arrive while its earlier statements run (`api.heartbeat`).
+# The same rules per heartbeat (`beat`, numbered `n` in the order given), with two
+# differences: a project locked by another transaction is skipped, not waited for (the
+# caller leaves that heartbeat, like one of a missing project, to record_heartbeat: `locked`
+# is false), so one busy project never holds back the others; and each lookup is a lateral
+# one by primary key (LIMIT keeps the planner from turning it into a join), so the plan a
+# connection caches stays a per-heartbeat index lookup whatever the tables' statistics. It
+# returns one row per heartbeat, in order: `n`, `locked`, the earlier answer, the moved run.
+HEARTBEATS_SQL = f"""\
+WITH beat AS (
+    SELECT * FROM unnest(CAST(:project_ids AS uuid[]), CAST(:event_ids AS text[]),
+                         CAST(:machine_ids AS text[])) WITH ORDINALITY
+        AS beat(project_id, event_id, machine_id, n)
+), project AS (
+    SELECT locked.id FROM beat CROSS JOIN LATERAL (
+           SELECT id FROM projects WHERE id = beat.project_id
+            LIMIT 1 FOR UPDATE SKIP LOCKED) AS locked
+), earlier AS (
+    SELECT beat.n, event.status_code, event.response FROM beat CROSS JOIN LATERAL (
+           SELECT status_code, response FROM hook_events
+            WHERE project_id = beat.project_id AND event_id = beat.event_id LIMIT 1) AS event
+), clock AS (
+    SELECT coalesce(CAST(:at AS timestamptz), date_trunc('second', now())) AS at
+), moved AS (
+    UPDATE usage_records
+       SET last_heartbeat_at = greatest({LAST_SIGN_OF_LIFE_SQL}, (SELECT at FROM clock))
+      FROM beat
+     WHERE usage_records.project_id = beat.project_id
+       AND beat.project_id IN (SELECT id FROM project)
+       AND beat.n NOT IN (SELECT n FROM earlier)
+       AND usage_records.ended_at IS NULL
+       AND {LAST_SIGN_OF_LIFE_SQL}
+           >= (SELECT at FROM clock) - interval '{int(HEARTBEAT_TIMEOUT.total_seconds())} seconds'
+       AND (usage_records.machine_id = beat.machine_id OR usage_records.machine_id = ''
+            OR beat.machine_id = '')
+    RETURNING beat.n, usage_records.id, beat.project_id, beat.event_id, beat.machine_id
+), remembered AS (
+    INSERT INTO hook_events (event_id, kind, project_id, machine_id, outcome, received_at,
+                             status_code, response)
+    SELECT event_id, 'heartbeat', project_id, machine_id, 'heartbeat', (SELECT at FROM clock),
+           200, json_build_object('recorded', true, 'outcome', 'heartbeat',
+                                  'run_id', CAST(id AS text))
+      FROM moved
+    RETURNING project_id
+)
+SELECT beat.n, beat.project_id IN (SELECT id FROM project) AS locked,
+       earlier.status_code AS earlier_status, earlier.response AS earlier_response,
+       CAST(moved.id AS text) AS run_id
+  FROM beat LEFT JOIN earlier ON earlier.n = beat.n LEFT JOIN moved ON moved.n = beat.n
+ ORDER BY beat.n"""  # noqa: S608 (constants)
 
 
 def heartbeat_answer(row: Any) -> HookAnswer | None:

@@ -279,3 +279,128 @@ def test_a_moved_app_clock_times_the_heartbeat_on_postgresql(api, engine, make_u
         run = s.exec(select(Run)).one()
     # Stamped on the moved clock (40 s ahead of the database's), as db_now reads it.
     assert run.last_heartbeat_at >= database_now + timedelta(seconds=35)
+
+
+class _CountingPool:
+    """A heartbeat pool that records each statement it sends: ("one", 1) or ("many", n)."""
+
+    def __init__(self, url):
+        from aether_web.api import heartbeat
+
+        self.pool = heartbeat.ConnectionPool(url)
+        self.calls: list[tuple[str, int]] = []
+
+    async def run(self, params):
+        self.calls.append(("one", 1))
+        return await self.pool.run(params)
+
+    async def run_many(self, beats):
+        self.calls.append(("many", len(beats)))
+        return await self.pool.run_many(beats)
+
+
+@postgres
+def test_heartbeats_that_wait_go_out_together_with_the_answers_of_each(
+        api, engine, make_user, make_project):
+    """Heartbeats that arrive while a statement is out go in the next one (HEARTBEATS_SQL),
+    one per project, and each gets the answer it gets alone: moved, a repeat, or left to the
+    regular handler (another machine, a silent run, a project another transaction holds, no
+    such project). Only the moved runs change and only their events are stored."""
+    import asyncio
+
+    from aether_web.api import heartbeat
+    from aether_web.db import database_url
+
+    first, busy, repeat, other_machine, silent, held = (
+        open_run(engine, make_user, make_project) for _ in range(6))
+    with transaction(engine) as s:
+        s.execute(sa.update(Run).where(Run.project_id == silent.id).values(
+            started_at=sa.text("date_trunc('second', now()) - interval '3 hours'"),
+            last_heartbeat_at=sa.text("date_trunc('second', now()) - interval '2 hours'")))
+    earlier = post(api, beat(repeat))
+    assert earlier.json()["outcome"] == "heartbeat"
+    with Session(engine) as s:
+        runs = {r.project_id: r for r in s.exec(select(Run)).all()}
+        events_before = len(s.exec(select(HookEvent)).all())
+    beats = [beat(first), beat(busy), beat(busy),
+             {**beat(repeat), "event_id": json.loads(earlier.request.content)["event_id"]},
+             beat(other_machine, machine="m2"), beat(silent), beat(held),
+             beat(type("Missing", (), {"id": uuid.uuid4()})())]
+    for b in beats:
+        b["project_id"] = uuid.UUID(b["project_id"])
+
+    pool = _CountingPool(heartbeat.dsn(database_url()))
+
+    async def send():
+        batcher = heartbeat.Batcher(pool, in_flight=1)  # type: ignore[arg-type]
+        try:
+            return await asyncio.gather(*(batcher.answer(b) for b in beats))
+        finally:
+            await pool.pool.close()
+
+    with engine.connect() as other:  # another transaction holds `held`
+        other.execute(sa.text("SELECT id FROM projects WHERE id = :p FOR UPDATE"),
+                      {"p": held.id})
+        answers = asyncio.run(send())
+        other.rollback()
+
+    # The first went alone; the rest waited and went out together, but busy's second
+    # heartbeat, which waited for the statement after.
+    assert pool.calls == [("one", 1), ("many", 6), ("one", 1)]
+    moved = {"recorded": True, "outcome": "heartbeat"}
+    assert [a.body if a else None for a in answers] == [
+        {**moved, "run_id": str(runs[first.id].id)}, {**moved, "run_id": str(runs[busy.id].id)},
+        {**moved, "run_id": str(runs[busy.id].id)}, earlier.json(), None, None, None, None]
+    assert [a.repeat if a else None for a in answers[:4]] == [False, False, False, True]
+    with Session(engine) as s:
+        after = {r.project_id: r for r in s.exec(select(Run)).all()}
+        stored = {(e.project_id, e.event_id) for e in s.exec(select(HookEvent)).all()}
+    assert len(stored) == events_before + 3
+    assert {(b["project_id"], b["event_id"]) for b in beats[:3]} <= stored
+    for unmoved in (repeat, other_machine, silent, held):
+        assert after[unmoved.id].last_heartbeat_at == runs[unmoved.id].last_heartbeat_at
+
+    # What the statement left is the regular handler's, which answers as it always does.
+    assert post(api, beat(held)).json()["outcome"] == "heartbeat"
+    gone = post(api, beat(type("Missing", (), {"id": uuid.uuid4()})()))
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "project_not_found"
+
+
+@postgres
+@pytest.mark.parametrize("statement", ["HEARTBEAT_SQL", "HEARTBEATS_SQL"])
+def test_a_cached_plan_finds_an_earlier_event_by_its_key(engine, statement):
+    """A connection's cached (generic) plan is made without the tables' statistics on a new
+    database: it still looks an event up by the primary key, never by scanning a project's
+    events, which grows with every heartbeat."""
+    import asyncio
+
+    import asyncpg
+
+    from aether_web.api import heartbeat
+    from aether_web.db import database_url
+    from aether_web.services import heartbeat as rules
+
+    text, names = heartbeat._compiled(getattr(rules, statement))
+    values = {"project_id": uuid.uuid4(), "event_id": "e", "machine_id": "m", "at": None,
+              "project_ids": [uuid.uuid4()], "event_ids": ["e"], "machine_ids": ["m"]}
+
+    async def plan() -> str:
+        conn = await asyncpg.connect(heartbeat.dsn(database_url()),
+                                     server_settings={"plan_cache_mode": "force_generic_plan"})
+        try:
+            explain = await conn.prepare("EXPLAIN (COSTS OFF) " + text)
+            return "\n".join(r[0] for r in await explain.fetch(*[values[n] for n in names]))
+        finally:
+            await conn.close()
+
+    lines = [line for line in asyncio.run(plan()).splitlines()
+             if "on hook_events" in line and "Scan" in line]
+    assert lines and all("hook_events_pkey" in line for line in lines), lines
+
+
+def test_only_the_primary_key_of_hook_events_leads_with_the_project():
+    from aether_web.models import HookEvent
+
+    table = HookEvent.__table__
+    assert [c.name for c in table.primary_key.columns] == ["project_id", "event_id"]
+    assert all(next(iter(ix.columns)).name != "project_id" for ix in table.indexes)
