@@ -138,6 +138,45 @@ def dialect_insert(bind: orm.Session | sa.Engine | sa.Connection) -> Callable[..
     return postgresql.insert if is_postgres(bind) else sqlite.insert
 
 
+# Rows a streamed read fetches at a time.
+STREAM_CHUNK = 2000
+
+
+def stream_rows(session: Session, statement: Any, params: dict[str, Any]) -> Iterator[tuple]:
+    """The rows of a read-only `statement` as tuples, fetched `STREAM_CHUNK` at a time, so
+    memory stays bounded however many rows it returns. The session runs nothing else until
+    the rows are consumed; closing the iterator early reads the rest (cancelling the query
+    would abort the transaction).
+
+    On PostgreSQL through psycopg's `Cursor.stream` (libpq's chunked rows) in the session's
+    transaction, not a server-side cursor: PostgreSQL plans a cursor's query without parallel
+    workers, so a query over every user's rows would use one core. Elsewhere SQLAlchemy's
+    own `stream_results`."""
+    if not is_postgres(session):
+        result = session.execute(statement, params,
+                                 execution_options={"stream_results": True,
+                                                    "yield_per": STREAM_CHUNK})
+        try:
+            yield from (tuple(row) for row in result)
+        finally:
+            result.close()
+        return
+    conn = session.connection()
+    state = statement.compile(dialect=conn.dialect).construct_expanded_state(params)
+    values = {name: state.processors[name](value) if name in state.processors else value
+              for name, value in state.parameters.items()}
+    cursor = conn.connection.driver_connection.cursor()
+    rows = cursor.stream(state.statement, values, size=STREAM_CHUNK)
+    try:
+        # Not `yield from`: closing this iterator must not close (and so cancel) `rows`.
+        for row in rows:  # noqa: UP028
+            yield row
+    finally:
+        for _ in rows:
+            pass
+        cursor.close()
+
+
 class Sql:
     """SQL spelled differently by PostgreSQL and SQLite, for the database of `bind`."""
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from aether_web.billing.periods import month_end, month_start
 from aether_web.billing.plan_history import PlanInterval
@@ -22,6 +23,7 @@ from aether_web.billing.plans import BYTES_PER_GB, SECONDS_PER_HOUR
 QUANTA_PER_GB_HOUR = 10_000
 
 
+@lru_cache(maxsize=256)
 def month_seconds(month: date) -> int:
     """Seconds in a UTC month (2,678,400 for January, 2,419,200 for a 28-day February)."""
     return int((month_end(month) - month_start(month)).total_seconds())

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from aether_web.billing.allowance import (
     QUANTA_PER_GB_HOUR,
@@ -149,6 +149,7 @@ class PeriodBill:
         return self.counted_compute_seconds + self.free_compute_seconds
 
 
+@lru_cache(maxsize=64)  # the same for every bill of one computation
 def usage_end(month: date, now: datetime) -> datetime:
     """Usage of `month` counts up to the month's end, or up to `now` while it runs."""
     return max(month_start(month), min(month_end(month), whole_second(now)))

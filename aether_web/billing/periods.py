@@ -44,7 +44,12 @@ def month_end(month: date | datetime) -> datetime:
     """The first instant AFTER a UTC month (the exclusive end of [start, end))."""
     if isinstance(month, datetime):
         month = month_of(month)
-    return month_start(next_month(month))
+    return _first_instant_after(month.year, month.month)
+
+
+@lru_cache(maxsize=256)
+def _first_instant_after(year: int, month: int) -> datetime:
+    return _first_instant(year + month // 12, month % 12 + 1)
 
 
 def month_last_second(month: date | datetime) -> datetime:

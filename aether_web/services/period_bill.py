@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime
 from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,13 +24,12 @@ from aether_web.billing.period_bill import PeriodBill, ProjectUsage, build_perio
 from aether_web.billing.periods import month_end, month_start
 from aether_web.billing.plan_history import HISTORY_START, PlanInterval, whole_second
 from aether_web.billing.plans import PAID_PLAN_KEYS, PlanKey
-from aether_web.db import Sql
+from aether_web.db import Sql, stream_rows
 from aether_web.models import PlanIntervalRow, Profile, Project, Run, StorageSample
 from aether_web.models.types import UTCDateTime
 from aether_web.services.runs import HEARTBEAT_TIMEOUT, last_sign_of_life_sql
 
 FAR = 253402300799  # 9999-12-31T23:59:59Z as epoch seconds: "no end"
-STREAM = {"stream_results": True, "yield_per": 2000}
 
 
 def _ts(name: str) -> Any:
@@ -121,8 +121,9 @@ def _storage_rows(sql: Sql, iv: Any, *, some: bool) -> Any:
         sql.least(sa.func.coalesce(steps.c.nxt, FAR),
                   sa.func.coalesce(sql.epoch(pj.deleted_at), FAR),
                   _epoch("until_epoch")).label("hi"),
-    ).select_from(steps.join(Project.__table__, pj.id == steps.c.project_id)).where(
-        steps.c.b > 0, sa.func.coalesce(steps.c.nxt, FAR) > _epoch("start_epoch")
+    ).select_from(steps.outerjoin(  # a deleted project's steps end at its deletion
+        Project.__table__, sa.and_(pj.id == steps.c.project_id, pj.deleted_at.is_not(None)))
+    ).where(steps.c.b > 0, sa.func.coalesce(steps.c.nxt, FAR) > _epoch("start_epoch")
     ).subquery("cl")
     seconds = sql.least(clipped.c.hi, iv.c.e) - sql.greatest(clipped.c.lo, iv.c.s)
     return sa.select(
@@ -144,9 +145,8 @@ def _grouped(rows: Any) -> Any:
 
 
 def _usage_statement(sql: Sql, iv: Any, *, some: bool) -> Any:
-    """(user_id, project_id, name, paid, free, byte_seconds) per user and project, by user:
-    the pieces of runs and storage steps inside the month's intervals, added up in one
-    GROUP BY."""
+    """(user_id, project_id, name, paid, free, byte_seconds) per user and project: the pieces
+    of runs and storage steps inside the month's intervals, added up in one GROUP BY."""
     compute = _grouped(_compute_rows(sql, iv, some=some).subquery("cp"))
     storage = _grouped(_storage_rows(sql, iv, some=some).subquery("sp"))
     # Each side is added up per user and project first (a few rows per user), so the union
@@ -161,19 +161,42 @@ def _usage_statement(sql: Sql, iv: Any, *, some: bool) -> Any:
     return sa.select(
         totals.c.user_id, totals.c.project_id, pj.name, totals.c.paid, totals.c.free,
         totals.c.byte_seconds,
-    ).select_from(totals.join(Project.__table__, pj.id == totals.c.project_id)
-                  ).order_by(totals.c.user_id, totals.c.project_id)
+    ).select_from(totals.join(Project.__table__, pj.id == totals.c.project_id))
+
+
+# What a row of the bills statement is: one of the user's plan intervals, or the usage of one
+# of the user's projects. Intervals come first.
+INTERVAL, USAGE = 0, 1
 
 
 @functools.cache
-def _statements(pg: bool, some: bool) -> tuple[Any, Any]:
-    """The two queries (intervals; usage per user and project), built once per dialect and
-    per "all users or some": each call only binds its month, clock and users, so a page
-    load neither rebuilds nor recompiles them."""
+def _statement(pg: bool, some: bool) -> Any:
+    """The one query of every bill (built once per dialect and per "all users or some": each
+    call only binds its month, clock and users). By user, then kind: each of the user's plan
+    intervals inside the month (user_id, INTERVAL, plan, s, e, then NULLs), then the usage of each of the
+    user's projects (user_id, USAGE, NULL, NULL, NULL, project_id, name, paid, free,
+    byte_seconds)."""
     sql = Sql.for_dialect(pg=pg)
     iv = _intervals_cte(sql, some=some)
-    intervals = sa.select(iv.c.user_id, iv.c.plan, iv.c.s, iv.c.e).order_by(iv.c.user_id, iv.c.s)
-    return intervals, _usage_statement(sql, iv, some=some)
+    usage = _usage_statement(sql, iv, some=some).subquery("usage")
+
+    def null(type_: Any) -> Any:
+        return sa.cast(sa.null(), type_)
+
+    rows = sa.union_all(
+        # Clamped to the month here, as `build_period_bill` would (an open one ends with it).
+        sa.select(iv.c.user_id, sa.literal(INTERVAL).label("kind"), iv.c.plan,
+                  sql.greatest(iv.c.s, _epoch("start_epoch")).label("s"),
+                  sql.least(iv.c.e, _epoch("end_epoch")).label("e"),
+                  null(sa.Uuid()).label("project_id"), null(sa.String()).label("name"),
+                  null(sa.Numeric()).label("paid"), null(sa.Numeric()).label("free"),
+                  null(sa.Numeric()).label("byte_seconds")),
+        sa.select(usage.c.user_id, sa.literal(USAGE), null(sa.String()),
+                  null(sa.BigInteger()), null(sa.BigInteger()), usage.c.project_id,
+                  usage.c.name, usage.c.paid, usage.c.free, usage.c.byte_seconds),
+    ).subquery("rows")
+    return sa.select(*rows.c).order_by(rows.c.user_id, rows.c.kind, rows.c.s,
+                                        rows.c.project_id)
 
 
 def _params(*, month: date, now: datetime,
@@ -181,7 +204,8 @@ def _params(*, month: date, now: datetime,
     start, until, moment = month_start(month), usage_end(month, now), whole_second(now)
     params: dict[str, Any] = {
         "start": start, "end": month_end(month), "until": until,
-        "start_epoch": _epoch_of(start), "until_epoch": _epoch_of(until),
+        "start_epoch": _epoch_of(start), "end_epoch": _epoch_of(month_end(month)),
+        "until_epoch": _epoch_of(until),
         "now_epoch": _epoch_of(moment),
         "alive_since": _epoch_of(moment) - int(HEARTBEAT_TIMEOUT.total_seconds()),
     }
@@ -194,42 +218,40 @@ def period_bills(session: Session, *, month: date, now: datetime,
                  user_ids: Sequence[uuid.UUID] | None = None) -> Iterator[PeriodBill]:
     """Every user's bill of `month` (or those in `user_ids`), in user id order.
 
-    Usage counts up to the month's end, or up to `now` while the month runs. Two queries
-    (intervals, usage per user and project), streamed when they cover more than one user, so
-    memory stays bounded."""
+    Usage counts up to the month's end, or up to `now` while the month runs. One query,
+    streamed when it covers more than one user (`db.stream_rows`), so memory stays bounded;
+    the session runs nothing else until the bills are read."""
     ids = list(user_ids) if user_ids is not None else None
     if ids == []:
         return
-    intervals, usage = _statements(Sql(session).pg, ids is not None)
+    statement = _statement(Sql(session).pg, ids is not None)
     params = _params(month=month, now=now, user_ids=ids)
-    # One user's rows are a few: a server-side cursor would only add round trips.
-    options = {} if ids is not None and len(ids) == 1 else STREAM
-    interval_rows = session.execute(intervals, params, execution_options=options)
-    usage_rows = session.execute(usage, params, execution_options=options)
+    if ids is not None and len(ids) == 1:  # a few rows: streaming would only add round trips
+        yield from _price(session.execute(statement, params), month=month, now=now)
+        return
+    rows = stream_rows(session, statement, params)
     try:
-        yield from _merge(interval_rows, iter(usage_rows), month=month, now=now)
+        yield from _price(rows, month=month, now=now)
     finally:
-        usage_rows.close()
-        interval_rows.close()
+        rows.close()
 
 
-def _merge(interval_rows: Any, usage: Iterator[Any], *, month: date,
-           now: datetime) -> Iterator[PeriodBill]:
-    """Both streams come in user order: price each user as their intervals go by."""
-    pending = next(usage, None)
-    for user_id, rows in groupby(interval_rows, key=lambda r: r[0]):
-        intervals = [PlanInterval(plan=r[1], start=_dt(r[2]), end=None if r[3] >= FAR
-                                  else _dt(r[3])) for r in rows]
-        items = []
-        while pending is not None and pending[0] <= user_id:
-            if pending[0] == user_id:
-                items.append(ProjectUsage(project_id=pending[1], name=pending[2] or "",
-                                          paid_compute_seconds=int(pending[3]),
-                                          free_compute_seconds=int(pending[4]),
-                                          paid_storage_byte_seconds=int(pending[5])))
-            pending = next(usage, None)
-        yield build_period_bill(user_id=user_id, month=month, intervals=intervals,
-                                usage=items, now=now)
+def _price(rows: Iterable[Any], *, month: date, now: datetime) -> Iterator[PeriodBill]:
+    """Price each user as their rows go by (they come by user, intervals first)."""
+    for user_id, group in groupby(rows, key=itemgetter(0)):
+        intervals: list[PlanInterval] = []
+        items: list[ProjectUsage] = []
+        for row in group:
+            if row[1] == INTERVAL:
+                intervals.append(PlanInterval(plan=row[2], start=_dt(row[3]), end=_dt(row[4])))
+            else:
+                items.append(ProjectUsage(project_id=row[5], name=row[6] or "",
+                                          paid_compute_seconds=int(row[7]),
+                                          free_compute_seconds=int(row[8]),
+                                          paid_storage_byte_seconds=int(row[9])))
+        if intervals:
+            yield build_period_bill(user_id=user_id, month=month, intervals=intervals,
+                                    usage=items, now=now)
 
 
 def period_bill(session: Session, *, user_id: uuid.UUID, month: date,
@@ -246,7 +268,6 @@ def period_bill(session: Session, *, user_id: uuid.UUID, month: date,
                              intervals=[PlanInterval(PlanKey.FREE, HISTORY_START)], usage=[], now=now)
 
 
+@functools.lru_cache(maxsize=4096)  # most intervals start or end with the month
 def _dt(epoch: int) -> datetime:
-    from datetime import UTC
-
     return datetime.fromtimestamp(int(epoch), tz=UTC)

@@ -93,6 +93,9 @@ def _random_world(s, rng, users, projects, month):
             s.add(StorageSample(project_id=project.id, user_id=project.user_id,
                                 at=start + timedelta(seconds=rng.randint(-3 * 86400, 31 * 86400)),
                                 bytes_used=rng.randint(0, 70 * BYTES_PER_GB)))
+    # a project deleted during the month: its storage ends there
+    projects[2].deleted_at = start + timedelta(seconds=rng.randint(1, 27 * 86400))
+    s.add(projects[2])
     # one open run, heartbeating, and one open run gone silent
     s.add(Run(project_id=projects[0].id, user_id=projects[0].user_id,
                       started_at=start + timedelta(days=20),
@@ -123,8 +126,10 @@ def test_sql_aggregation_equals_the_pure_rules(engine, make_user, make_project, 
                     select(StorageSample).where(StorageSample.user_id == user.id)
                     .order_by(StorageSample.at, StorageSample.id)).all()]
                 intervals = plan_intervals(s, user_id=user.id)
+                deleted = {p.id: p.deleted_at for p in projects if p.user_id == user.id}
                 usage = usage_from_records(month=month, intervals=intervals, runs=runs,
-                                           samples=samples, now=now, timeout=HEARTBEAT_TIMEOUT)
+                                           samples=samples, now=now, timeout=HEARTBEAT_TIMEOUT,
+                                           deleted=deleted)
                 want = build_period_bill(user_id=user.id, month=month, intervals=intervals,
                                          usage=usage, now=now)
                 got = bills[user.id]

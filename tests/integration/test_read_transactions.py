@@ -50,3 +50,29 @@ def test_a_read_transaction_keeps_nothing(engine, make_user):
     with read_transaction(engine) as session:
         names = session.exec(sa.text("SELECT name FROM profiles")).all()
     assert names and ("x",) not in names and user.name != "x"
+
+
+def test_streamed_rows_come_in_order_and_an_early_close_leaves_the_transaction_usable(
+        engine, monkeypatch):
+    from aether_web import db
+
+    monkeypatch.setattr(db, "STREAM_CHUNK", 7)  # several chunks
+    pg = db.is_postgres(engine)
+    # On PostgreSQL the query is still running when the iterator is closed (more rows than
+    # the sockets hold, and a pause near the end), so a cancelled query would abort the
+    # transaction.
+    last = 200_000 if pg else 50
+    numbers = sa.select(sa.literal_column("n"), sa.literal_column("repeat('x', 200)"),
+                        sa.literal_column(f"CASE WHEN n = {last - 100} THEN pg_sleep(0.3) END")
+                        ).select_from(sa.text(f"generate_series(1, {last}) AS n")) if pg else \
+        sa.select(sa.literal_column("value").label("n")).select_from(
+            sa.text("json_each('[" + ",".join(str(i) for i in range(1, last + 1)) + "]')"))
+    query = sa.select(numbers.subquery().c.n).where(
+        sa.literal_column("n") >= sa.bindparam("low", type_=sa.Integer()))
+    with transaction(engine) as session:
+        assert [row[0] for row in db.stream_rows(session, query, {"low": 3})] == \
+            list(range(3, last + 1))
+        rows = db.stream_rows(session, query, {"low": 1})
+        assert [next(rows)[0] for _ in range(10)] == list(range(1, 11))
+        rows.close()  # mid-stream: the rest is read, the query is not cancelled
+        assert session.exec(sa.text("SELECT 42")).one()[0] == 42
