@@ -24,7 +24,7 @@ from aether_web.billing.period_bill import PeriodBill, ProjectUsage, build_perio
 from aether_web.billing.periods import month_end, month_start
 from aether_web.billing.plan_history import HISTORY_START, PlanInterval, whole_second
 from aether_web.billing.plans import PAID_PLAN_KEYS, PlanKey
-from aether_web.db import Sql, stream_rows
+from aether_web.db import Sql, stream_rows, without_jit
 from aether_web.models import PlanIntervalRow, Profile, Project, Run, StorageSample
 from aether_web.models.types import UTCDateTime
 from aether_web.services.runs import HEARTBEAT_TIMEOUT, last_sign_of_life_sql
@@ -229,6 +229,7 @@ def period_bills(session: Session, *, month: date, now: datetime,
     if ids is not None and len(ids) == 1:  # a few rows: streaming would only add round trips
         yield from _price(session.execute(statement, params), month=month, now=now)
         return
+    without_jit(session)
     rows = stream_rows(session, statement, params)
     try:
         yield from _price(rows, month=month, now=now)

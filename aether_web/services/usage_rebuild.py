@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from aether_web.billing.periods import month_end, month_of, month_start, previous_month
-from aether_web.db import Sql, db_now
+from aether_web.db import Sql, db_now, without_jit
 from aether_web.models import DriftReport, Run, UsageMonthly
 from aether_web.models.types import UTCDateTime
 from aether_web.observability import log
@@ -105,10 +105,18 @@ def compute_seconds_query(session: Session, *, months: list[date], now: datetime
         where.append(runs.c.ended_at.is_not(None))
     per_user = (sa.select(runs.c.user_id, *sums).where(*where).group_by(runs.c.user_id)
                 .cte("per_user"))
-    parts = [sa.select(per_user.c.user_id, sa.literal(month, sa.Date()).label("month"),
+    parts = [sa.select(per_user.c.user_id, _month_value(sql, month).label("month"),
                        per_user.c[f"s_{i}"].label("seconds"))
              .where(per_user.c[f"s_{i}"] > 0) for i, month in enumerate(months)]
     return parts[0] if len(parts) == 1 else sa.union_all(*parts)  # type: ignore[return-value]
+
+
+def _month_value(sql: Sql, month: date) -> Any:
+    """A month as a value of the query. Cast on PostgreSQL, where a statement that creates a
+    table from the query renders it as a literal of type text; not on SQLite, whose CAST to
+    DATE would make it a number."""
+    value = sa.literal(month, sa.Date())
+    return sa.cast(value, sa.Date()) if sql.pg else value
 
 
 def compute_seconds_by_user(session: Session, *, month: date, now: datetime,
@@ -124,15 +132,7 @@ def _uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-def _drift_table() -> sa.Table:
-    return sa.Table(
-        "rebuild_drift", sa.MetaData(),
-        sa.Column("user_id", sa.Uuid(), nullable=False),
-        sa.Column("month", sa.Date(), nullable=False),
-        sa.Column("cached", sa.BigInteger(), nullable=False),
-        sa.Column("actual", sa.BigInteger(), nullable=False),
-        prefixes=["TEMPORARY"],
-    )
+DRIFT_TABLE = "rebuild_drift"
 
 
 def rebuild_monthly(
@@ -154,12 +154,13 @@ def rebuild_monthly(
     months = sorted(set(months))
     if not months:
         return DriftSummary(months=())
+    without_jit(session)
     conn = session.connection()
-    drift = _drift_table()
+    create = _find_drift(session, months=months, now=now)
+    drift = create.table
     drift.drop(conn, checkfirst=True)
-    drift.create(conn)
+    session.execute(create)
     try:
-        _find_drift(session, drift, months=months, now=now)
         summary = _summarize(session, drift, months=months)
         if summary.count:
             _correct(session, drift, now=now)
@@ -174,23 +175,27 @@ def rebuild_monthly(
     return summary
 
 
-def _find_drift(session: Session, drift: sa.Table, *, months: list[date], now: datetime) -> None:
-    """Fill `drift` with every user-month whose cache differs from its runs, in one
-    statement (one snapshot of runs and cache)."""
+def _find_drift(session: Session, *, months: list[date], now: datetime) -> sa.CreateTableAs:
+    """The temporary table of every user-month whose cache differs from its runs
+    (user_id, month, cached, actual), filled by one statement (one snapshot of runs and
+    cache). CREATE TABLE AS, not INSERT ... SELECT: PostgreSQL runs a statement that writes
+    rows without parallel workers, except this one."""
     actual = compute_seconds_query(session, months=months, now=now,
                                    include_open=False).cte("actual")
     cache = UsageMonthly.__table__
-    found = (sa.select(actual.c.user_id, actual.c.month,
-                       sa.func.coalesce(cache.c.compute_seconds, 0), actual.c.seconds)
+    found = (sa.select(actual.c.user_id.label("user_id"), actual.c.month.label("month"),
+                       sa.cast(sa.func.coalesce(cache.c.compute_seconds, 0),
+                               sa.BigInteger).label("cached"),
+                       sa.cast(actual.c.seconds, sa.BigInteger).label("actual"))
              .select_from(actual.outerjoin(cache, sa.and_(cache.c.user_id == actual.c.user_id,
                                                           cache.c.month == actual.c.month)))
              .where(sa.func.coalesce(cache.c.compute_seconds, 0) != actual.c.seconds))
-    stale = (sa.select(cache.c.user_id, cache.c.month, cache.c.compute_seconds, sa.literal(0))
+    stale = (sa.select(cache.c.user_id, cache.c.month, cache.c.compute_seconds,
+                       sa.cast(sa.literal(0), sa.BigInteger))
              .where(cache.c.month.in_(months), cache.c.compute_seconds != 0,
                     ~sa.exists().where(actual.c.user_id == cache.c.user_id,
                                        actual.c.month == cache.c.month)))
-    session.execute(drift.insert().from_select(["user_id", "month", "cached", "actual"],
-                                               sa.union_all(found, stale)))
+    return sa.CreateTableAs(sa.union_all(found, stale), DRIFT_TABLE, temporary=True)
 
 
 def _summarize(session: Session, drift: sa.Table, *, months: list[date]) -> DriftSummary:

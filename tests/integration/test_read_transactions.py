@@ -76,3 +76,16 @@ def test_streamed_rows_come_in_order_and_an_early_close_leaves_the_transaction_u
         assert [next(rows)[0] for _ in range(10)] == list(range(1, 11))
         rows.close()  # mid-stream: the rest is read, the query is not cancelled
         assert session.exec(sa.text("SELECT 42")).one()[0] == 42
+
+
+@pytest.mark.postgres
+def test_without_jit_lasts_for_its_transaction_only(engine):
+    from aether_web.db import without_jit
+
+    with transaction(engine) as session:
+        default = session.exec(sa.text("SHOW jit")).one()[0]
+    with read_transaction(engine) as session:
+        without_jit(session)
+        assert session.exec(sa.text("SHOW jit")).one()[0] == "off"
+    with transaction(engine) as session:
+        assert session.exec(sa.text("SHOW jit")).one()[0] == default

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from aether_web.billing.periods import split_seconds_by_month
@@ -113,3 +115,25 @@ def test_the_job_reports_one_line(engine, make_user, make_project):
     assert "1 user-months corrected, 3600 s in all (net +3600 s)" in line
     with transaction(engine) as s:
         assert "matches the runs" in metering.rebuild_usage_monthly(s)
+
+
+@pytest.mark.postgres
+def test_the_drift_is_found_by_a_statement_postgresql_may_run_in_parallel(
+        engine, make_user, make_project):
+    # INSERT ... SELECT would be planned on one core whatever the costs; CREATE TABLE AS
+    # may use parallel workers (the costs are zeroed so that a few rows are enough).
+    project = make_project(make_user())
+    with transaction(engine) as s:
+        _run(s, project, datetime(2024, 2, 3, tzinfo=UTC), datetime(2024, 2, 3, 2, tzinfo=UTC))
+    with transaction(engine) as s:
+        for setting in ("parallel_setup_cost", "parallel_tuple_cost",
+                        "min_parallel_table_scan_size"):
+            s.execute(sa.text(f"SET LOCAL {setting} = 0"))
+        create = usage_rebuild._find_drift(s, months=[FEB, MAR], now=NOW)
+        ddl = str(create.compile(dialect=s.get_bind().dialect))
+        plan = "\n".join(row[0] for row in s.execute(sa.text(f"EXPLAIN {ddl}")))
+        assert "Gather" in plan, plan
+        assert "Gather" not in "\n".join(row[0] for row in s.execute(sa.text(
+            "EXPLAIN INSERT INTO usage_monthly (id, user_id, month, compute_seconds, "
+            "storage_gb_hours) SELECT gen_random_uuid(), user_id, DATE '2024-02-01', "
+            "sum(duration_seconds), 0 FROM usage_records GROUP BY user_id")))
