@@ -171,19 +171,33 @@ def stream_rows(session: Session, statement: Any, params: dict[str, Any]) -> Ite
             result.close()
         return
     conn = session.connection()
-    state = statement.compile(dialect=conn.dialect).construct_expanded_state(params)
-    values = {name: state.processors[name](value) if name in state.processors else value
-              for name, value in state.parameters.items()}
+    compiled = statement.compile(dialect=conn.dialect)
+    state = compiled.construct_expanded_state(params)
+
+    def bound(name: str, value: Any) -> Any:
+        process = state.processors.get(name)
+        if process is None and name in compiled.binds:
+            process = compiled.binds[name].type.bind_processor(conn.dialect)
+        return process(value) if process is not None else value
+
+    values = {name: bound(name, value) for name, value in state.parameters.items()}
+    dbapi_error = conn.dialect.loaded_dbapi.Error
     cursor = conn.connection.driver_connection.cursor()
     rows = cursor.stream(state.statement, values, size=STREAM_CHUNK)
     try:
         # Not `yield from`: closing this iterator must not close (and so cancel) `rows`.
         for row in rows:  # noqa: UP028
             yield row
+    except dbapi_error as exc:  # as SQLAlchemy raises it, so callers recognise it
+        raise sa.exc.DBAPIError.instance(state.statement, values, exc, dbapi_error) from exc
     finally:
-        for _ in rows:
-            pass
-        cursor.close()
+        try:
+            for _ in rows:
+                pass
+        except dbapi_error:
+            pass  # the query failed or the connection went: nothing left to read
+        finally:
+            cursor.close()
 
 
 class Sql:

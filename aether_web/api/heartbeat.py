@@ -58,6 +58,10 @@ STATEMENT, PARAMETERS = _compiled(HEARTBEAT_SQL)
 BATCH_STATEMENT, BATCH_PARAMETERS = _compiled(HEARTBEATS_SQL)
 # Seconds to wait for a new connection before leaving the request to the regular handler.
 CONNECT_TIMEOUT = 5
+# How long a statement waits for a row another transaction holds (a project's lock, held
+# by a bill while Stripe answers) before leaving its heartbeats to the regular handler,
+# which waits in a thread: only IN_FLIGHT statements go out at once.
+LOCK_TIMEOUT = "200ms"
 # What means the connection, not the request, failed: replace it and use the regular handler.
 # That includes a prepared statement a migration made stale, and a connection the server ended
 # while it sat idle (asyncpg then finds it busy with that error: InternalClientError).
@@ -82,7 +86,8 @@ class _Held:
 
 async def _connect(url: str) -> _Held:
     conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT,
-                                 server_settings={"application_name": APPLICATION_NAME})
+                                 server_settings={"application_name": APPLICATION_NAME,
+                                                  "lock_timeout": LOCK_TIMEOUT})
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads,
                               schema="pg_catalog")
     return _Held(conn, await conn.prepare(STATEMENT), await conn.prepare(BATCH_STATEMENT))
@@ -123,9 +128,11 @@ class ConnectionPool:
                 if held is None:
                     held = await _connect(self._url)
                 row = await call(held)
-            except (asyncpg.UniqueViolationError, asyncpg.TransactionRollbackError):
-                # A simultaneous request with the same event_id, or (several heartbeats at
-                # once) a deadlock: the regular handler answers each one.
+            except (asyncpg.UniqueViolationError, asyncpg.TransactionRollbackError,
+                    asyncpg.LockNotAvailableError):
+                # A simultaneous request with the same event_id, (several heartbeats at once)
+                # a deadlock, or a row held past LOCK_TIMEOUT: the regular handler answers
+                # each one.
                 self._idle.append(held)  # type: ignore[arg-type]
                 return None
             except _CONNECTION_ERRORS as exc:

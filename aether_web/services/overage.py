@@ -130,7 +130,10 @@ def read_bills(engine: sa.Engine | None, *, month: date, now: datetime) -> Itera
     with Session(engine) as session:
         bills = _live_bills(session, month=month, now=now)
         if is_postgres(engine):
-            yield bills
+            try:
+                yield bills
+            finally:  # the stream holds the connection: end it before the session does
+                bills.close()
             return
         materialized = list(bills)
     yield iter(materialized)

@@ -188,9 +188,10 @@ def _statement(pg: bool, some: bool) -> Any:
         sa.select(iv.c.user_id, sa.literal(INTERVAL).label("kind"), iv.c.plan,
                   sql.greatest(iv.c.s, _epoch("start_epoch")).label("s"),
                   sql.least(iv.c.e, _epoch("end_epoch")).label("e"),
-                  null(sa.Uuid()).label("project_id"), null(sa.String()).label("name"),
-                  null(sa.Numeric()).label("paid"), null(sa.Numeric()).label("free"),
-                  null(sa.Numeric()).label("byte_seconds")),
+                  # The union's types are this SELECT's: the usage columns' own (a float on
+                  # the way would round byte-seconds past 2^53 on SQLite).
+                  *(null(usage.c[name].type).label(name) for name in (
+                      "project_id", "name", "paid", "free", "byte_seconds"))),
         sa.select(usage.c.user_id, sa.literal(USAGE), null(sa.String()),
                   null(sa.BigInteger()), null(sa.BigInteger()), usage.c.project_id,
                   usage.c.name, usage.c.paid, usage.c.free, usage.c.byte_seconds),

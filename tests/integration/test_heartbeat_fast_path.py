@@ -404,3 +404,45 @@ def test_only_the_primary_key_of_hook_events_leads_with_the_project():
     table = HookEvent.__table__
     assert [c.name for c in table.primary_key.columns] == ["project_id", "event_id"]
     assert all(next(iter(ix.columns)).name != "project_id" for ix in table.indexes)
+
+
+@postgres
+def test_a_heartbeat_of_a_held_project_holds_back_no_other(api, engine, make_user,
+                                                           make_project):
+    """Alone, a heartbeat waits for its project's lock (HEARTBEAT_SQL); past LOCK_TIMEOUT it
+    is left to the regular handler, so a worker's few statements in flight are never all
+    stuck behind a bill that holds projects while Stripe answers."""
+    import asyncio
+    import time
+
+    from aether_web.api import heartbeat
+    from aether_web.db import database_url
+
+    held = [open_run(engine, make_user, make_project) for _ in range(3)]
+    free = open_run(engine, make_user, make_project)
+    beats = [beat(p) for p in (*held, free)]
+    for b in beats:
+        b["project_id"] = uuid.UUID(b["project_id"])
+    pool = _CountingPool(heartbeat.dsn(database_url()))
+
+    async def send():
+        batcher = heartbeat.Batcher(pool, in_flight=3)  # type: ignore[arg-type]
+        try:
+            answers = [asyncio.ensure_future(batcher.answer(b)) for b in beats[:3]]
+            await asyncio.sleep(0.05)  # the three held ones are out, each waiting
+            started = time.monotonic()
+            last = await batcher.answer(beats[3])
+            return await asyncio.gather(*answers), last, time.monotonic() - started
+        finally:
+            await pool.pool.close()
+
+    with engine.connect() as other:  # another transaction holds three projects for 30 s
+        other.execute(sa.text("SELECT id FROM projects WHERE id IN :ids FOR UPDATE")
+                      .bindparams(sa.bindparam("ids", expanding=True)),
+                      {"ids": [p.id for p in held]})
+        answers, last, waited = asyncio.run(asyncio.wait_for(send(), 30))
+        other.rollback()
+    assert answers == [None, None, None]  # each left to the regular handler
+    assert last is not None and last.body["outcome"] == "heartbeat"
+    assert waited < 5, waited  # behind LOCK_TIMEOUT (0.2 s), not behind the lock
+    assert post(api, beat(held[0])).json()["outcome"] == "heartbeat"

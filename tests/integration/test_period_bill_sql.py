@@ -138,6 +138,11 @@ def test_sql_aggregation_equals_the_pure_rules(engine, make_user, make_project, 
                 assert got.counted_compute_seconds == want.counted_compute_seconds
                 assert got.free_compute_seconds == want.free_compute_seconds
                 assert got.counted_storage_gb_hours == want.counted_storage_gb_hours
+                # Exact per project, past 2^53 byte-seconds (up to 70 GB for weeks).
+                assert {u.project_id: (u.paid_compute_seconds, u.free_compute_seconds,
+                                       u.paid_storage_byte_seconds) for u in got.usage} == \
+                    {u.project_id: (u.paid_compute_seconds, u.free_compute_seconds,
+                                    u.paid_storage_byte_seconds) for u in want.usage}
                 assert got.included_compute_seconds == want.included_compute_seconds
                 assert got.total_cents == want.total_cents
                 one = period_bill(s, user_id=user.id, month=month, now=now)

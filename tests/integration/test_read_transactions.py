@@ -89,3 +89,16 @@ def test_without_jit_lasts_for_its_transaction_only(engine):
         assert session.exec(sa.text("SHOW jit")).one()[0] == "off"
     with transaction(engine) as session:
         assert session.exec(sa.text("SHOW jit")).one()[0] == default
+
+
+@pytest.mark.postgres
+def test_a_streamed_query_that_fails_raises_as_sqlalchemy_does(engine):
+    from aether_web import db
+
+    failing = sa.select(sa.literal_column("1 / (n - 5000)").label("x")).select_from(
+        sa.text("generate_series(1, 10000) AS n")).where(
+        sa.literal_column("n") > sa.bindparam("low", type_=sa.Integer()))
+    # A DBAPIError is what database_unavailable and the jobs' retries read.
+    with pytest.raises(sa.exc.DBAPIError), transaction(engine) as session:
+        for _ in db.stream_rows(session, failing, {"low": 0}):
+            pass
