@@ -173,9 +173,9 @@ INTERVAL, USAGE = 0, 1
 def _statement(pg: bool, some: bool) -> Any:
     """The one query of every bill (built once per dialect and per "all users or some": each
     call only binds its month, clock and users). By user, then kind: each of the user's plan
-    intervals inside the month (user_id, INTERVAL, plan, s, e, then NULLs), then the usage of each of the
-    user's projects (user_id, USAGE, NULL, NULL, NULL, project_id, name, paid, free,
-    byte_seconds)."""
+    intervals inside the month (user_id, INTERVAL, plan, s, e, then NULLs), then the usage
+    of each of the user's projects (user_id, USAGE, NULL, NULL, NULL, project_id, name,
+    paid, free, byte_seconds)."""
     sql = Sql.for_dialect(pg=pg)
     iv = _intervals_cte(sql, some=some)
     usage = _usage_statement(sql, iv, some=some).subquery("usage")

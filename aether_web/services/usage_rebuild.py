@@ -176,10 +176,10 @@ def rebuild_monthly(
 
 
 def _find_drift(session: Session, *, months: list[date], now: datetime) -> sa.CreateTableAs:
-    """The temporary table of every user-month whose cache differs from its runs
-    (user_id, month, cached, actual), filled by one statement (one snapshot of runs and
-    cache). CREATE TABLE AS, not INSERT ... SELECT: PostgreSQL runs a statement that writes
-    rows without parallel workers, except this one."""
+    """The statement that creates the temporary table of every user-month whose cache
+    differs from its runs (user_id, month, cached, actual), filled as it is created (one
+    snapshot of runs and cache). CREATE TABLE AS, not INSERT ... SELECT: PostgreSQL runs a
+    statement that writes rows without parallel workers, except this one."""
     actual = compute_seconds_query(session, months=months, now=now,
                                    include_open=False).cte("actual")
     cache = UsageMonthly.__table__

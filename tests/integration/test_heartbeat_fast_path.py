@@ -299,6 +299,17 @@ class _CountingPool:
         return await self.pool.run_many(beats)
 
 
+
+def _fast_path(beats, *, in_flight):
+    """The heartbeats as the fast path takes them (project ids as UUIDs), and a Batcher with
+    `in_flight` statements out at most, on a pool that counts its statements."""
+    from aether_web.api import heartbeat
+    from aether_web.db import database_url
+
+    pool = _CountingPool(heartbeat.dsn(database_url()))
+    beats = [{**b, "project_id": uuid.UUID(b["project_id"])} for b in beats]
+    return beats, pool, heartbeat.Batcher(pool, in_flight=in_flight)  # type: ignore[arg-type]
+
 @postgres
 def test_heartbeats_that_wait_go_out_together_with_the_answers_of_each(
         api, engine, make_user, make_project):
@@ -307,9 +318,6 @@ def test_heartbeats_that_wait_go_out_together_with_the_answers_of_each(
     regular handler (another machine, a silent run, a project another transaction holds, no
     such project). Only the moved runs change and only their events are stored."""
     import asyncio
-
-    from aether_web.api import heartbeat
-    from aether_web.db import database_url
 
     first, busy, repeat, other_machine, silent, held = (
         open_run(engine, make_user, make_project) for _ in range(6))
@@ -322,17 +330,13 @@ def test_heartbeats_that_wait_go_out_together_with_the_answers_of_each(
     with Session(engine) as s:
         runs = {r.project_id: r for r in s.exec(select(Run)).all()}
         events_before = len(s.exec(select(HookEvent)).all())
-    beats = [beat(first), beat(busy), beat(busy),
-             {**beat(repeat), "event_id": json.loads(earlier.request.content)["event_id"]},
-             beat(other_machine, machine="m2"), beat(silent), beat(held),
-             beat(type("Missing", (), {"id": uuid.uuid4()})())]
-    for b in beats:
-        b["project_id"] = uuid.UUID(b["project_id"])
-
-    pool = _CountingPool(heartbeat.dsn(database_url()))
+    beats, pool, batcher = _fast_path(
+        [beat(first), beat(busy), beat(busy),
+         {**beat(repeat), "event_id": json.loads(earlier.request.content)["event_id"]},
+         beat(other_machine, machine="m2"), beat(silent), beat(held),
+         beat(type("Missing", (), {"id": uuid.uuid4()})())], in_flight=1)
 
     async def send():
-        batcher = heartbeat.Batcher(pool, in_flight=1)  # type: ignore[arg-type]
         try:
             return await asyncio.gather(*(batcher.answer(b) for b in beats))
         finally:
@@ -415,18 +419,11 @@ def test_a_heartbeat_of_a_held_project_holds_back_no_other(api, engine, make_use
     import asyncio
     import time
 
-    from aether_web.api import heartbeat
-    from aether_web.db import database_url
-
     held = [open_run(engine, make_user, make_project) for _ in range(3)]
     free = open_run(engine, make_user, make_project)
-    beats = [beat(p) for p in (*held, free)]
-    for b in beats:
-        b["project_id"] = uuid.UUID(b["project_id"])
-    pool = _CountingPool(heartbeat.dsn(database_url()))
+    beats, pool, batcher = _fast_path([beat(p) for p in (*held, free)], in_flight=3)
 
     async def send():
-        batcher = heartbeat.Batcher(pool, in_flight=3)  # type: ignore[arg-type]
         try:
             answers = [asyncio.ensure_future(batcher.answer(b)) for b in beats[:3]]
             await asyncio.sleep(0.05)  # the three held ones are out, each waiting
